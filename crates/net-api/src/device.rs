@@ -1,0 +1,182 @@
+//! Booting a device and running it until it is done: the Lua state with the firmware's libraries and
+//! modules, the script from flash, the event loop, and what a reset does to the run.
+
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::rc::Rc;
+
+use host_backend::flash::Flash;
+use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, Table, Value, VmState};
+
+use crate::config::{Config, OnReset};
+use crate::event_loop::{self, Outcome};
+use crate::lauxlib;
+use crate::runtime::{Helpers, ResetCause, Runtime, WatchdogBite};
+
+/// The firmware's boot banner, with this simulator's name and version. NodeMCU's own test harness
+/// recognises a reboot by `powered by Lua [0-9.]+ on SDK [0-9.]+`.
+pub fn banner() -> String {
+    let lua = if cfg!(feature = "lua53") {
+        "5.3.5"
+    } else {
+        "5.1.4"
+    };
+    format!(
+        "\nNodeMCU 3.0.0.0 (nodemcu-sim {}) build 2026-11-25 powered by Lua {lua} on SDK 3.0.1\n",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+/// One booted device: its Lua state and its runtime.
+pub struct Device {
+    pub lua: Lua,
+    pub rt: Rc<Runtime>,
+}
+
+impl Device {
+    /// Powers a device on: a fresh Lua state with the profile's libraries and every module.
+    /// `reset` is why the previous boot ended, for `node.bootreason()`.
+    pub fn boot(cfg: Config, reset: Option<ResetCause>) -> Result<Device, String> {
+        let flash = Flash::new(&cfg.flash)
+            .map_err(|e| format!("flash directory {}: {e}", cfg.flash.display()))?;
+        let device = cfg.target.is_device();
+        // SAFETY: the debug library is needed for debug.traceback; scripts get only the subset that
+        // `stdlib::install` leaves. No C modules can be loaded (package.loadlib is removed).
+        // Lua's pcall must not catch Rust panics: the watchdog unwinds through them.
+        let options = LuaOptions::new().catch_rust_panics(false);
+        let lua = unsafe { Lua::unsafe_new_with(crate::stdlib::libraries(device), options) };
+        let rt = Runtime::new(cfg, flash);
+        let setup = || -> mlua::Result<()> {
+            let h: Table = lua
+                .load(include_str!("prelude.lua"))
+                .set_name("=[sim]")
+                .call(())?;
+            lauxlib::install_shim(&lua, h.get("wrap")?);
+            *rt.helpers.borrow_mut() = Some(Helpers {
+                pcallx: h.get("pcallx")?,
+                pcall: h.get("pcall")?,
+            });
+            lua.set_app_data(rt.clone());
+            crate::stdlib::install(&lua, &rt)?;
+            crate::modules::install(&lua, &rt, reset)?;
+            install_watchdog(&lua, &rt)
+        };
+        setup().map_err(|e| format!("device setup failed: {e}"))?;
+        crate::heap::apply_limit(&lua, &rt);
+        Ok(Device { lua, rt })
+    }
+
+    /// Runs a flash file as the main chunk, protected, with the watchdog armed.
+    /// `Err` holds the message and traceback, as `lua` prints them.
+    pub fn run_file(&self, name: &str) -> Result<(), String> {
+        let f = crate::stdlib::load_flash(&self.lua, &self.rt, name)?;
+        self.run_main(&f)
+    }
+
+    fn run_main(&self, f: &Function) -> Result<(), String> {
+        let pcallx = self
+            .rt
+            .helpers
+            .borrow()
+            .as_ref()
+            .expect("helpers")
+            .pcallx
+            .clone();
+        self.rt.feed_watchdog();
+        let r = catch_unwind(AssertUnwindSafe(|| pcallx.call::<MultiValue>(f.clone())));
+        match r {
+            Ok(Ok(v)) if matches!(v.front(), Some(Value::Boolean(false))) => {
+                let msg = v.get(1).cloned().unwrap_or(Value::Nil);
+                Err(self
+                    .lua
+                    .coerce_string(msg)
+                    .ok()
+                    .flatten()
+                    .map(|s| s.to_string_lossy())
+                    .unwrap_or_else(|| "(error object is not a string)".into()))
+            }
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(lauxlib::lua_error_text(&e)),
+            Err(p) if p.is::<WatchdogBite>() => {
+                event_loop::watchdog_reset(&self.rt);
+                Ok(())
+            }
+            Err(p) => resume_unwind(p),
+        }
+    }
+
+    /// Runs the event loop until the device is done, resets, or times out.
+    pub async fn run_loop(&self) -> Outcome {
+        event_loop::run(&self.lua, &self.rt).await
+    }
+}
+
+impl Drop for Device {
+    fn drop(&mut self) {
+        self.rt.shutdown();
+    }
+}
+
+/// A runaway loop is stopped as the board's watchdog would: checked every 10 000 instructions.
+fn install_watchdog(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
+    let rt = Rc::downgrade(rt);
+    lua.set_global_hook(
+        HookTriggers::new().every_nth_instruction(10_000),
+        move |_, _| {
+            if rt.upgrade().is_some_and(|rt| rt.watchdog_expired()) {
+                resume_unwind(Box::new(WatchdogBite));
+            }
+            Ok(VmState::Continue)
+        },
+    )
+}
+
+/// One boot: power on, run the script, run the loop.
+async fn boot_once(cfg: &Config, reset: Option<ResetCause>) -> Outcome {
+    let device = match Device::boot(cfg.clone(), reset) {
+        Ok(d) => d,
+        Err(e) => return Outcome::MainError(e),
+    };
+    if reset.is_some() {
+        device.rt.uart(banner().as_bytes());
+    }
+    let script = cfg.script.clone().or_else(|| {
+        device
+            .rt
+            .flash
+            .read("init.lua")
+            .map(|_| "init.lua".to_string())
+    });
+    if let Some(name) = script
+        && let Err(msg) = device.run_file(&name)
+    {
+        return Outcome::MainError(msg);
+    }
+    device.run_loop().await
+}
+
+/// Runs a device from power-on until its run ends, booting again after resets when configured.
+pub fn run(cfg: Config) -> Outcome {
+    let tokio_rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return Outcome::MainError(format!("cannot start the event loop: {e}")),
+    };
+    let mut reset = None;
+    loop {
+        let local = tokio::task::LocalSet::new();
+        let outcome = local.block_on(&tokio_rt, boot_once(&cfg, reset));
+        drop(local); // closes every socket of this boot
+        match outcome {
+            Outcome::Reset(cause) if cfg.on_reset == OnReset::Restart => {
+                (cfg.sinks.diag)(&format!(
+                    "device reset ({}); booting again",
+                    cause.describe()
+                ));
+                reset = Some(cause);
+            }
+            other => return other,
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! The device's event loop: the only place Lua is entered after boot.
+//!
+//! Each turn runs one job to completion (a delivered network event, a due timer, or a posted task),
+//! then yields to the I/O tasks so that what the callback sent is handed to the host socket before
+//! the next callback runs. When nothing is runnable the loop either ends the run (nothing could ever
+//! run a callback again), jumps a virtual clock to the next timer (no I/O could deliver an event
+//! first), or sleeps until an event or a timer arrives.
+
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::rc::Rc;
+use std::time::Duration;
+
+use mlua::Lua;
+
+use crate::runtime::{Job, ResetCause, Runtime, WatchdogBite};
+
+/// How a boot of the device ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Nothing was left that could run a callback.
+    Finished,
+    /// The main chunk failed to load or raised an error; the text is the message with its traceback.
+    MainError(String),
+    /// The device reset.
+    Reset(ResetCause),
+    /// The device clock passed the configured limit.
+    TimedOut,
+}
+
+/// Runs one job with the watchdog armed; a watchdog bite becomes a reset request.
+pub(crate) fn dispatch(rt: &Runtime, lua: &Lua, job: Job) {
+    rt.feed_watchdog();
+    match catch_unwind(AssertUnwindSafe(|| job(lua))) {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => rt.diag(&format!("internal error in a callback: {e}")),
+        Err(payload) if payload.is::<WatchdogBite>() => watchdog_reset(rt),
+        Err(payload) => resume_unwind(payload),
+    }
+}
+
+pub(crate) fn watchdog_reset(rt: &Runtime) {
+    rt.diag(&format!(
+        "watchdog reset: Lua ran for more than {} ms without returning",
+        crate::runtime::WATCHDOG.as_millis()
+    ));
+    rt.request_reset(ResetCause::Watchdog);
+}
+
+/// Runs the device until it is done, resets, or passes its time limit.
+pub(crate) async fn run(lua: &Lua, rt: &Rc<Runtime>) -> Outcome {
+    let limit = rt.cfg.time_limit_ms.map(Duration::from_millis);
+    loop {
+        if let Some(cause) = rt.take_reset() {
+            return Outcome::Reset(cause);
+        }
+        if limit.is_some_and(|l| rt.now() >= l) {
+            return Outcome::TimedOut;
+        }
+        if let Some(job) = rt.next_job() {
+            dispatch(rt, lua, job);
+            // Let the I/O tasks hand over what the callback sent before the next callback runs.
+            tokio::task::yield_now().await;
+            continue;
+        }
+        if !rt.alive() && !rt.cfg.forever {
+            return Outcome::Finished;
+        }
+        let next = rt.next_deadline();
+        let wake_at = match (next, limit) {
+            (Some(t), Some(l)) => Some(t.min(l)),
+            (t, l) => t.or(l),
+        };
+        if rt.is_virtual_time()
+            && rt.live_io() == 0
+            && let Some(t) = wake_at
+        {
+            rt.jump_to(t);
+            continue;
+        }
+        let sleep = wake_at.map(|t| tokio::time::Instant::from_std(rt.host_instant(t)));
+        tokio::select! {
+            _ = rt.wake.notified() => {}
+            _ = async { match sleep { Some(at) => tokio::time::sleep_until(at).await, None => std::future::pending().await } } => {}
+        }
+    }
+}

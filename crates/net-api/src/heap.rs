@@ -1,0 +1,33 @@
+//! The device heap. A board has tens of kilobytes; scripts that build a whole web page in one
+//! string find out there. Lua's allocations are capped at the state's size after boot plus the
+//! profile's free heap scaled by [`HOST_BYTES_PER_DEVICE_BYTE`] (host objects are bigger: 64-bit
+//! pointers), so an allocation past it fails with Lua's own `not enough memory`, and `node.heap()`
+//! reports the free part in device bytes.
+
+use mlua::Lua;
+
+use crate::runtime::Runtime;
+
+/// How many host bytes one device byte of Lua data takes (pointer-heavy objects double in size).
+pub const HOST_BYTES_PER_DEVICE_BYTE: usize = 2;
+
+/// Lua memory in use when the script starts: the baseline that the device heap is counted from.
+struct Baseline(usize);
+
+pub(crate) fn apply_limit(lua: &Lua, rt: &Runtime) {
+    let base = lua.used_memory();
+    lua.set_app_data(Baseline(base));
+    if let Some(heap) = rt.cfg.target.heap() {
+        let _ = lua.set_memory_limit(base + heap * HOST_BYTES_PER_DEVICE_BYTE);
+    }
+}
+
+/// `node.heap()`: free bytes, in device bytes.
+pub fn free(lua: &Lua, rt: &Runtime) -> i64 {
+    let base = lua.app_data_ref::<Baseline>().map(|b| b.0).unwrap_or(0);
+    let used = lua.used_memory().saturating_sub(base) / HOST_BYTES_PER_DEVICE_BYTE;
+    match rt.cfg.target.heap() {
+        Some(heap) => heap.saturating_sub(used) as i64,
+        None => (i32::MAX as usize).saturating_sub(used) as i64,
+    }
+}

@@ -1,0 +1,320 @@
+//! The firmware's argument checking and error raising, for bindings written in Rust.
+//!
+//! On a board every module error comes from `luaL_error` or `luaL_argerror`: a plain string prefixed
+//! with the caller's `chunk:line:`, so `pcall` hands scripts (and NTest) exactly the text the device
+//! would print. An mlua error raised from Rust would instead reach Lua as a userdata. So every binding
+//! is a Rust function that *returns* its outcome, and a two-line Lua shim (see `prelude.lua`) raises
+//! the failure as a plain value. [`bind`] builds that pair; [`Args`] mirrors `luaL_check*` with the
+//! same messages.
+
+use mlua::{AnyUserData, Function, IntoLuaMulti, Lua, MultiValue, UserData, Value};
+
+/// Why a binding failed, in the firmware's terms.
+#[derive(Debug)]
+pub enum FwError {
+    /// `luaL_error(L, msg)`: the message gets the caller's position.
+    Msg(String),
+    /// `luaL_argerror(L, n, msg)`: "bad argument #n to 'name' (msg)", with the position.
+    Arg(usize, String),
+    /// An error value raised as it is (an error from a Lua callback run inside the binding).
+    Raise(Value),
+    /// Something went wrong inside mlua itself (memory exhausted, mostly).
+    Lua(mlua::Error),
+}
+
+pub type FwResult<T> = Result<T, FwError>;
+
+impl From<mlua::Error> for FwError {
+    fn from(e: mlua::Error) -> Self {
+        FwError::Lua(e)
+    }
+}
+
+/// Shorthand for `luaL_error`.
+pub fn fw_err<T>(msg: impl Into<String>) -> FwResult<T> {
+    Err(FwError::Msg(msg.into()))
+}
+
+/// Shorthand for `luaL_argerror`.
+pub fn arg_err<T>(n: usize, msg: impl Into<String>) -> FwResult<T> {
+    Err(FwError::Arg(n, msg.into()))
+}
+
+/// `luaL_argcheck`.
+pub fn arg_check(cond: bool, n: usize, msg: &str) -> FwResult<()> {
+    if cond { Ok(()) } else { arg_err(n, msg) }
+}
+
+/// The shim levels as seen from inside a native: 0 is the native, 1 the shim, 2 the script's caller.
+const SHIM_LEVEL: usize = 1;
+const CALLER_LEVEL: usize = 2;
+
+/// `luaL_where(L, 1)`: "chunk:line: " of the script code that called the binding, or "".
+pub fn where_(lua: &Lua) -> String {
+    lua.inspect_stack(CALLER_LEVEL, |d| {
+        match (d.source().short_src, d.current_line()) {
+            (Some(src), Some(line)) => format!("{src}:{line}: "),
+            _ => String::new(),
+        }
+    })
+    .unwrap_or_default()
+}
+
+impl FwError {
+    /// The value the shim raises.
+    fn into_value(self, lua: &Lua) -> mlua::Result<Value> {
+        let text = match self {
+            FwError::Raise(v) => return Ok(v),
+            FwError::Lua(mlua::Error::MemoryError(_)) => "not enough memory".to_string(),
+            FwError::Lua(e) => format!("{}{}", where_(lua), lua_error_text(&e)),
+            FwError::Msg(m) => format!("{}{m}", where_(lua)),
+            FwError::Arg(n, m) => format!("{}{}", where_(lua), arg_message(lua, n, &m)),
+        };
+        Ok(Value::String(lua.create_string(text)?))
+    }
+}
+
+/// `luaL_argerror`'s text: method calls don't count `self`, and an error on `self` reads differently.
+fn arg_message(lua: &Lua, n: usize, msg: &str) -> String {
+    let (name, method) = lua
+        .inspect_stack(SHIM_LEVEL, |d| {
+            let names = d.names();
+            (
+                names.name.map(|s| s.into_owned()),
+                names.name_what == Some("method"),
+            )
+        })
+        .unwrap_or((None, false));
+    let name = name.unwrap_or_else(|| "?".to_string());
+    match (method, n) {
+        (true, 1) => format!("calling '{name}' on bad self ({msg})"),
+        (true, n) => format!("bad argument #{} to '{name}' ({msg})", n - 1),
+        (false, n) => format!("bad argument #{n} to '{name}' ({msg})"),
+    }
+}
+
+/// The text of an mlua error without mlua's decoration.
+pub fn lua_error_text(e: &mlua::Error) -> String {
+    match e {
+        mlua::Error::RuntimeError(s) => s.clone(),
+        mlua::Error::MemoryError(_) => "not enough memory".into(),
+        mlua::Error::SyntaxError { message, .. } => message.clone(),
+        mlua::Error::CallbackError { cause, .. } => lua_error_text(cause),
+        other => other.to_string(),
+    }
+}
+
+/// The Lua half of every binding: `prelude.lua`'s `wrap`, fetched once per state.
+struct Shim(Function);
+
+/// Makes a Lua function from a binding. The binding reports failure with [`FwError`]; the caller
+/// sees a plain Lua error string with its own position, exactly as from a firmware C function.
+pub fn bind<F, R>(lua: &Lua, f: F) -> mlua::Result<Function>
+where
+    F: Fn(&Lua, Args) -> FwResult<R> + 'static,
+    R: IntoLuaMulti,
+{
+    let native = lua.create_function(move |lua, args: MultiValue| {
+        let outcome = f(lua, Args(args)).and_then(|r| Ok(r.into_lua_multi(lua)?));
+        match outcome {
+            Ok(mut vals) => {
+                vals.push_front(Value::Boolean(false));
+                Ok(vals)
+            }
+            Err(e) => Ok(MultiValue::from_iter([e.into_value(lua)?])),
+        }
+    })?;
+    let shim = lua
+        .app_data_ref::<Shim>()
+        .expect("prelude installed")
+        .0
+        .clone();
+    shim.call(native)
+}
+
+/// Installs the shim from the prelude; done once when a state is created.
+pub(crate) fn install_shim(lua: &Lua, wrap: Function) {
+    lua.set_app_data(Shim(wrap));
+}
+
+/// Lua's type name for a value, as `luaL_typename` prints it.
+pub fn typename(v: &Value) -> &'static str {
+    match v {
+        Value::Nil => "nil",
+        Value::Boolean(_) => "boolean",
+        Value::LightUserData(_) | Value::UserData(_) => "userdata",
+        Value::Integer(_) | Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Table(_) => "table",
+        Value::Function(_) => "function",
+        Value::Thread(_) => "thread",
+        _ => "userdata",
+    }
+}
+
+/// A binding's arguments, 1-based like the Lua stack, with `luaL_check*` semantics.
+pub struct Args(pub MultiValue);
+
+impl Args {
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Argument `n` (nil when absent).
+    pub fn get(&self, n: usize) -> Value {
+        self.0.get(n - 1).cloned().unwrap_or(Value::Nil)
+    }
+
+    pub fn is_none_or_nil(&self, n: usize) -> bool {
+        matches!(self.get(n), Value::Nil)
+    }
+
+    /// `lua_isnumber`: numbers and strings that convert.
+    pub fn is_number(&self, n: usize) -> bool {
+        to_number(&self.get(n)).is_some()
+    }
+
+    /// `lua_isstring`: strings and numbers.
+    pub fn is_string(&self, n: usize) -> bool {
+        matches!(
+            self.get(n),
+            Value::String(_) | Value::Integer(_) | Value::Number(_)
+        )
+    }
+
+    pub fn is_function(&self, n: usize) -> bool {
+        matches!(self.get(n), Value::Function(_))
+    }
+
+    fn type_error<T>(&self, n: usize, expected: &str) -> FwResult<T> {
+        let got = if n > self.len() {
+            "no value"
+        } else {
+            typename(&self.get(n))
+        };
+        arg_err(n, format!("{expected} expected, got {got}"))
+    }
+
+    /// `luaL_checknumber`.
+    pub fn check_number(&self, n: usize) -> FwResult<f64> {
+        match to_number(&self.get(n)) {
+            Some(x) => Ok(x),
+            None => self.type_error(n, "number"),
+        }
+    }
+
+    /// `luaL_checkinteger` (5.1 truncates; 5.3 refuses fractions).
+    pub fn check_integer(&self, n: usize) -> FwResult<i64> {
+        let x = self.check_number(n)?;
+        to_integer(x).ok_or_else(|| FwError::Arg(n, "number has no integer representation".into()))
+    }
+
+    /// `luaL_optinteger`.
+    pub fn opt_integer(&self, n: usize, default: i64) -> FwResult<i64> {
+        if self.is_none_or_nil(n) {
+            Ok(default)
+        } else {
+            self.check_integer(n)
+        }
+    }
+
+    /// `luaL_checklstring`: numbers convert to their string form.
+    pub fn check_bytes(&self, lua: &Lua, n: usize) -> FwResult<mlua::LuaString> {
+        match self.get(n) {
+            Value::String(s) => Ok(s),
+            v @ (Value::Integer(_) | Value::Number(_)) => {
+                Ok(lua.coerce_string(v)?.expect("number converts"))
+            }
+            _ => self.type_error(n, "string"),
+        }
+    }
+
+    /// `luaL_checkstring`, as UTF-8 text (lossy: names and addresses are ASCII on a board).
+    pub fn check_str(&self, lua: &Lua, n: usize) -> FwResult<String> {
+        Ok(self.check_bytes(lua, n)?.to_string_lossy())
+    }
+
+    /// `luaL_checktype(L, n, LUA_TFUNCTION)`.
+    pub fn check_function(&self, n: usize) -> FwResult<Function> {
+        match self.get(n) {
+            Value::Function(f) => Ok(f),
+            _ => self.type_error(n, "function"),
+        }
+    }
+
+    /// `luaL_checkudata`: the userdata of type `T` named `tname` in messages.
+    /// Handle types are cheap clones of shared state, so the handle is returned by value.
+    pub fn check_udata<T: UserData + Clone + 'static>(
+        &self,
+        n: usize,
+        tname: &str,
+    ) -> FwResult<(AnyUserData, T)> {
+        if let Value::UserData(ud) = self.get(n)
+            && let Ok(b) = ud.borrow::<T>()
+        {
+            let handle = (*b).clone();
+            drop(b);
+            return Ok((ud, handle));
+        }
+        self.type_error(n, tname)
+    }
+}
+
+/// `lua_tonumber`.
+pub fn to_number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Integer(i) => Some(*i as f64),
+        Value::Number(x) => Some(*x),
+        Value::String(s) => parse_number(&s.to_string_lossy()),
+        _ => None,
+    }
+}
+
+/// Lua's string-to-number rule: decimal (with exponent), or hex with 0x; surrounding spaces allowed.
+pub fn parse_number(s: &str) -> Option<f64> {
+    let t = s.trim();
+    let (neg, body) = match t.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
+    };
+    let v = if let Some(hex) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
+        u64::from_str_radix(hex, 16).ok()? as f64
+    } else {
+        if body.is_empty() || body.starts_with(|c: char| c.is_alphabetic()) {
+            return None;
+        }
+        body.parse::<f64>().ok()?
+    };
+    Some(if neg { -v } else { v })
+}
+
+/// `lua_tointeger` for the Lua version this build uses.
+pub fn to_integer(x: f64) -> Option<i64> {
+    if cfg!(feature = "lua53") && x.fract() != 0.0 {
+        return None;
+    }
+    if x.is_finite() {
+        Some(x as i64)
+    } else {
+        Some(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_parse_like_lua() {
+        assert_eq!(parse_number(" 12 "), Some(12.0));
+        assert_eq!(parse_number("0x10"), Some(16.0));
+        assert_eq!(parse_number("1e3"), Some(1000.0));
+        assert_eq!(parse_number("abc"), None);
+        assert_eq!(parse_number("inf"), None);
+        assert_eq!(parse_number(""), None);
+    }
+}

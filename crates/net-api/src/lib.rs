@@ -1,0 +1,26 @@
+//! The NodeMCU Lua runtime: the firmware's modules bound to Lua, and the device's event loop.
+//!
+//! A [`config::Config`] says what device to boot; [`device::run`] boots it, runs its script and its
+//! event loop, and returns the [`Outcome`]. Inside, one Lua state lives on one thread: the I/O tasks
+//! of `host-backend` deliver events as jobs to the [`runtime::Runtime`], and the loop in
+//! `event_loop.rs` runs them one at a time, as the board's single task context does.
+//!
+//! Modules live in `modules/` (one file each: tmr, node, wifi, uart, bit, ...) and `net/` (one file
+//! per handle kind). Each binding is a Rust function that checks its arguments with
+//! [`lauxlib::Args`] and fails with the firmware's message ([`lauxlib::FwError`]).
+
+pub mod callback;
+pub mod config;
+pub mod device;
+mod event_loop;
+pub mod heap;
+pub mod lauxlib;
+pub mod modules;
+pub mod net;
+pub mod runtime;
+mod stdlib;
+
+pub use config::{Config, NetOptions, OnReset, Sinks, Target};
+pub use device::{Device, banner, run};
+pub use event_loop::Outcome;
+pub use runtime::ResetCause;

@@ -1,0 +1,67 @@
+//! The firmware's C modules, one file each, and the shape every handle type shares.
+//!
+//! A handle type (`tmr.timer`, `net.tcpsocket`, ...) is a thin Rust handle around shared state. Its
+//! methods are firmware-style bindings collected in a table kept in the registry under the
+//! firmware's metatable name, which is also the name argument errors use
+//! (`calling 'send' on bad self (net.tcpsocket expected, got userdata)`).
+
+use std::rc::Rc;
+
+use mlua::{Function, Lua, Table};
+
+use crate::runtime::{ResetCause, Runtime};
+
+pub mod bit;
+pub mod node;
+pub mod tmr;
+pub mod uart;
+pub mod wifi;
+
+/// Implements `mlua::UserData` for a handle type whose methods live in the registry under `$name`.
+#[macro_export]
+macro_rules! handle_type {
+    ($ty:ty, $name:expr) => {
+        impl mlua::UserData for $ty {
+            fn add_fields<F: mlua::UserDataFields<Self>>(fields: &mut F) {
+                fields.add_meta_field_with("__index", |lua| {
+                    lua.named_registry_value::<mlua::Table>($name)
+                });
+                fields.add_meta_field("__name", $name);
+            }
+        }
+    };
+}
+
+/// Stores a handle type's method table under its metatable name; call before creating handles.
+pub fn register_methods(
+    lua: &Lua,
+    name: &str,
+    methods: Vec<(&str, Function)>,
+) -> mlua::Result<Table> {
+    let t = lua.create_table()?;
+    for (k, f) in methods {
+        t.set(k, f)?;
+    }
+    lua.set_named_registry_value(name, t.clone())?;
+    Ok(t)
+}
+
+/// A module table from `(name, function)` pairs.
+pub fn module_table(lua: &Lua, fns: Vec<(&str, Function)>) -> mlua::Result<Table> {
+    let t = lua.create_table()?;
+    for (k, f) in fns {
+        t.set(k, f)?;
+    }
+    Ok(t)
+}
+
+/// Installs every module as a global of a freshly booted device.
+pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>, reset: Option<ResetCause>) -> mlua::Result<()> {
+    tmr::install(lua, rt)?;
+    node::install(lua, rt, reset)?;
+    wifi::install(lua, rt)?;
+    uart::install(lua, rt)?;
+    bit::install(lua)?;
+    crate::net::install(lua, rt)?;
+    Ok(())
+}

@@ -1,0 +1,36 @@
+-- The simulator's own Lua helpers. This chunk runs once per device before any script and returns
+-- a table to Rust; scripts never see it. Everything is captured in locals at boot, so a script that
+-- replaces pcall, error or debug.traceback cannot change how the simulator reports errors.
+local error, select, xpcall, pcall, unpack = error, select, xpcall, pcall, unpack or table.unpack
+local traceback = debug.traceback
+
+local H = {}
+
+-- Raises a binding's failure as a plain value: the Rust side already put the caller's position in it.
+local function check(err, ...)
+  if err then error(err, 0) end
+  return ...
+end
+
+function H.wrap(native)
+  return function(...) return check(native(...)) end
+end
+
+-- luaL_pcallx: a protected call whose error becomes debug.traceback(err, 2), as the firmware's
+-- handler makes it before posting it to node.setonerror's function.
+local function with_traceback(e) return traceback(e, 2) end
+
+function H.pcallx(f, ...)
+  local n, args = select('#', ...), { ... }
+  return xpcall(function() return f(unpack(args, 1, n)) end, with_traceback)
+end
+
+-- lua_call as net callbacks use it: the raw error value is what PANIC prints.
+H.pcall = pcall
+
+-- The console's compiler check: is this chunk incomplete (so the prompt should continue)?
+function H.incomplete(msg)
+  return type(msg) == 'string' and (msg:find("<eof>", 1, true) ~= nil)
+end
+
+return H

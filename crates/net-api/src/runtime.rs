@@ -1,0 +1,343 @@
+//! The device's shared state: its clock, timer list, task queues, the events the network has
+//! delivered, the objects it keeps alive, and whether it is about to reset.
+//!
+//! There is one [`Runtime`] per boot, behind an `Rc`, shared by every binding and by the event loop.
+//! It holds no borrow across a call into Lua: bindings take what they need, drop it, then call out,
+//! because a callback may re-enter any binding (`sck:send()` inside "receive").
+//!
+//! Work reaches Lua only as a [`Job`], run by the loop (`event_loop.rs`) one at a time, so a
+//! callback always runs to completion before the next one starts, as on the board.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+use std::rc::{Rc, Weak};
+use std::time::{Duration, Instant};
+
+use host_backend::clock::{Clock, SimTime};
+use host_backend::flash::Flash;
+use host_backend::timers::{TimerKey, TimerQueue};
+use mlua::{AnyUserData, Function, Lua};
+use tokio::sync::Notify;
+
+use crate::config::Config;
+
+/// A unit of work for the Lua thread: a callback to run, with everything it needs captured.
+pub type Job = Box<dyn FnOnce(&Lua) -> mlua::Result<()>>;
+
+/// `node.task` priorities, as the firmware numbers them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Priority {
+    Low = 0,
+    Medium = 1,
+    High = 2,
+}
+
+/// Why a device reset. Each cause ends a `run` with its own exit status (see the README).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetCause {
+    /// The default `node.setonerror` handler restarted after an unhandled callback error.
+    Error,
+    /// An error inside a net or tls callback on the ESP8266 (unprotected `lua_call`).
+    Panic,
+    /// A callback or the main chunk ran too long without yielding.
+    Watchdog,
+    /// `tmr.softwd` ran out.
+    SoftWatchdog,
+    /// The script called `node.restart()`.
+    Restart,
+    /// The script called `node.dsleep()`.
+    DeepSleep,
+}
+
+impl ResetCause {
+    pub fn describe(self) -> &'static str {
+        match self {
+            ResetCause::Error => "unhandled error in a callback (default node.setonerror handler)",
+            ResetCause::Panic => "PANIC: unprotected error in a net callback",
+            ResetCause::Watchdog => {
+                "watchdog: Lua ran too long without returning to the event loop"
+            }
+            ResetCause::SoftWatchdog => "tmr.softwd expired",
+            ResetCause::Restart => "node.restart()",
+            ResetCause::DeepSleep => "node.dsleep()",
+        }
+    }
+}
+
+/// How long Lua may run without returning to the loop before the watchdog resets the device.
+pub const WATCHDOG: Duration = Duration::from_millis(3200);
+
+/// The payload that unwinds out of a runaway Lua loop. Lua's `pcall` cannot catch it (mlua rethrows
+/// panics), so a script cannot swallow its own watchdog reset.
+pub(crate) struct WatchdogBite;
+
+/// Counts the handles that could still deliver an event (sockets, servers, DNS queries in flight).
+/// Hold one [`LiveIo`] per such handle; the device counts as busy with I/O while any exists.
+#[derive(Clone, Default)]
+pub struct LiveCounter(Rc<Cell<usize>>);
+
+/// One live I/O handle; dropping it marks the handle finished.
+pub struct LiveIo(Rc<Cell<usize>>);
+
+impl Drop for LiveIo {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() - 1);
+    }
+}
+
+/// A handle for I/O tasks to deliver events to the loop. It does not keep the device alive.
+#[derive(Clone)]
+pub struct EventSink(Weak<Runtime>);
+
+impl EventSink {
+    /// Queues `job` to run on the Lua thread, in delivery order.
+    pub fn push(&self, job: Job) {
+        if let Some(rt) = self.0.upgrade() {
+            rt.ready.borrow_mut().push_back(job);
+            rt.wake.notify_one();
+        }
+    }
+}
+
+/// Where `node.output` sends what `print` writes.
+pub type OutputRedirect = Rc<dyn Fn(&[u8])>;
+
+/// Lua helpers from `prelude.lua`.
+pub(crate) struct Helpers {
+    pub pcallx: Function,
+    pub pcall: Function,
+}
+
+pub struct Runtime {
+    pub cfg: Config,
+    pub flash: Flash,
+    clock: RefCell<Clock>,
+    timers: RefCell<TimerQueue<Job>>,
+    tasks: RefCell<[VecDeque<Job>; 3]>,
+    ready: RefCell<VecDeque<Job>>,
+    pub(crate) wake: Notify,
+    live: LiveCounter,
+    anchors: RefCell<HashMap<u64, AnyUserData>>,
+    next_id: Cell<u64>,
+    reset: Cell<Option<ResetCause>>,
+    pub(crate) helpers: RefCell<Option<Helpers>>,
+    pub(crate) onerror: RefCell<Option<Function>>,
+    watchdog_fed: Cell<Instant>,
+    warned: RefCell<std::collections::HashSet<String>>,
+    /// Set by `node.output`: where `print` goes instead of (or besides) the UART.
+    pub output_redirect: RefCell<Option<OutputRedirect>>,
+}
+
+impl Runtime {
+    pub(crate) fn new(cfg: Config, flash: Flash) -> Rc<Runtime> {
+        Rc::new(Runtime {
+            clock: RefCell::new(Clock::new(cfg.virtual_time)),
+            cfg,
+            flash,
+            timers: RefCell::default(),
+            tasks: RefCell::default(),
+            ready: RefCell::default(),
+            wake: Notify::new(),
+            live: LiveCounter::default(),
+            anchors: RefCell::default(),
+            next_id: Cell::new(1),
+            reset: Cell::new(None),
+            helpers: RefCell::new(None),
+            onerror: RefCell::new(None),
+            watchdog_fed: Cell::new(Instant::now()),
+            warned: RefCell::default(),
+            output_redirect: RefCell::new(None),
+        })
+    }
+
+    // ---- time ----
+
+    /// The device clock (uptime).
+    pub fn now(&self) -> SimTime {
+        self.clock.borrow().now()
+    }
+
+    pub fn is_virtual_time(&self) -> bool {
+        self.clock.borrow().is_virtual()
+    }
+
+    /// Lets `d` pass inside a callback (`tmr.delay`): sleeps on a real clock, jumps a virtual one.
+    pub fn pass_time(&self, d: Duration) {
+        self.clock.borrow_mut().pass(d);
+        self.feed_watchdog();
+    }
+
+    pub(crate) fn jump_to(&self, t: SimTime) {
+        self.clock.borrow_mut().jump_to(t);
+    }
+
+    pub(crate) fn host_instant(&self, t: SimTime) -> Instant {
+        self.clock.borrow().host_instant(t)
+    }
+
+    // ---- timers ----
+
+    /// Arms `job` to run after `delay` of device time.
+    pub fn arm_timer(&self, delay: Duration, job: Job) -> TimerKey {
+        let at = self.now() + delay;
+        self.timers.borrow_mut().arm(at, job)
+    }
+
+    /// Arms `job` to run when the device clock reads `at` (repeating timers keep their cadence).
+    pub fn arm_timer_at(&self, at: SimTime, job: Job) -> TimerKey {
+        self.timers.borrow_mut().arm(at, job)
+    }
+
+    /// Disarms a timer; true if it was still armed.
+    pub fn cancel_timer(&self, key: TimerKey) -> bool {
+        self.timers.borrow_mut().cancel(key).is_some()
+    }
+
+    pub(crate) fn next_deadline(&self) -> Option<SimTime> {
+        self.timers.borrow().next_deadline()
+    }
+
+    // ---- tasks and events ----
+
+    /// `node.task.post`: false when the priority's queue is full (on a device profile).
+    pub fn post_task(&self, prio: Priority, job: Job) -> bool {
+        let mut tasks = self.tasks.borrow_mut();
+        let q = &mut tasks[prio as usize];
+        if self
+            .cfg
+            .target
+            .task_queue_len()
+            .is_some_and(|max| q.len() >= max)
+        {
+            return false;
+        }
+        q.push_back(job);
+        true
+    }
+
+    /// Queues the simulator's own work (error reports, deferred callbacks) at a priority, unlimited.
+    pub fn post_internal(&self, prio: Priority, job: Job) {
+        self.tasks.borrow_mut()[prio as usize].push_back(job);
+    }
+
+    /// A sink for I/O tasks to deliver events through.
+    pub fn event_sink(self: &Rc<Self>) -> EventSink {
+        EventSink(Rc::downgrade(self))
+    }
+
+    /// The next thing to run: delivered events first, then due timers, then tasks by priority.
+    pub(crate) fn next_job(&self) -> Option<Job> {
+        if let Some(job) = self.ready.borrow_mut().pop_front() {
+            return Some(job);
+        }
+        let now = self.now();
+        if let Some((_, job)) = self.timers.borrow_mut().pop_due(now) {
+            return Some(job);
+        }
+        let mut tasks = self.tasks.borrow_mut();
+        tasks.iter_mut().rev().find_map(|q| q.pop_front())
+    }
+
+    /// True while anything could still run a callback (decisions.md §3).
+    pub(crate) fn alive(&self) -> bool {
+        self.live_io() > 0
+            || !self.timers.borrow().is_empty()
+            || !self.ready.borrow().is_empty()
+            || self.tasks.borrow().iter().any(|q| !q.is_empty())
+    }
+
+    // ---- lifetimes ----
+
+    /// Marks one handle as able to deliver events until the returned guard drops.
+    pub fn live_io_guard(&self) -> LiveIo {
+        let c = self.live.0.clone();
+        c.set(c.get() + 1);
+        LiveIo(c)
+    }
+
+    pub fn live_io(&self) -> usize {
+        self.live.0.get()
+    }
+
+    /// A fresh id for an object of this device.
+    pub fn new_id(&self) -> u64 {
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        id
+    }
+
+    /// Keeps a userdata alive without Lua references (the firmware's `self_ref`).
+    pub fn anchor(&self, id: u64, ud: AnyUserData) {
+        self.anchors.borrow_mut().insert(id, ud);
+    }
+
+    /// Drops the anchor; the object lives on only if Lua still references it.
+    pub fn unanchor(&self, id: u64) -> Option<AnyUserData> {
+        self.anchors.borrow_mut().remove(&id)
+    }
+
+    pub fn anchored(&self, id: u64) -> Option<AnyUserData> {
+        self.anchors.borrow().get(&id).cloned()
+    }
+
+    // ---- resets, watchdog and messages ----
+
+    /// Asks the loop to reset the device once the running callback returns (the firmware defers
+    /// `node.restart()` the same way).
+    pub fn request_reset(&self, cause: ResetCause) {
+        if self.reset.get().is_none() {
+            self.reset.set(Some(cause));
+        }
+        self.wake.notify_one();
+    }
+
+    /// Drops every queued job and anchor, breaking the cycles they form with this runtime, when
+    /// the boot ends.
+    pub(crate) fn shutdown(&self) {
+        let timers = std::mem::take(&mut *self.timers.borrow_mut());
+        let tasks = std::mem::take(&mut *self.tasks.borrow_mut());
+        let ready = std::mem::take(&mut *self.ready.borrow_mut());
+        let anchors = std::mem::take(&mut *self.anchors.borrow_mut());
+        self.output_redirect.borrow_mut().take();
+        self.onerror.borrow_mut().take();
+        drop((timers, tasks, ready, anchors));
+    }
+
+    pub(crate) fn take_reset(&self) -> Option<ResetCause> {
+        self.reset.get()
+    }
+
+    pub fn feed_watchdog(&self) {
+        self.watchdog_fed.set(Instant::now());
+    }
+
+    pub(crate) fn watchdog_expired(&self) -> bool {
+        self.watchdog_fed.get().elapsed() > WATCHDOG
+    }
+
+    /// Writes to the device's UART (what `print` and `uart.write` produce).
+    pub fn uart(&self, bytes: &[u8]) {
+        (self.cfg.sinks.uart)(bytes);
+    }
+
+    /// Output of `print`: the UART, unless `node.output` redirected it.
+    pub fn print(&self, bytes: &[u8]) {
+        let redirect = self.output_redirect.borrow().clone();
+        match redirect {
+            Some(r) => r(bytes),
+            None => self.uart(bytes),
+        }
+    }
+
+    /// The simulator's own message on its diagnostic channel.
+    pub fn diag(&self, msg: &str) {
+        (self.cfg.sinks.diag)(msg);
+    }
+
+    /// A diagnostic printed once per `key` for the whole boot.
+    pub fn warn_once(&self, key: &str, msg: &str) {
+        if self.warned.borrow_mut().insert(key.to_string()) {
+            self.diag(&format!("warning: {msg}"));
+        }
+    }
+}

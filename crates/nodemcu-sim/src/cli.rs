@@ -1,0 +1,113 @@
+//! Every subcommand and flag, defined once, with its help text beside it.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "nodemcu-sim",
+    version,
+    about = "Run NodeMCU (ESP8266/ESP32) Lua scripts on the desktop, with the firmware's behaviour"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Boot a device and run a script (or a project directory's init.lua) until nothing is left to run.
+    Run(RunArgs),
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TargetArg {
+    Esp8266,
+    Esp32,
+    Host,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnResetArg {
+    /// End the run with the reset's exit status.
+    Exit,
+    /// Boot again, print the banner and run the script again, as a board does.
+    Restart,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TlsRootsArg {
+    /// The public web PKI roots (webpki-roots).
+    Webpki,
+}
+
+/// What every way of booting a device shares.
+#[derive(Args, Debug, Clone)]
+pub struct DeviceArgs {
+    /// Chip profile: its limits, libraries and error behaviour.
+    #[arg(long, value_enum, default_value = "esp8266")]
+    pub target: TargetArg,
+    /// The flash root: the directory the script sees as its file system (default: the script's directory).
+    #[arg(long, value_name = "DIR")]
+    pub flash: Option<PathBuf>,
+    /// Jump the clock to the next timer whenever no callback and no socket could run first.
+    #[arg(long)]
+    pub virtual_time: bool,
+    /// What a device reset does to the run.
+    #[arg(long, value_enum, default_value = "exit")]
+    pub on_reset: OnResetArg,
+    /// Let servers that listen on 0.0.0.0 really listen on every interface (default: 127.0.0.1 only).
+    #[arg(long)]
+    pub expose: bool,
+    /// Listen on HOST port when the script listens on DEVICE port (repeatable), e.g. 80=8080.
+    #[arg(long, value_name = "DEVICE=HOST", value_parser = parse_port_map)]
+    pub port_map: Vec<(u16, u16)>,
+    /// Add N to every listening port that --port-map does not name.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub port_offset: u16,
+    /// Use this DNS server (server 0) from boot instead of the host's resolver configuration.
+    #[arg(long, value_name = "IP")]
+    pub dns: Option<IpAddr>,
+    /// Resolve NAME to IP without asking any server (repeatable), like curl's --resolve.
+    #[arg(long, value_name = "NAME=IP", value_parser = parse_resolve)]
+    pub resolve: Vec<(String, IpAddr)>,
+    /// Boot with these CA roots stored, so tls.cert.verify(true) works against real servers.
+    #[arg(long, value_enum)]
+    pub tls_roots: Option<TlsRootsArg>,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// The script to run, or a project directory (its init.lua runs, as on a board).
+    pub script: PathBuf,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+    /// Keep running when nothing is left that could run a callback, like a powered board.
+    #[arg(long)]
+    pub forever: bool,
+}
+
+fn parse_port_map(s: &str) -> Result<(u16, u16), String> {
+    let (d, h) = s
+        .split_once('=')
+        .ok_or("expected DEVICE=HOST, e.g. 80=8080")?;
+    let port = |p: &str| {
+        p.trim()
+            .parse::<u16>()
+            .map_err(|_| format!("'{p}' is not a port number"))
+    };
+    Ok((port(d)?, port(h)?))
+}
+
+fn parse_resolve(s: &str) -> Result<(String, IpAddr), String> {
+    let (n, ip) = s
+        .split_once('=')
+        .ok_or("expected NAME=IP, e.g. example.com=127.0.0.1")?;
+    let ip = ip
+        .trim()
+        .parse::<IpAddr>()
+        .map_err(|_| format!("'{ip}' is not an IP address"))?;
+    Ok((n.trim().to_ascii_lowercase(), ip))
+}

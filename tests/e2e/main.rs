@@ -1,0 +1,7 @@
+//! End-to-end tests: they drive the built `nodemcu-sim` binary as a user would, with device scripts
+//! written to a temporary flash directory, and assert on exact output, exit status and bytes seen by
+//! real peers on loopback.
+
+mod support;
+
+mod runtime;
