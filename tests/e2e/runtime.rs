@@ -43,7 +43,10 @@ fn same_deadline_timers_fire_in_arming_order_and_stop_reports_state() {
         "#,
         &["--virtual-time"],
     );
-    assert_eq!(r.stdout, "false\ttrue\ttrue\tfalse\t0\nnil\n1\n2\n3\n4\n5\n");
+    assert_eq!(
+        r.stdout,
+        "false\ttrue\ttrue\tfalse\t0\nnil\n1\n2\n3\n4\n5\n"
+    );
 }
 
 #[test]
@@ -60,7 +63,10 @@ fn tasks_run_high_before_medium_before_low_fifo_within_priority() {
         "#,
         &[],
     );
-    assert_eq!(r.stdout, "main done\nhigh1\t2\nhigh2\t2\nmedium1\t1\nlow1\t0\nlow2\t0\n");
+    assert_eq!(
+        r.stdout,
+        "main done\nhigh1\t2\nhigh2\t2\nmedium1\t1\nlow1\t0\nlow2\t0\n"
+    );
 }
 
 #[test]
@@ -106,7 +112,10 @@ fn tmr_and_node_argument_errors_have_firmware_text_and_position() {
 #[test]
 fn task_queue_overflows_after_eight_entries_on_the_device() {
     let script = "for i = 1, 9 do\n local ok, e = pcall(node.task.post, 0, function() end)\n if not ok then print(i, e) end\nend\n";
-    assert_eq!(run_lua(script, &[]).stdout, "9\tTask queue overflow. Task not posted\n");
+    assert_eq!(
+        run_lua(script, &[]).stdout,
+        "9\tTask queue overflow. Task not posted\n"
+    );
     assert_eq!(run_lua(script, &["--target", "host"]).stdout, "");
 }
 
@@ -120,7 +129,12 @@ fn timer_callback_error_reaches_setonerror_as_a_traceback_string() {
         &["--virtual-time"],
     );
     assert_eq!(r.status, 0, "{r:?}");
-    assert!(r.stdout.starts_with("handler\tstring\ninit.lua:3: boom\nstack traceback:\n"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .starts_with("handler\tstring\ninit.lua:3: boom\nstack traceback:\n"),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]
@@ -132,14 +146,31 @@ fn default_error_handler_prints_and_resets_the_device() {
         &["--virtual-time"],
     );
     assert_eq!(r.status, 3, "{r:?}");
-    assert!(r.stdout.starts_with("init.lua:1: attempt to index local 'x' (a nil value)\nstack traceback:"), "{}", r.stdout);
-    assert!(r.stdout.contains("still here\n") && !r.stdout.contains("too late"), "{}", r.stdout);
-    assert!(r.stderr.contains("nodemcu-sim: device reset: unhandled error"), "{}", r.stderr);
+    assert!(
+        r.stdout
+            .starts_with("init.lua:1: attempt to index local 'x' (a nil value)\nstack traceback:"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("still here\n") && !r.stdout.contains("too late"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stderr
+            .contains("nodemcu-sim: device reset: unhandled error"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
 fn task_errors_also_go_to_the_handler() {
-    let r = run_lua("node.setonerror(function(s) print((s:gsub('\\n.*', ''))) end)\nnode.task.post(function() error('in task') end)\n", &[]);
+    let r = run_lua(
+        "node.setonerror(function(s) print((s:gsub('\\n.*', ''))) end)\nnode.task.post(function() error('in task') end)\n",
+        &[],
+    );
     assert_eq!(r.stdout, "init.lua:2: in task\n");
 }
 
@@ -148,15 +179,30 @@ fn main_chunk_errors_end_the_run_with_status_1() {
     let syntax = run_lua("print('a')\nx = = 1\n", &[]);
     assert_eq!(syntax.status, 1);
     assert_eq!(syntax.stdout, "");
-    assert!(syntax.stderr.starts_with("nodemcu-sim: init.lua:2: unexpected symbol near '='"), "{}", syntax.stderr);
+    assert!(
+        syntax
+            .stderr
+            .starts_with("nodemcu-sim: init.lua:2: unexpected symbol near '='"),
+        "{}",
+        syntax.stderr
+    );
     let runtime = run_lua("print('a')\nerror('bad')\n", &[]);
     assert_eq!((runtime.status, runtime.stdout.as_str()), (1, "a\n"));
-    assert!(runtime.stderr.starts_with("nodemcu-sim: init.lua:2: bad\nstack traceback:"), "{}", runtime.stderr);
+    assert!(
+        runtime
+            .stderr
+            .starts_with("nodemcu-sim: init.lua:2: bad\nstack traceback:"),
+        "{}",
+        runtime.stderr
+    );
 }
 
 #[test]
 fn run_ends_by_itself_when_nothing_is_left() {
-    let r = run_lua("local t = tmr.create()\nt:alarm(20, tmr.ALARM_AUTO, function() end)\nt:stop()\nprint('idle')\n", &[]);
+    let r = run_lua(
+        "local t = tmr.create()\nt:alarm(20, tmr.ALARM_AUTO, function() end)\nt:stop()\nprint('idle')\n",
+        &[],
+    );
     assert_eq!((r.status, r.stdout.as_str()), (0, "idle\n"));
     assert!(r.elapsed.as_secs() < 10);
 }
@@ -165,30 +211,49 @@ fn run_ends_by_itself_when_nothing_is_left() {
 fn node_restart_is_deferred_until_the_callback_returns_and_ends_the_run() {
     let r = run_lua("node.restart()\nfor i = 1, 3 do print(i) end\n", &[]);
     assert_eq!((r.status, r.stdout.as_str()), (6, "1\n2\n3\n"));
-    assert!(r.stderr.contains("device reset: node.restart()"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("device reset: node.restart()"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
 fn restart_on_reset_boots_again_with_the_banner() {
-    let r = run_lua("local raw, why = node.bootreason()\nprint('boot', raw, why)\nif why == 0 then node.restart() end\n", &["--on-reset=restart"]);
+    let r = run_lua(
+        "local raw, why = node.bootreason()\nprint('boot', raw, why)\nif why == 0 then node.restart() end\n",
+        &["--on-reset=restart"],
+    );
     assert_eq!(r.status, 0, "{r:?}");
     let lines: Vec<&str> = r.stdout.lines().collect();
     assert_eq!(lines[0], "boot\t1\t0");
     assert_eq!(lines[1], "");
-    assert!(lines[2].starts_with("NodeMCU ") && lines[2].contains(" powered by Lua 5.") && lines[2].contains(" on SDK "), "{}", lines[2]);
+    assert!(
+        lines[2].starts_with("NodeMCU ")
+            && lines[2].contains(" powered by Lua 5.")
+            && lines[2].contains(" on SDK "),
+        "{}",
+        lines[2]
+    );
     assert_eq!(lines[3], "boot\t2\t4");
 }
 
 #[test]
 fn runaway_loop_is_stopped_by_the_watchdog_even_under_pcall() {
-    let r = run_lua("print('before')\nwhile true do pcall(function() while true do end end) end\n", &[]);
+    let r = run_lua(
+        "print('before')\nwhile true do pcall(function() while true do end end) end\n",
+        &[],
+    );
     assert_eq!((r.status, r.stdout.as_str()), (5, "before\n"));
     assert!(r.stderr.contains("watchdog"), "{}", r.stderr);
 }
 
 #[test]
 fn softwd_resets_unless_fed() {
-    let r = run_lua("tmr.softwd(2)\ntmr.create():alarm(1000, tmr.ALARM_AUTO, function() print(tmr.time()) end)\n", &["--virtual-time"]);
+    let r = run_lua(
+        "tmr.softwd(2)\ntmr.create():alarm(1000, tmr.ALARM_AUTO, function() print(tmr.time()) end)\n",
+        &["--virtual-time"],
+    );
     assert_eq!((r.status, r.stdout.as_str()), (5, "1\n"));
 }
 
@@ -210,7 +275,10 @@ fn an_hour_of_one_second_timers_takes_well_under_a_second_of_virtual_time() {
 
 #[test]
 fn real_time_is_the_default() {
-    let r = run_lua("local t0 = tmr.now()\ntmr.create():alarm(200, tmr.ALARM_SINGLE, function() print((tmr.now() - t0) >= 190000) end)\n", &[]);
+    let r = run_lua(
+        "local t0 = tmr.now()\ntmr.create():alarm(200, tmr.ALARM_SINGLE, function() print((tmr.now() - t0) >= 190000) end)\n",
+        &[],
+    );
     assert_eq!(r.stdout, "true\n");
     assert!(r.elapsed.as_millis() >= 190);
 }
@@ -218,8 +286,14 @@ fn real_time_is_the_default() {
 #[test]
 fn require_dofile_loadfile_read_the_flash_by_flat_name() {
     let f = Flash::new(&[
-        ("init.lua", "local m = require('mymod')\nprint(m.hello(), require('mymod') == m)\nprint(dofile('data.lua'))\nprint(loadfile('nope.lua'))\nprint(pcall(require, 'absent'))\n"),
-        ("mymod.lua", "return { hello = function() return 'hi' end }\n"),
+        (
+            "init.lua",
+            "local m = require('mymod')\nprint(m.hello(), require('mymod') == m)\nprint(dofile('data.lua'))\nprint(loadfile('nope.lua'))\nprint(pcall(require, 'absent'))\n",
+        ),
+        (
+            "mymod.lua",
+            "return { hello = function() return 'hi' end }\n",
+        ),
         ("data.lua", "return 1, 2\n"),
     ]);
     let r = f.run("init.lua", &[]);
@@ -235,8 +309,15 @@ fn nothing_outside_the_flash_root_is_reachable() {
     let outside = tempfile::tempdir().unwrap();
     std::fs::write(outside.path().join("secret.lua"), "print('escaped')").unwrap();
     let f = Flash::new(&[("init.lua", "")]);
-    let rel = format!("../{}/secret.lua", outside.path().file_name().unwrap().to_string_lossy());
-    let abs = outside.path().join("secret.lua").to_string_lossy().into_owned();
+    let rel = format!(
+        "../{}/secret.lua",
+        outside.path().file_name().unwrap().to_string_lossy()
+    );
+    let abs = outside
+        .path()
+        .join("secret.lua")
+        .to_string_lossy()
+        .into_owned();
     std::os::unix::fs::symlink(outside.path().join("secret.lua"), f.file("link.lua")).unwrap();
     let script = format!(
         "print(loadfile('{rel}'))\nprint(loadfile('{abs}'))\nprint(pcall(dofile, 'link.lua'))\nprint(pcall(require, 'link'))\n"
@@ -247,8 +328,16 @@ fn nothing_outside_the_flash_root_is_reachable() {
     let lines: Vec<&str> = r.stdout.lines().collect();
     assert!(lines[0].starts_with("nil\tcannot open"), "{}", r.stdout);
     assert!(lines[1].starts_with("nil\tcannot open"), "{}", r.stdout);
-    assert!(lines[2].starts_with("false\tcannot open link.lua"), "{}", r.stdout);
-    assert!(lines[3].starts_with("false\tmodule 'link' not found"), "{}", r.stdout);
+    assert!(
+        lines[2].starts_with("false\tcannot open link.lua"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        lines[3].starts_with("false\tmodule 'link' not found"),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]
@@ -272,8 +361,15 @@ fn heap_is_device_sized_and_running_out_fails_like_the_board() {
          print(ok, e)\nbig = nil\ncollectgarbage()\nprint(node.heap() > 20000)\n",
         &[],
     );
-    assert_eq!(r.stdout, "true\nfalse\tnot enough memory\ntrue\n", "{}", r.stderr);
-    let host = run_lua("local t = {} for i = 1, 2e5 do t[i] = ('x'):rep(100) .. i end print(#t)\n", &["--target", "host"]);
+    assert_eq!(
+        r.stdout, "true\nfalse\tnot enough memory\ntrue\n",
+        "{}",
+        r.stderr
+    );
+    let host = run_lua(
+        "local t = {} for i = 1, 2e5 do t[i] = ('x'):rep(100) .. i end print(#t)\n",
+        &["--target", "host"],
+    );
     assert_eq!(host.stdout, "200000\n");
 }
 
@@ -286,12 +382,21 @@ fn wifi_station_joins_and_reports_the_loopback_address() {
          print(wifi.sta.status() == wifi.STA_GOTIP, wifi.getmode())\n",
         &["--virtual-time"],
     );
-    assert_eq!(r.stdout, "true\t1\nconnected\thome\ngot ip\t127.0.0.1\n127.0.0.1\t255.0.0.0\t127.0.0.1\n");
+    assert_eq!(
+        r.stdout,
+        "true\t1\nconnected\thome\ngot ip\t127.0.0.1\n127.0.0.1\t255.0.0.0\t127.0.0.1\n"
+    );
 }
 
 #[test]
 fn compiled_modules_load_and_a_directory_boots_its_init_lua() {
-    let f = Flash::new(&[("init.lua", "node.compile('lib.lua')\nfile_ok = true\nprint(require('lib').v)\n"), ("lib.lua", "return {v = 42}\n")]);
+    let f = Flash::new(&[
+        (
+            "init.lua",
+            "node.compile('lib.lua')\nfile_ok = true\nprint(require('lib').v)\n",
+        ),
+        ("lib.lua", "return {v = 42}\n"),
+    ]);
     std::fs::write(f.file("lib.lua"), "return {v = 42}\n").unwrap();
     let mut cmd = std::process::Command::new(crate::support::BIN);
     cmd.arg("run").arg(f.path());
@@ -307,6 +412,9 @@ fn compiled_modules_load_and_a_directory_boots_its_init_lua() {
 
 #[test]
 fn uart_write_and_print_share_the_serial_output() {
-    let r = run_lua("uart.write(0, 'a', 66, 'c\\n')\nprint(1, 'two', nil, true)\n", &[]);
+    let r = run_lua(
+        "uart.write(0, 'a', 66, 'c\\n')\nprint(1, 'two', nil, true)\n",
+        &[],
+    );
     assert_eq!(r.stdout, "aBc\n1\ttwo\tnil\ttrue\n");
 }

@@ -10,5 +10,6 @@
 //! be tested with ordinary Rust tests.
 
 pub mod clock;
+pub mod dns;
 pub mod flash;
 pub mod timers;

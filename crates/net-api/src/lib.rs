@@ -19,6 +19,7 @@ pub mod modules;
 pub mod net;
 pub mod runtime;
 mod stdlib;
+pub mod tls;
 
 pub use config::{Config, NetOptions, OnReset, Sinks, Target};
 pub use device::{Device, banner, run};

@@ -143,7 +143,10 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
         let st = t.0.borrow();
         Ok(match st.mode {
             None => mlua::Variadic::from_iter([Value::Nil]),
-            Some(m) => mlua::Variadic::from_iter([Value::Boolean(st.armed.is_some()), Value::Integer(m as i64)]),
+            Some(m) => mlua::Variadic::from_iter([
+                Value::Boolean(st.armed.is_some()),
+                Value::Integer(m as i64),
+            ]),
         })
     })?;
     register_methods(
