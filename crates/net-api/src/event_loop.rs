@@ -62,6 +62,9 @@ pub(crate) async fn run(lua: &Lua, rt: &Rc<Runtime>) -> Outcome {
             tokio::task::yield_now().await;
             continue;
         }
+        if rt.stop_requested() {
+            return Outcome::Finished;
+        }
         if !rt.alive() && !rt.cfg.forever {
             return Outcome::Finished;
         }

@@ -17,6 +17,7 @@ pub mod heap;
 pub mod lauxlib;
 pub mod modules;
 pub mod net;
+pub mod ntest;
 pub mod runtime;
 mod stdlib;
 pub mod tls;

@@ -120,6 +120,8 @@ pub struct Runtime {
     anchors: RefCell<HashMap<u64, AnyUserData>>,
     next_id: Cell<u64>,
     reset: Cell<Option<ResetCause>>,
+    /// Set by a test harness that has what it needs: the loop ends once nothing is runnable.
+    stop: Cell<bool>,
     pub(crate) helpers: RefCell<Option<Helpers>>,
     pub(crate) onerror: RefCell<Option<Function>>,
     watchdog_fed: Cell<Instant>,
@@ -142,6 +144,7 @@ impl Runtime {
             anchors: RefCell::default(),
             next_id: Cell::new(1),
             reset: Cell::new(None),
+            stop: Cell::new(false),
             helpers: RefCell::new(None),
             onerror: RefCell::new(None),
             watchdog_fed: Cell::new(Instant::now()),
@@ -301,6 +304,18 @@ impl Runtime {
         self.output_redirect.borrow_mut().take();
         self.onerror.borrow_mut().take();
         drop((timers, tasks, ready, anchors));
+    }
+
+    /// Ends the run (outcome `Finished`) as soon as no callback is runnable without waiting: queued
+    /// tasks and delivered events still run, no timer is waited for. `nodemcu-sim test` uses it once
+    /// every NTest run of a file has finished, so a timer left running cannot keep the file alive.
+    pub fn request_stop(&self) {
+        self.stop.set(true);
+        self.wake.notify_one();
+    }
+
+    pub(crate) fn stop_requested(&self) -> bool {
+        self.stop.get()
     }
 
     pub(crate) fn take_reset(&self) -> Option<ResetCause> {

@@ -127,6 +127,7 @@ fn dofile(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<Function> {
 }
 
 /// `require`: `package.path` is `?.lc;?.lua`, searched on the flash only; no C modules.
+/// `NTest` not found on the flash is the simulator's built-in framework (`ntest.rs`).
 fn install_require(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
     let package: Table = lua.globals().get("package")?;
     package.set("path", "?.lc;?.lua")?;
@@ -154,6 +155,9 @@ fn install_require(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
                     format!("error loading module '{name}' from file '{fname}':\n\t{m}"),
                 )?))),
             };
+        }
+        if name == "NTest" {
+            return Ok(Value::Function(crate::ntest::loader(lua)?)); // the built-in framework
         }
         Ok(Value::String(lua.create_string(tried)?))
     })?;
