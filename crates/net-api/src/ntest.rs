@@ -27,7 +27,10 @@ pub struct Event {
     pub at: Option<String>,
 }
 
-struct Observer(Rc<dyn Fn(&Lua, &Event)>);
+/// What [`observe`] installs.
+pub type ObserverFn = dyn Fn(&Lua, &Event);
+
+struct Observer(Rc<ObserverFn>);
 
 /// Sends every NTest event of this Lua state to `f`, before the output handler sees it.
 pub fn observe(lua: &Lua, f: impl Fn(&Lua, &Event) + 'static) {
