@@ -20,6 +20,8 @@ pub struct Cli {
 pub enum Command {
     /// Boot a device and run a script (or a project directory's init.lua) until nothing is left to run.
     Run(RunArgs),
+    /// Run test files (NTest_*.lua, *_test.lua) each on a fresh simulated device, in parallel.
+    Test(TestArgs),
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,6 +89,56 @@ pub struct RunArgs {
     /// Keep running when nothing is left that could run a callback, like a powered board.
     #[arg(long)]
     pub forever: bool,
+    /// Stop the run after MS of device (simulated) time: status 124, or, with --expect-output or
+    /// --expect-text, the expectations decide.
+    #[arg(long, value_name = "MS")]
+    pub timeout: Option<u64>,
+    /// Fail (status 7) unless the device's output is exactly the contents of FILE.
+    #[arg(long, value_name = "FILE")]
+    pub expect_output: Option<PathBuf>,
+    /// Fail (status 7) unless the device's output contains TEXT (repeatable).
+    #[arg(long, value_name = "TEXT")]
+    pub expect_text: Vec<String>,
+    /// Fail (status 7) if the device's output contains TEXT (repeatable).
+    #[arg(long, value_name = "TEXT")]
+    pub fail_text: Vec<String>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FormatArg {
+    /// Each file and test, failures with file:line, totals.
+    Human,
+    /// TAP version 13.
+    Tap,
+}
+
+#[derive(Args, Debug)]
+pub struct TestArgs {
+    /// Test files, or directories searched for NTest_*.lua and *_test.lua (default: the current directory).
+    pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+    /// What to print on stdout.
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: FormatArg,
+    /// Also write a JUnit XML report to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Per-file budget of device (simulated) time in ms; a file still running then fails as timed out.
+    #[arg(long, value_name = "MS", default_value_t = 86_400_000)]
+    pub timeout: u64,
+    /// Per-file budget of wall-clock time in seconds; a file still running then is stopped and fails as timed out.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
+    pub wall_timeout: f64,
+    /// How many files run at once (default: the number of cores).
+    #[arg(long, short = 'j', value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Run on the real clock (default under test: virtual time).
+    #[arg(long, conflicts_with = "virtual_time")]
+    pub real_time: bool,
+    /// Print every file's device output, not only the output of files that failed.
+    #[arg(long)]
+    pub show_output: bool,
 }
 
 fn parse_port_map(s: &str) -> Result<(u16, u16), String> {

@@ -4,7 +4,9 @@
 //! the device through `net-api`, and turns the outcome into an exit status (`status.rs`).
 
 mod cli;
+mod expect;
 mod status;
+mod testrun;
 
 use clap::Parser;
 
@@ -12,6 +14,7 @@ fn main() {
     let args = cli::Cli::parse();
     let code = match args.command {
         cli::Command::Run(run) => status::run(run),
+        cli::Command::Test(test) => testrun::main(test),
     };
     std::process::exit(code);
 }

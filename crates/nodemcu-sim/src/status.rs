@@ -4,6 +4,7 @@
 //! 0 finished; 1 error in the main chunk (syntax or runtime) or bad setup; 2 usage error;
 //! 3 reset by the default error handler; 4 PANIC in a net callback; 5 watchdog (runaway Lua or
 //! `tmr.softwd`); 6 `node.restart()` or `node.dsleep()`; 124 time limit reached.
+//! 7: the output did not meet `--expect-output`/`--expect-text`/`--fail-text` (`expect.rs`).
 
 use std::path::{Path, PathBuf};
 
@@ -104,5 +105,21 @@ pub fn run(args: RunArgs) -> i32 {
     };
     let mut cfg = config(&args.device, root, script);
     cfg.forever = args.forever;
-    report(&net_api::run(cfg))
+    cfg.time_limit_ms = args.timeout;
+    let expect = match crate::expect::Expect::from_args(&args) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("nodemcu-sim: {e}");
+            return EXIT_MAIN_ERROR;
+        }
+    };
+    if let Some(x) = &expect {
+        x.tee(&mut cfg.sinks);
+    }
+    let outcome = net_api::run(cfg);
+    match &expect {
+        Some(x) if outcome == Outcome::TimedOut && x.timeout_is_the_end() => x.judge(0),
+        Some(x) => x.judge(report(&outcome)),
+        None => report(&outcome),
+    }
 }
