@@ -19,6 +19,12 @@ pub(crate) fn apply_limit(lua: &Lua, rt: &Runtime) {
     lua.set_app_data(Baseline(base));
     if let Some(heap) = rt.cfg.target.heap() {
         let _ = lua.set_memory_limit(base + heap * HOST_BYTES_PER_DEVICE_BYTE);
+        // Lua waits for memory to double before collecting, past a device heap's cap once the
+        // state is big; the firmware collects when an allocation fails (EGC). A collector that
+        // never pauses keeps garbage from ending a script that a board would have kept running.
+        lua.gc_set_mode(mlua::prelude::LuaGcMode::Incremental(
+            mlua::prelude::LuaGcIncParams::default().pause(100),
+        ));
     }
 }
 
