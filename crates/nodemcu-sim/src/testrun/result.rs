@@ -9,6 +9,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use net_api::ntest::Event;
+
 use super::record::{Ending, Line};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -179,6 +181,12 @@ impl FileResult {
                 }
             }
         }
+        if r.tests.is_empty() {
+            // No events: the flash has its own NTest.lua; read its terminal output back.
+            for ev in terminal_events(&String::from_utf8_lossy(&r.output)) {
+                r.event(Duration::ZERO, Duration::ZERO, ev);
+            }
+        }
         let (status, problem) = match (exit, ending) {
             (Exit::WallTimeout, _) => (
                 Status::Timeout,
@@ -241,7 +249,7 @@ impl FileResult {
         r
     }
 
-    fn event(&mut self, sim: Duration, wall: Duration, ev: net_api::ntest::Event) {
+    fn event(&mut self, sim: Duration, wall: Duration, ev: Event) {
         let kind = ev.kind.as_str();
         if kind == "queue" {
             self.tests.push(TestCase {
@@ -350,6 +358,82 @@ impl FileResult {
     }
 }
 
+/// The events behind the firmware NTest's terminal output (`######## started`, `begin`, `  pass`,
+/// ` ==>  fail`, ` ==>  except`, `end`), for a framework the simulator cannot observe directly.
+/// Lines outside a run are the test file's own output and are left alone.
+fn terminal_events(output: &str) -> Vec<Event> {
+    let mut events = Vec::new();
+    let mut run: Option<String> = None;
+    let mut current: Option<String> = None;
+    let mut known: Vec<String> = Vec::new();
+    let event = |run: &str, kind: &str, test: &str, msg: Option<&str>| Event {
+        run: run.to_string(),
+        kind: kind.to_string(),
+        test: test.to_string(),
+        msg: msg.map(str::to_string),
+        errmsg: None,
+        at: None,
+    };
+    for line in output.lines() {
+        if let Some(name) = line
+            .strip_prefix("######## started ")
+            .and_then(|r| r.strip_suffix(" tests"))
+        {
+            run = Some(name.to_string());
+            continue;
+        }
+        let Some(r) = run.as_deref() else { continue };
+        if line.starts_with("######## finished ") {
+            run = None;
+        } else if let Some(t) = line.strip_prefix("begin ") {
+            events.push(event(r, "queue", t, None));
+            events.push(event(r, "begin", t, None));
+            known.push(t.to_string());
+            current = Some(t.to_string());
+        } else if let Some(t) = line.strip_prefix("end ")
+            && current.as_deref() == Some(t)
+        {
+            events.push(event(r, "end", t, None));
+            current = None;
+        } else if let Some((kind, rest)) = [
+            ("pass", "  pass "),
+            ("fail", " ==>  fail "),
+            ("except", " ==>  except "),
+        ]
+        .iter()
+        .find_map(|(k, p)| line.strip_prefix(p).map(|rest| (*k, rest)))
+        {
+            // "<test>: <message>": the running test's name first, then any other test seen.
+            let name = current
+                .iter()
+                .chain(known.iter().rev())
+                .find(|t| rest.starts_with(&format!("{t}: ")))
+                .cloned()
+                .or_else(|| rest.split_once(": ").map(|(t, _)| t.to_string()));
+            if let Some(t) = name {
+                let msg = &rest[t.len() + 2..];
+                let mut ev = event(r, kind, &t, Some(msg));
+                // A check without a message of its own is reported as just its position.
+                if kind == "fail" && is_position(msg) {
+                    ev.at = Some(msg.to_string());
+                }
+                events.push(ev);
+            }
+        }
+    }
+    events
+}
+
+/// `name.lua:12`.
+fn is_position(s: &str) -> bool {
+    s.rsplit_once(':').is_some_and(|(file, line)| {
+        !file.is_empty()
+            && !file.contains(' ')
+            && !line.is_empty()
+            && line.bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
 pub fn count(statuses: impl Iterator<Item = Status>) -> Vec<(Status, usize)> {
     let mut v: Vec<(Status, usize)> = Vec::new();
     for s in statuses {
@@ -358,7 +442,14 @@ pub fn count(statuses: impl Iterator<Item = Status>) -> Vec<(Status, usize)> {
             None => v.push((s, 1)),
         }
     }
-    v.sort();
+    // Passed first, not run last, problems in between.
+    v.sort_by_key(|(s, _)| {
+        if *s == Status::NotRun {
+            Status::Crash as u8 + 1
+        } else {
+            *s as u8
+        }
+    });
     v
 }
 
