@@ -12,4 +12,6 @@
 pub mod clock;
 pub mod dns;
 pub mod flash;
+pub mod stream;
+pub mod tcp;
 pub mod timers;
