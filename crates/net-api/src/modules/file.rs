@@ -13,7 +13,7 @@ use std::rc::{Rc, Weak};
 
 use host_backend::flash::{Flash, MAX_NAME_LEN};
 use host_backend::flash_file::{FlashFile, OpenMode, Whence, geometry};
-use mlua::{Function, Lua, MultiValue, Table, Value};
+use mlua::{Function, IntoLuaMulti, Lua, MultiValue, Table, Value};
 
 use crate::handle_type;
 use crate::lauxlib::{Args, FwError, FwResult, arg_check, arg_err, bind, fw_err};
@@ -383,6 +383,16 @@ impl Files {
     }
 }
 
+/// A binding with the module's state.
+fn binding<R, F>(lua: &Lua, files: &Rc<Files>, body: F) -> mlua::Result<Function>
+where
+    R: IntoLuaMulti,
+    F: Fn(&Files, &Lua, Args) -> FwResult<R> + 'static,
+{
+    let files = files.clone();
+    bind(lua, move |lua, a| body(&files, lua, a))
+}
+
 pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
     let string: Table = lua.globals().get("string")?;
     let files = Rc::new(Files {
@@ -393,25 +403,16 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
         rtc: RefCell::new(None),
         matcher: string.get("match")?,
     });
-    macro_rules! f {
-        (|$files:ident, $lua:ident, $a:ident| $body:expr) => {{
-            let $files = files.clone();
-            bind(lua, move |$lua, $a| {
-                let _ = &$lua;
-                $body
-            })?
-        }};
-    }
-    let close = f!(|fs, _lua, a| fs.close_fn(&a));
-    let read = f!(|fs, lua, a| fs.read(lua, &a));
-    let readline = f!(|fs, lua, a| {
+    let close = binding(lua, &files, |fs, _lua, a| fs.close_fn(&a))?;
+    let read = binding(lua, &files, |fs, lua, a| fs.read(lua, &a))?;
+    let readline = binding(lua, &files, |fs, lua, a| {
         let (obj, _) = fs.target(&a)?;
         fs.read_into(lua, obj, READ_CHUNK, Some(b'\n'))
-    });
-    let write = f!(|fs, lua, a| fs.write(lua, &a, false));
-    let writeline = f!(|fs, lua, a| fs.write(lua, &a, true));
-    let seek = f!(|fs, lua, a| fs.seek(lua, &a));
-    let flush = f!(|fs, _lua, a| fs.flush(&a));
+    })?;
+    let write = binding(lua, &files, |fs, lua, a| fs.write(lua, &a, false))?;
+    let writeline = binding(lua, &files, |fs, lua, a| fs.write(lua, &a, true))?;
+    let seek = binding(lua, &files, |fs, lua, a| fs.seek(lua, &a))?;
+    let flush = binding(lua, &files, |fs, _lua, a| fs.flush(&a))?;
     register_methods(
         lua,
         TYPE,
@@ -428,58 +429,64 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
     let module = module_table(
         lua,
         vec![
-            ("list", f!(|fs, lua, a| fs.list(lua, &a))),
-            ("open", f!(|fs, lua, a| fs.open(lua, &a))),
+            ("list", binding(lua, &files, |fs, lua, a| fs.list(lua, &a))?),
+            ("open", binding(lua, &files, |fs, lua, a| fs.open(lua, &a))?),
             ("close", close),
             ("write", write),
             ("writeline", writeline),
             ("read", read),
             ("readline", readline),
-            ("format", f!(|fs, _lua, _a| fs.format())),
+            ("format", binding(lua, &files, |fs, _lua, _a| fs.format())?),
             (
                 "fscfg",
-                f!(|fs, _lua, _a| {
+                binding(lua, &files, |fs, _lua, _a| {
                     let (addr, size) = geometry::partition(fs.rt.flash.capacity());
                     Ok((addr as i64, size as i64))
-                }),
+                })?,
             ),
             (
                 "remove",
-                f!(|fs, lua, a| {
+                binding(lua, &files, |fs, lua, a| {
                     if let Some(name) = check_name(lua, &a, 1, false)? {
                         fs.rt.flash.remove(&name);
                     }
                     Ok(())
-                }),
+                })?,
             ),
             ("seek", seek),
             ("flush", flush),
             (
                 "rename",
-                f!(|fs, lua, a| {
+                binding(lua, &files, |fs, lua, a| {
                     let from = check_name(lua, &a, 1, false)?;
                     let to = check_name(lua, &a, 2, false)?;
                     Ok(matches!((from, to), (Some(f), Some(t)) if fs.rt.flash.rename(&f, &t)))
-                }),
+                })?,
             ),
             (
                 "exists",
-                f!(|fs, lua, a| {
+                binding(lua, &files, |fs, lua, a| {
                     let name = check_name(lua, &a, 1, false)?;
                     Ok(name.is_some_and(|n| fs.rt.flash.size_of(&n).is_some()))
-                }),
+                })?,
             ),
-            ("getcontents", f!(|fs, lua, a| fs.getcontents(lua, &a))),
-            ("putcontents", f!(|fs, lua, a| fs.putcontents(lua, &a))),
+            (
+                "getcontents",
+                binding(lua, &files, |fs, lua, a| fs.getcontents(lua, &a))?,
+            ),
+            (
+                "putcontents",
+                binding(lua, &files, |fs, lua, a| fs.putcontents(lua, &a))?,
+            ),
             (
                 "fsinfo",
-                f!(|fs, _lua, _a| {
+                binding(lua, &files, |fs, _lua, _a| {
                     let u = fs.rt.flash.usage();
                     Ok((u.remaining() as i64, u.used as i64, u.total as i64))
-                }),
+                })?,
             ),
-            ("on", f!(|fs, lua, a| fs.on(lua, &a))),
-            ("stat", f!(|fs, lua, a| fs.stat(lua, &a))),
+            ("on", binding(lua, &files, |fs, lua, a| fs.on(lua, &a))?),
+            ("stat", binding(lua, &files, |fs, lua, a| fs.stat(lua, &a))?),
         ],
     )?;
     lua.globals().set("file", module)
