@@ -4,4 +4,5 @@
 
 mod support;
 
+mod file;
 mod runtime;
