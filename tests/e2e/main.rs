@@ -6,3 +6,4 @@ mod support;
 
 mod file;
 mod runtime;
+mod testrunner;

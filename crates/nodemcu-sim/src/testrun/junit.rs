@@ -97,10 +97,12 @@ fn suite(r: &FileResult) -> (String, Counts) {
         c.skipped,
         secs(r.wall)
     );
-    xml += &format!(
-        "    <properties>\n      <property name=\"simulated-time\" value=\"{}\"/>\n    </properties>\n",
-        secs(r.sim)
-    );
+    if let Some(sim) = r.sim {
+        xml += &format!(
+            "    <properties>\n      <property name=\"simulated-time\" value=\"{}\"/>\n    </properties>\n",
+            secs(sim)
+        );
+    }
     xml += &cases;
     xml += &format!(
         "    <system-out>{}</system-out>\n",

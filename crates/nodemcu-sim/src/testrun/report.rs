@@ -112,11 +112,14 @@ fn counted(status: Status) -> &'static str {
 }
 
 fn times(r: &FileResult) -> String {
-    format!(
-        "{} s simulated, {} ms",
-        fmt_secs(r.sim.as_secs_f64()),
-        r.wall.as_millis()
-    )
+    match r.sim {
+        Some(sim) => format!(
+            "{} s simulated, {} ms",
+            fmt_secs(sim.as_secs_f64()),
+            r.wall.as_millis()
+        ),
+        None => format!("{} ms", r.wall.as_millis()),
+    }
 }
 
 fn human_file(r: &FileResult, show_output: bool) -> String {

@@ -145,7 +145,8 @@ pub struct FileResult {
     /// The simulator's messages, and anything the child printed outside the device.
     pub diag: Vec<String>,
     pub wall: Duration,
-    pub sim: Duration,
+    /// Device time at the end (`None` when the child was stopped before it could say).
+    pub sim: Option<Duration>,
 }
 
 impl FileResult {
@@ -164,19 +165,16 @@ impl FileResult {
             output: Vec::new(),
             diag: Vec::new(),
             wall,
-            sim: Duration::ZERO,
+            sim: None,
         };
         let mut ending = None;
         for line in lines {
             match line {
                 Line::Out(b) => r.output.extend_from_slice(&b),
                 Line::Diag(d) => r.diag.push(d),
-                Line::Event { sim, wall, ev } => {
-                    r.sim = r.sim.max(sim);
-                    r.event(sim, wall, ev);
-                }
+                Line::Event { sim, wall, ev } => r.event(sim, wall, ev),
                 Line::End { sim, ending: e } => {
-                    r.sim = r.sim.max(sim);
+                    r.sim = Some(sim);
                     ending = Some(e);
                 }
             }
