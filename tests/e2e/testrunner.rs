@@ -552,6 +552,17 @@ fn built_in_ntest_costs_no_device_heap_and_a_flash_ntest_wins() {
 }
 
 #[test]
+fn names_a_flash_ntest_relies_on_exist_on_both_lua_builds() {
+    // The firmware's 5.3 build keeps these 5.1 names (docs/lua53.md); NTest's spy calls unpack.
+    let r = crate::support::run_lua(
+        "print(type(unpack), type(loadstring), package.loaders == package.searchers or package.searchers == nil)\n\
+         print(loadstring('return 3')(), unpack({ 1, 2 }))\n",
+        &[],
+    );
+    assert_eq!(r.stdout, "function\tfunction\ttrue\n3\t1\t2\n", "{r:?}");
+}
+
+#[test]
 fn a_framework_shipped_on_the_flash_is_used_and_its_results_read_back() {
     let r = sim(&["test", "fixtures/testrunner/own-ntest"]);
     assert_eq!(r.status, 1, "{r:?}");

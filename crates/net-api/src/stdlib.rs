@@ -45,6 +45,9 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
         trim(&g.get::<Table>("math")?, MATH_KEEP)?;
         trim(&g.get::<Table>("debug")?, DEBUG_KEEP)?;
     }
+    if cfg!(feature = "lua53") {
+        compat53(lua)?;
+    }
     g.set("print", print(lua, rt)?)?;
     g.set(
         "loadfile",
@@ -55,6 +58,24 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
     )?;
     g.set("dofile", dofile(lua, rt)?)?;
     install_require(lua, rt)
+}
+
+/// The compatibility names the firmware's 5.3 build keeps (docs/lua53.md): global `unpack`,
+/// `loadstring`, and `package.loaders`. NTest's `spy`, for one, calls `unpack`.
+fn compat53(lua: &Lua) -> mlua::Result<()> {
+    let g = lua.globals();
+    let table: Table = g.get("table")?;
+    let package: Table = g.get("package")?;
+    if g.get::<Value>("unpack")?.is_nil() {
+        g.set("unpack", table.get::<Value>("unpack")?)?;
+    }
+    if g.get::<Value>("loadstring")?.is_nil() {
+        g.set("loadstring", g.get::<Value>("load")?)?;
+    }
+    if package.get::<Value>("loaders")?.is_nil() {
+        package.set("loaders", package.get::<Value>("searchers")?)?;
+    }
+    Ok(())
 }
 
 fn trim(t: &Table, keep: &[&str]) -> mlua::Result<()> {
