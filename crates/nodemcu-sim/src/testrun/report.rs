@@ -141,13 +141,25 @@ fn human_file(r: &FileResult, show_output: bool) -> String {
         let lines = output_lines(r);
         if !lines.is_empty() {
             s += "  device output:\n";
-            for l in lines {
+            // A failing file's last lines say most; --show-output (or --junit) has them all.
+            let skip = if show_output {
+                0
+            } else {
+                lines.len().saturating_sub(FAILED_OUTPUT_LINES)
+            };
+            if skip > 0 {
+                s += &format!("  | ... {skip} earlier lines (--show-output shows them)\n");
+            }
+            for l in &lines[skip..] {
                 s += &format!("  | {l}\n");
             }
         }
     }
     s
 }
+
+/// How much of a failing file's device output the human report shows.
+const FAILED_OUTPUT_LINES: usize = 100;
 
 fn human_test(t: &TestCase) -> String {
     let checks = match t.checks {
