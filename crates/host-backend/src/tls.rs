@@ -13,17 +13,19 @@
 
 use std::io;
 use std::net::IpAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{
-    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
-};
-use tokio::io::{AsyncRead, AsyncWrite};
+use rustls::pki_types::UnixTime;
+use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+pub use rustls::ClientConfig;
+pub use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 pub use tokio_rustls::client::TlsStream;
 
 pub mod pem;
@@ -155,14 +157,63 @@ pub async fn handshake<S>(
     config: Arc<ClientConfig>,
     name: ServerName<'static>,
     stream: S,
-) -> Result<TlsStream<S>, Failure>
+) -> Result<ClientStream<S>, Failure>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     tokio_rustls::TlsConnector::from(config)
         .connect(name, stream)
         .await
+        .map(ClientStream)
         .map_err(|e| Failure::during_handshake(&e))
+}
+
+/// An established TLS client stream. A server that ends with a plain FIN instead of a TLS
+/// close_notify (common with HTTP/1.0 servers) has simply closed: reading reports the end of the
+/// stream rather than an error, as mbedTLS on the board treats it.
+pub struct ClientStream<S>(pub TlsStream<S>);
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for ClientStream<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match Pin::new(&mut self.get_mut().0).poll_read(cx, buf) {
+            Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => Poll::Ready(Ok(())),
+            other => other,
+        }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for ClientStream<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().0).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.0.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
+    }
 }
 
 /// How a TLS connection failed, in the firmware's terms.
@@ -216,7 +267,8 @@ impl Failure {
     }
 
     /// Classifies an error while reading or writing application data. `None` means the peer
-    /// simply closed (a FIN without close_notify counts, as mbedTLS on the board treats it).
+    /// simply closed (a FIN without close_notify counts, as mbedTLS on the board treats it; a
+    /// [`ClientStream`] already reports that as the end of the stream).
     pub fn after_handshake(e: &io::Error) -> Option<Failure> {
         if e.kind() == io::ErrorKind::UnexpectedEof {
             return None;

@@ -360,3 +360,33 @@ async fn a_reset_during_the_handshake_is_a_reset() {
     assert_eq!(err.kind, FailureKind::Reset);
     assert_eq!(err.kind.reason(), "Connection reset");
 }
+
+#[tokio::test]
+async fn a_server_ending_without_close_notify_has_simply_closed() {
+    let leaf = leaf(&ca("x"), false);
+    let config = server_config(&leaf, None, TLS12_AND_13);
+    let listener = TcpListener::bind((LOOPBACK, 0)).await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut tls = tokio_rustls::TlsAcceptor::from(config)
+            .accept(tcp)
+            .await
+            .unwrap();
+        tls.write_all(b"bye").await.unwrap();
+        tls.flush().await.unwrap();
+        // A plain FIN, no close_notify.
+        let (mut tcp, _) = tls.into_inner();
+        tcp.shutdown().await.unwrap();
+        let mut sink = [0; 64];
+        while tcp.read(&mut sink).await.unwrap_or(0) > 0 {}
+    });
+    let config = client_config(&ClientSetup::default()).unwrap();
+    let tcp = TcpStream::connect((LOOPBACK, port)).await.unwrap();
+    let mut tls = handshake(config, server_name("localhost", LOOPBACK), tcp)
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    let n = tls.read_to_end(&mut got).await.unwrap();
+    assert_eq!((n, got.as_slice()), (3, &b"bye"[..]));
+}
