@@ -13,5 +13,7 @@
 pub mod clock;
 pub mod dns;
 pub mod flash;
+pub mod stream;
+pub mod tcp;
 pub mod timers;
 pub mod tls;
