@@ -63,5 +63,6 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>, reset: Option<ResetCause>) ->
     uart::install(lua, rt)?;
     bit::install(lua)?;
     crate::net::install(lua, rt)?;
+    crate::tls::install(lua, rt)?;
     Ok(())
 }
