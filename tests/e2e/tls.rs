@@ -1,0 +1,625 @@
+//! TLS: device scripts talking to loopback rustls servers whose certificates rcgen makes at test
+//! time (the one static key, an RSA key for `tls.cert.auth`'s PEM form, is in fixtures/tls/).
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs1KeyDer, PrivatePkcs8KeyDer};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{RootCertStore, ServerConfig, ServerConnection, StreamOwned};
+
+use crate::support::{Ran, run_lua};
+
+/// A certificate authority made for one test.
+struct Ca {
+    der: CertificateDer<'static>,
+    pem: String,
+    issuer: Issuer<'static, KeyPair>,
+}
+
+fn ca(name: &str) -> Ca {
+    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    p.distinguished_name.push(DnType::CommonName, name);
+    p.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let key = KeyPair::generate().unwrap();
+    let cert = p.self_signed(&key).unwrap();
+    Ca {
+        der: cert.der().clone(),
+        pem: cert.pem(),
+        issuer: Issuer::new(p, key),
+    }
+}
+
+/// A certificate for "localhost" and 127.0.0.1, with its PEM and its key (PKCS#8).
+struct Leaf {
+    der: CertificateDer<'static>,
+    pem: String,
+    key: KeyPair,
+}
+
+fn leaf(ca: &Ca) -> Leaf {
+    let p = CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let cert = p.signed_by(&key, &ca.issuer).unwrap();
+    Leaf {
+        der: cert.der().clone(),
+        pem: cert.pem(),
+        key,
+    }
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn server_config(server: &Leaf, client_ca: Option<&CertificateDer<'static>>) -> Arc<ServerConfig> {
+    let b = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap();
+    let b = match client_ca {
+        None => b.with_no_client_auth(),
+        Some(ca) => {
+            let mut roots = RootCertStore::empty();
+            roots.add(ca.clone()).unwrap();
+            let v = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+                .build()
+                .unwrap();
+            b.with_client_cert_verifier(v)
+        }
+    };
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server.key.serialize_der()));
+    Arc::new(b.with_single_cert(vec![server.der.clone()], key).unwrap())
+}
+
+type Tls = StreamOwned<ServerConnection, TcpStream>;
+
+/// A loopback listener whose one connection is handled on a thread by `f`.
+fn serve<T: Send + 'static>(
+    f: impl FnOnce(TcpStream) -> T + Send + 'static,
+) -> (u16, JoinHandle<Option<T>>) {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(true).unwrap();
+    let t = std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match listener.accept() {
+                Ok((s, _)) => {
+                    s.set_nonblocking(false).unwrap();
+                    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+                    return Some(f(s));
+                }
+                Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+                Err(_) => return None,
+            }
+        }
+    });
+    (port, t)
+}
+
+/// A TLS server for one connection: handshake, then `f`. `Err` if the handshake failed.
+fn serve_tls<T: Send + 'static>(
+    config: Arc<ServerConfig>,
+    f: impl FnOnce(&mut Tls) -> T + Send + 'static,
+) -> (u16, JoinHandle<Option<Result<T, String>>>) {
+    serve(move |tcp| {
+        let mut tls = StreamOwned::new(ServerConnection::new(config).unwrap(), tcp);
+        while tls.conn.is_handshaking() {
+            tls.conn
+                .complete_io(&mut tls.sock)
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(f(&mut tls))
+    })
+}
+
+/// Reads an HTTP-style request (up to the blank line).
+fn read_request(tls: &mut Tls) -> Vec<u8> {
+    let mut req = Vec::new();
+    let mut b = [0u8; 256];
+    while !req.ends_with(b"\r\n\r\n") {
+        match tls.read(&mut b) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => req.extend_from_slice(&b[..n]),
+        }
+    }
+    req
+}
+
+/// Writes `reply` and closes with close_notify.
+fn reply_and_close(tls: &mut Tls, reply: &[u8]) {
+    tls.write_all(reply).unwrap();
+    tls.conn.send_close_notify();
+    let _ = tls.flush();
+    // Wait for the client to hang up, so nothing is cut short by a reset.
+    let mut b = [0u8; 64];
+    while matches!(tls.sock.read(&mut b), Ok(n) if n > 0) {}
+}
+
+/// 5000 bytes that are not all alike, so a byte lost or moved shows.
+fn body() -> Vec<u8> {
+    (0..5000u32)
+        .map(|i| b'a' + ((i * 7 + i / 26) % 26) as u8)
+        .collect()
+}
+
+/// A device script that fetches over TLS. `setup` runs first; `make` creates the socket.
+fn fetch_script(setup: &str, make: &str, port: u16, host: &str) -> String {
+    format!(
+        r#"{setup}
+local parts, biggest = {{}}, 0
+local s = {make}
+s:on("dns", function(sk, ip) print("dns", ip) end)
+s:on("connection", function(sk)
+  print("connection", sk:getpeer())
+  sk:send("GET /x HTTP/1.0\r\n\r\n")
+end)
+s:on("sent", function(sk) print("sent") end)
+s:on("receive", function(sk, d) parts[#parts + 1] = d; biggest = math.max(biggest, #d) end)
+s:on("reconnection", function(sk, why) print("reconnection", sk == s, why, sk:getpeer()) end)
+s:on("disconnection", function(sk)
+  local b = table.concat(parts)
+  print("disconnection", sk, #b, biggest)
+  print(b)
+end)
+s:connect({port}, "{host}")
+"#
+    )
+}
+
+fn lua_long_string(s: &str) -> String {
+    format!("[==[{s}]==]")
+}
+
+fn expect_fetched(ran: &Ran, port: u16, body: &[u8]) {
+    let expected = format!(
+        "dns\t127.0.0.1\nconnection\t127.0.0.1\t{port}\nsent\ndisconnection\tnil\t{}\t1460\n{}\n",
+        body.len(),
+        String::from_utf8_lossy(body)
+    );
+    assert_eq!(ran.stdout, expected, "stderr: {}", ran.stderr);
+    assert_eq!(ran.status, 0);
+}
+
+#[test]
+fn fetch_with_the_ca_pinned_is_byte_exact() {
+    let ca = ca("pinned");
+    let server = leaf(&ca);
+    let body = body();
+    let reply = body.clone();
+    let (port, srv) = serve_tls(server_config(&server, None), move |tls| {
+        let req = read_request(tls);
+        reply_and_close(tls, &reply);
+        (req, tls.conn.server_name().map(str::to_string))
+    });
+    let setup = format!("print(tls.cert.verify({}))", lua_long_string(&ca.pem));
+    let script = fetch_script(&setup, "tls.createConnection()", port, "localhost");
+    let ran = run_lua(&script, &[]);
+    let ran = Ran {
+        stdout: ran.stdout.strip_prefix("true\n").unwrap_or("").to_string(),
+        ..ran
+    };
+    expect_fetched(&ran, port, &body);
+    let (req, sni) = srv.join().unwrap().unwrap().unwrap();
+    assert_eq!(req, b"GET /x HTTP/1.0\r\n\r\n");
+    assert_eq!(sni.as_deref(), Some("localhost"), "SNI is sent");
+    assert!(
+        !ran.stderr.contains("without certificate verification"),
+        "{}",
+        ran.stderr
+    );
+}
+
+#[test]
+fn a_server_from_another_ca_is_refused_when_a_ca_is_pinned() {
+    let server = leaf(&ca("real"));
+    let (port, srv) = serve_tls(server_config(&server, None), |_| ());
+    let setup = format!("tls.cert.verify({})", lua_long_string(&ca("other").pem));
+    let script = fetch_script(&setup, "tls.createConnection()", port, "localhost");
+    let ran = run_lua(&script, &[]);
+    assert_eq!(
+        ran.stdout, "dns\t127.0.0.1\nreconnection\ttrue\tSSL handshake failed\tnil\tnil\n",
+        "stderr: {}",
+        ran.stderr
+    );
+    assert!(ran.stderr.contains("UnknownIssuer"), "{}", ran.stderr);
+    assert!(srv.join().unwrap().unwrap().is_err());
+}
+
+#[test]
+fn verify_true_needs_a_stored_certificate() {
+    let ran = run_lua(
+        "print(pcall(function() tls.cert.verify(true) end))\n\
+         print(tls.cert.verify(false))\n\
+         tls.cert.verify(true)\n",
+        &[],
+    );
+    assert_eq!(
+        ran.stdout,
+        "false\tinit.lua:1: no certificates found\ntrue\n"
+    );
+    assert_eq!(ran.status, 1);
+    assert!(
+        ran.stderr.contains("init.lua:3: no certificates found"),
+        "{}",
+        ran.stderr
+    );
+    assert!(ran.stderr.contains(
+        "Warning, deprecated API! tls.cert.verify's old interface. It will be removed soon."
+    ));
+    // The public roots count as stored with --tls-roots webpki.
+    let ran = run_lua("print(tls.cert.verify(true))", &["--tls-roots", "webpki"]);
+    assert_eq!(ran.stdout, "true\n", "{}", ran.stderr);
+}
+
+#[test]
+fn bad_pem_gets_the_firmware_message_and_position() {
+    let cases = [
+        ("nothing here", "No PEM header"),
+        (
+            "-----BEGIN PRIVATE KEY-----\\nAAAA\\n-----END PRIVATE KEY-----",
+            "Wrong PEM type",
+        ),
+        ("-----BEGIN CERTIFICATE-----", "Incorrect PEM format"),
+        (
+            "-----BEGIN CERTIFICATE-----\\nAA*A\\n-----END CERTIFICATE-----",
+            "Invalid character in PEM",
+        ),
+        (
+            "-----BEGIN CERTIFICATE-----\\nAAAA\\n",
+            "Invalid PEM format data",
+        ),
+    ];
+    for (pem, msg) in cases {
+        let script = format!(
+            "local ok, e = pcall(function()\n  tls.cert.verify(\"{pem}\")\nend)\nprint(e)\n"
+        );
+        let ran = run_lua(&script, &[]);
+        assert_eq!(ran.stdout, format!("init.lua:2: {msg}\n"), "{}", ran.stderr);
+    }
+    // auth takes only a PKCS#1 RSA key in PEM form, and a missing blob has its own message.
+    let cert = leaf(&ca("x"));
+    let script = format!(
+        "print(pcall(tls.cert.auth, {c}, {k}))\nprint(pcall(tls.cert.auth, {c}, {{}}))\n",
+        c = lua_long_string(&cert.pem),
+        k = lua_long_string(&cert.key.serialize_pem()),
+    );
+    let ran = run_lua(&script, &[]);
+    assert_eq!(
+        ran.stdout, "false\tWrong PEM type\nfalse\tNo PEM blob\n",
+        "{}",
+        ran.stderr
+    );
+}
+
+#[test]
+fn the_2015_secure_form_makes_the_same_socket_and_warns_once_about_verification() {
+    let server = leaf(&ca("any"));
+    let body = b"hello over tls".to_vec();
+    let reply = body.clone();
+    let (port, srv) = serve_tls(server_config(&server, None), move |tls| {
+        let req = read_request(tls);
+        reply_and_close(tls, &reply);
+        req
+    });
+    let script = fetch_script(
+        "assert(tostring(net.createConnection(net.TCP, 1)):find('userdata'))",
+        "net.createConnection(net.TCP, 1)",
+        port,
+        "127.0.0.1",
+    );
+    let ran = run_lua(&script, &[]);
+    let expected = format!(
+        "dns\t127.0.0.1\nconnection\t127.0.0.1\t{port}\nsent\ndisconnection\tnil\t{}\t{}\nhello over tls\n",
+        body.len(),
+        body.len()
+    );
+    assert_eq!(ran.stdout, expected, "stderr: {}", ran.stderr);
+    assert_eq!(
+        srv.join().unwrap().unwrap().unwrap(),
+        b"GET /x HTTP/1.0\r\n\r\n"
+    );
+    assert_eq!(
+        ran.stderr
+            .matches("without certificate verification")
+            .count(),
+        1,
+        "{}",
+        ran.stderr
+    );
+}
+
+/// The client certificate the server's CA signs for the committed RSA key.
+fn rsa_client_cert(client_ca: &Ca) -> String {
+    let pkcs1 = PrivatePkcs1KeyDer::from_pem_file(fixture("client-rsa.key")).unwrap();
+    let pkcs8 = PrivateKeyDer::Pkcs8(pkcs1_to_pkcs8(pkcs1.secret_pkcs1_der()).into());
+    let key = KeyPair::try_from(&pkcs8).unwrap();
+    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.distinguished_name.push(DnType::CommonName, "device");
+    p.signed_by(&key, &client_ca.issuer).unwrap().pem()
+}
+
+/// Wraps a PKCS#1 RSA key in PKCS#8 (what ring loads): version 0, the rsaEncryption algorithm,
+/// the key as an OCTET STRING.
+fn pkcs1_to_pkcs8(pkcs1: &[u8]) -> Vec<u8> {
+    fn tlv(tag: u8, body: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag];
+        let len = body.len();
+        if len < 0x80 {
+            out.push(len as u8);
+        } else {
+            let bytes: Vec<u8> = len
+                .to_be_bytes()
+                .into_iter()
+                .skip_while(|b| *b == 0)
+                .collect();
+            out.push(0x80 | bytes.len() as u8);
+            out.extend(bytes);
+        }
+        out.extend_from_slice(body);
+        out
+    }
+    const RSA_ENCRYPTION: &[u8] = &[
+        0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00,
+    ];
+    let mut body = vec![0x02, 0x01, 0x00];
+    body.extend(tlv(0x30, RSA_ENCRYPTION));
+    body.extend(tlv(0x04, pkcs1));
+    tlv(0x30, &body)
+}
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures/tls")
+        .join(name)
+}
+
+#[test]
+fn a_client_certificate_the_server_requires() {
+    let client_ca = ca("devices");
+    let server = leaf(&ca("server"));
+    let config = server_config(&server, Some(&client_ca.der));
+    let hello = |tls: &mut Tls| {
+        let req = read_request(tls);
+        reply_and_close(tls, b"welcome");
+        req
+    };
+    // Without a certificate the handshake fails.
+    let (port, srv) = serve_tls(config.clone(), hello);
+    let ran = run_lua(
+        &fetch_script("", "tls.createConnection()", port, "localhost"),
+        &[],
+    );
+    assert!(
+        !ran.stdout.lines().any(|l| l.starts_with("connection")),
+        "{}",
+        ran.stdout
+    );
+    assert!(
+        ran.stdout.contains("reconnection\ttrue\t"),
+        "{}",
+        ran.stdout
+    );
+    assert!(srv.join().unwrap().unwrap().is_err());
+
+    // The board's PEM form: the certificate and a PKCS#1 RSA key.
+    let key = std::fs::read_to_string(fixture("client-rsa.key")).unwrap();
+    let setup = format!(
+        "print(tls.cert.auth({}, {}))",
+        lua_long_string(&rsa_client_cert(&client_ca)),
+        lua_long_string(&key)
+    );
+    let (port, srv) = serve_tls(config.clone(), hello);
+    let ran = run_lua(
+        &fetch_script(&setup, "tls.createConnection()", port, "localhost"),
+        &[],
+    );
+    assert!(ran.stdout.starts_with("true\ndns"), "{}", ran.stderr);
+    assert!(
+        ran.stdout.ends_with("\nwelcome\n"),
+        "{}\n{}",
+        ran.stdout,
+        ran.stderr
+    );
+    assert!(srv.join().unwrap().unwrap().is_ok());
+
+    // The function form: fn(0) is the key (any format mbedTLS parses), fn(1..) the chain.
+    let device = leaf(&client_ca);
+    let setup = format!(
+        "local key, cert = {}, {}\n\
+         tls.cert.auth(function(n) if n == 0 then return key elseif n == 1 then return cert end end)",
+        lua_long_string(&device.key.serialize_pem()),
+        lua_long_string(&device.pem)
+    );
+    let (port, srv) = serve_tls(config, hello);
+    let ran = run_lua(
+        &fetch_script(&setup, "tls.createConnection()", port, "localhost"),
+        &[],
+    );
+    assert!(
+        ran.stdout.ends_with("\nwelcome\n"),
+        "{}\n{}",
+        ran.stdout,
+        ran.stderr
+    );
+    assert!(srv.join().unwrap().unwrap().is_ok());
+}
+
+#[test]
+fn the_server_closing_first_fires_disconnection_with_nil() {
+    let server = leaf(&ca("x"));
+    let (port, _srv) = serve_tls(server_config(&server, None), |tls| {
+        reply_and_close(tls, b"bye");
+    });
+    let script = format!(
+        r#"local s = tls.createConnection()
+s:on("connection", function(sk) print("connection") end)
+s:on("receive", function(sk, d) print("receive", sk == s, d) end)
+s:on("disconnection", function(...) print("disconnection", select('#', ...), ...) end)
+s:connect({port}, "127.0.0.1")
+"#
+    );
+    let ran = run_lua(&script, &[]);
+    assert_eq!(
+        ran.stdout, "connection\nreceive\ttrue\tbye\ndisconnection\t1\tnil\n",
+        "{}",
+        ran.stderr
+    );
+    assert_eq!(ran.status, 0);
+}
+
+#[test]
+fn a_handshake_against_a_plain_tcp_server_fails() {
+    let (port, srv) = serve(|mut tcp| {
+        let mut b = [0u8; 1024];
+        let n = tcp.read(&mut b).unwrap_or(0);
+        let _ = tcp.write_all(b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
+        n
+    });
+    let script = fetch_script("", "tls.createConnection()", port, "127.0.0.1");
+    let ran = run_lua(&script, &[]);
+    assert_eq!(
+        ran.stdout, "dns\t127.0.0.1\nreconnection\ttrue\tSSL handshake failed\tnil\tnil\n",
+        "{}",
+        ran.stderr
+    );
+    // What the server got was a TLS ClientHello (a handshake record).
+    assert!(srv.join().unwrap().unwrap() > 0);
+}
+
+#[test]
+fn a_second_send_before_sent_is_dropped_on_the_esp8266() {
+    let server = leaf(&ca("x"));
+    let run = |target: &str| {
+        let (port, srv) = serve_tls(server_config(&server, None), |tls| {
+            let mut got = Vec::new();
+            let mut b = [0u8; 64];
+            while let Ok(n) = tls.read(&mut b) {
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&b[..n]);
+            }
+            got
+        });
+        let script = format!(
+            r#"local s = tls.createConnection()
+local sent = 0
+s:on("connection", function(sk) sk:send("one,") sk:send("two,") end)
+s:on("sent", function(sk) sent = sent + 1 if sent == 1 then sk:send("three") else sk:close() end end)
+s:connect({port}, "127.0.0.1")
+"#
+        );
+        let ran = run_lua(&script, &["--target", target]);
+        let got = srv.join().unwrap().unwrap().unwrap();
+        (ran, String::from_utf8(got).unwrap())
+    };
+    let (ran, got) = run("esp8266");
+    assert_eq!(got, "one,three");
+    assert_eq!(
+        ran.stderr.matches("send() dropped").count(),
+        1,
+        "{}",
+        ran.stderr
+    );
+    let (ran, got) = run("host");
+    assert_eq!(got, "one,two,three");
+    assert!(!ran.stderr.contains("send() dropped"), "{}", ran.stderr);
+}
+
+#[test]
+fn an_error_in_a_tls_callback_panics_the_esp8266() {
+    let server = leaf(&ca("x"));
+    let (port, _srv) = serve_tls(server_config(&server, None), |tls| {
+        reply_and_close(tls, b"x");
+    });
+    let script = format!(
+        "local s = tls.createConnection()\n\
+         s:on('connection', function(sk) error('boom') end)\n\
+         s:connect({port}, '127.0.0.1')\n"
+    );
+    let ran = run_lua(&script, &[]);
+    assert_eq!(ran.status, 4, "{}", ran.stderr);
+    assert!(
+        ran.stderr
+            .contains("PANIC: unprotected error in call to Lua API (init.lua:2: boom)"),
+        "{}",
+        ran.stderr
+    );
+}
+
+#[test]
+fn webpki_roots_refuse_a_private_server() {
+    let server = leaf(&ca("private"));
+    let (port, _srv) = serve_tls(server_config(&server, None), |_| ());
+    let script = fetch_script(
+        "tls.cert.verify(true)",
+        "tls.createConnection()",
+        port,
+        "localhost",
+    );
+    let ran = run_lua(&script, &["--tls-roots", "webpki"]);
+    assert!(
+        ran.stdout
+            .ends_with("reconnection\ttrue\tSSL handshake failed\tnil\tnil\n"),
+        "{}\n{}",
+        ran.stdout,
+        ran.stderr
+    );
+}
+
+#[test]
+fn verify_with_a_function_supplies_the_cas_at_connect_time() {
+    let ca1 = ca("one");
+    let server = leaf(&ca1);
+    let (port, srv) = serve_tls(server_config(&server, None), |tls| {
+        let _ = read_request(tls);
+        reply_and_close(tls, b"ok");
+    });
+    // Several CAs, the right one second; tls.setDebug reports the handshake on stderr.
+    let setup = format!(
+        "local cas = {{ {}, {} }}\n\
+         tls.setDebug(1)\n\
+         print(tls.cert.verify(function(n) print('ca', n) return cas[n] end))",
+        lua_long_string(&ca("unrelated").pem),
+        lua_long_string(&ca1.pem)
+    );
+    let ran = run_lua(
+        &fetch_script(&setup, "tls.createConnection()", port, "localhost"),
+        &[],
+    );
+    assert!(
+        ran.stdout
+            .starts_with("true\ndns\t127.0.0.1\nca\t1\nca\t2\nca\t3\nconnection\t"),
+        "{}\n{}",
+        ran.stdout,
+        ran.stderr
+    );
+    assert!(ran.stdout.ends_with("\nok\n"), "{}", ran.stdout);
+    assert!(ran.stderr.contains("TLSv1_2"), "{}", ran.stderr);
+    assert!(srv.join().unwrap().unwrap().is_ok());
+
+    // A function that fails makes the connection fail (the board swallows the error).
+    let (port, _srv) = serve_tls(server_config(&server, None), |_| ());
+    let setup = "tls.cert.verify(function(n) error('no CA here') end)";
+    let ran = run_lua(
+        &fetch_script(setup, "tls.createConnection()", port, "localhost"),
+        &[],
+    );
+    assert!(
+        ran.stdout
+            .ends_with("reconnection\ttrue\tSSL handshake failed\tnil\tnil\n"),
+        "{}",
+        ran.stdout
+    );
+    assert!(ran.stderr.contains("no CA here"), "{}", ran.stderr);
+}
