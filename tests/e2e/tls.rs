@@ -312,7 +312,8 @@ fn the_2015_secure_form_makes_the_same_socket_and_warns_once_about_verification(
         req
     });
     let script = fetch_script(
-        "assert(tostring(net.createConnection(net.TCP, 1)):find('userdata'))",
+        "local a, b = net.createConnection(net.TCP, 1), tls.createConnection()\n\
+         assert(a.connect == b.connect and a.getpeer == b.getpeer and a.dns == nil)",
         "net.createConnection(net.TCP, 1)",
         port,
         "127.0.0.1",
