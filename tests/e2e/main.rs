@@ -4,5 +4,6 @@
 
 mod support;
 
+mod file;
 mod runtime;
 mod tls;

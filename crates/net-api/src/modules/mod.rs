@@ -12,6 +12,7 @@ use mlua::{Function, Lua, Table};
 use crate::runtime::{ResetCause, Runtime};
 
 pub mod bit;
+pub mod file;
 pub mod node;
 pub mod tmr;
 pub mod uart;
@@ -62,6 +63,7 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>, reset: Option<ResetCause>) ->
     wifi::install(lua, rt)?;
     uart::install(lua, rt)?;
     bit::install(lua)?;
+    file::install(lua, rt)?;
     crate::net::install(lua, rt)?;
     crate::tls::install(lua, rt)?;
     Ok(())
