@@ -104,7 +104,8 @@ fn verify(rt: &Runtime, certs: &Certs, a: &Args) -> FwResult<bool> {
             Ok(mut blobs) => blobs.remove(0),
             Err(e) => return pem_err(e),
         };
-        warn_ignored_certs(rt, &s.as_bytes(), a.len());
+        let more_args = (2..=a.len()).any(|n| !a.is_none_or_nil(n));
+        warn_ignored_certs(rt, &s.as_bytes(), more_args);
         st.ca = Some(CaStore::Certs(vec![der.into()]));
         true
     } else {
@@ -123,9 +124,9 @@ fn verify(rt: &Runtime, certs: &Certs, a: &Args) -> FwResult<bool> {
 
 /// The board stores the first certificate of the first argument and nothing else: say so, since a
 /// script that pins two CAs this way would trust only one of them on the device.
-fn warn_ignored_certs(rt: &Runtime, text: &[u8], nargs: usize) {
+fn warn_ignored_certs(rt: &Runtime, text: &[u8], more_args: bool) {
     let blocks = text.windows(11).filter(|w| *w == b"-----BEGIN ").count();
-    if blocks > 1 || nargs > 1 {
+    if blocks > 1 || more_args {
         rt.warn_once(
             "tls-verify-one-ca",
             "tls.cert.verify(pem) stores only the first certificate of its first argument, as the \
