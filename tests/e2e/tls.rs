@@ -435,3 +435,33 @@ fn verify_with_a_function_supplies_the_cas_at_connect_time() {
     );
     assert!(ran.stderr.contains("no CA here"), "{}", ran.stderr);
 }
+
+#[test]
+fn socket_methods_follow_tls_c_when_not_connected() {
+    let script = r#"
+local s = tls.createConnection()
+print(s:getpeer())
+s:send("ignored") s:close() s:hold() s:unhold()
+print(pcall(s.on, s, "bogus", print))
+print(pcall(s.on, s, "receive", 42))
+print(pcall(s.connect, s, 0))
+print(pcall(s.connect, s, 65536))
+s:on("dns", function(sk, ip) print("dns", sk == s, ip, sk:getpeer()) end)
+s:connect(443, "")
+print(pcall(s.connect, s, 443))
+"#;
+    let ran = run_lua(script, &[]);
+    assert_eq!(
+        ran.stdout,
+        "nil\tnil\n\
+         false\tinvalid method\n\
+         false\tinvalid callback function\n\
+         false\tinvalid port\n\
+         false\tinvalid port\n\
+         dns\ttrue\tnil\t0.0.0.0\t443\n\
+         false\talready connected\n",
+        "{}",
+        ran.stderr
+    );
+    assert_eq!(ran.status, 0);
+}
