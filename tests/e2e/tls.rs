@@ -465,3 +465,18 @@ print(pcall(s.connect, s, 443))
     );
     assert_eq!(ran.status, 0);
 }
+
+#[test]
+fn a_certificate_function_that_closes_its_socket_stops_the_connection() {
+    let script = r#"
+local s = tls.createConnection()
+tls.cert.verify(function(n) s:close() return nil end)
+s:on("connection", function() print("connection") end)
+s:on("reconnection", function(sk, why) print("reconnection", why) end)
+s:connect(9, "127.0.0.1")
+print("connect returned", s:getpeer())
+"#;
+    let ran = run_lua(script, &[]);
+    assert_eq!(ran.stdout, "connect returned\tnil\tnil\n", "{}", ran.stderr);
+    assert_eq!(ran.status, 0);
+}

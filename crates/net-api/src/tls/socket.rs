@@ -322,7 +322,11 @@ fn start(lua: &Lua, rt: &Rc<Runtime>, s: &TlsSocket, host: &str, ip: Ipv4Addr) {
     let r = rt.clone();
     let deliver = move |lua: &Lua, ev: LinkEvent| event(lua, &r, &weak, generation, ev);
     let addr = SocketAddr::new(IpAddr::V4(ip), port);
+    // The script's certificate functions run here and may close (or reconnect) this very socket.
     let setup = CertState::client_setup(&certs, lua, rt.cfg.target);
+    if s.0.borrow().generation != generation {
+        return;
+    }
     let unverified = certs.borrow().unverified();
     match setup
         .and_then(|setup| host_backend::tls::client_config(&setup).map_err(|e| e.to_string()))
