@@ -7,3 +7,4 @@ mod support;
 mod file;
 mod runtime;
 mod testrunner;
+mod tls;

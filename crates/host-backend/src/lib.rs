@@ -17,3 +17,4 @@ pub mod flash_file;
 pub mod stream;
 pub mod tcp;
 pub mod timers;
+pub mod tls;

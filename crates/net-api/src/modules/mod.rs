@@ -65,5 +65,6 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>, reset: Option<ResetCause>) ->
     bit::install(lua)?;
     file::install(lua, rt)?;
     crate::net::install(lua, rt)?;
+    crate::tls::install(lua, rt)?;
     Ok(())
 }
