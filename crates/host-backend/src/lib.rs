@@ -13,3 +13,4 @@ pub mod clock;
 pub mod dns;
 pub mod flash;
 pub mod timers;
+pub mod udp;
