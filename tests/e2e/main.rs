@@ -4,5 +4,6 @@
 
 mod support;
 
+mod dns;
 mod runtime;
 mod udp;

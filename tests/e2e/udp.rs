@@ -433,3 +433,28 @@ init.lua:34: need <1460 payload
 ";
     assert_eq!(r.stdout, expected);
 }
+
+#[test]
+fn errors_in_callbacks_panic_on_esp8266_and_sent_errors_reach_the_sender() {
+    let script = "local u = net.createUDPSocket()\n\
+         u:listen(0)\n\
+         local port = u:getaddr()\n\
+         node.setonerror(function(e) print('onerror', e:match('^[^\\n]*')) u:close() end)\n\
+         u:on('receive', function() error('boom') end)\n\
+         u:on('sent', function() error('in sent') end)\n\
+         print(pcall(u.send, u, port, '127.0.0.1', 'x'))\n";
+    let r = run_lua(script, &[]);
+    assert_eq!(r.status, 4, "{r:?}");
+    assert_eq!(r.stdout, "false\tinit.lua:6: in sent\n");
+    assert!(
+        r.stderr
+            .contains("PANIC: unprotected error in call to Lua API (init.lua:5: boom)"),
+        "{r:?}"
+    );
+    let r = run_lua(script, &["--target", "host"]);
+    assert_eq!(r.status, 0, "{r:?}");
+    assert_eq!(
+        r.stdout,
+        "false\tinit.lua:6: in sent\nonerror\tinit.lua:5: boom\n"
+    );
+}

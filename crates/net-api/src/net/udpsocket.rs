@@ -455,8 +455,8 @@ fn dns_finished(rt: &Runtime, st: &Rc<RefCell<UdpState>>) {
     }
 }
 
-/// Starts a lookup for this socket: the "dns" callback `(s, ip|nil)` runs with the answer (inside
-/// the call for a dotted quad), then `then` with the address.
+/// Starts a lookup for this socket: `then` runs with the address, then the "dns" callback
+/// `(s, ip|nil)` (inside the call for a dotted quad).
 fn socket_lookup(
     lua: &Lua,
     rt: &Rc<Runtime>,
@@ -473,6 +473,10 @@ fn socket_lookup(
     rt.anchor(id, ud.clone());
     let (r, sock) = (rt.clone(), s.clone());
     let answer = move |lua: &Lua, ip: Option<Ipv4Addr>, sync: bool| -> FwResult<()> {
+        // The peer is set first, so the "dns" callback may already send to it.
+        if let Some(ip) = ip {
+            then(&sock, ip);
+        }
         let cb = sock.st.borrow().cbs.get("dns");
         let ip_value = match ip {
             Some(ip) => Value::String(lua.create_string(ip.to_string())?),
@@ -483,9 +487,6 @@ fn socket_lookup(
             (Some(cb), Some(ud)) => Ok(r.call_net(lua, &cb, (ud, ip_value))?),
             _ => Ok(()),
         };
-        if let Some(ip) = ip {
-            then(&sock, ip);
-        }
         dns_finished(&r, &sock.st);
         outcome
     };
