@@ -399,6 +399,12 @@ fn bad_arguments_raise_the_firmware_errors_at_the_caller() {
         &[],
     );
     assert_eq!(r.status, 0, "{r:?}");
+    // Lua's own message for calling a missing method differs between 5.1 and 5.3.
+    let no_connect = if cfg!(feature = "lua53") {
+        "attempt to call a nil value (method 'connect')"
+    } else {
+        "attempt to call method 'connect' (a nil value)"
+    };
     let expected = "\
 init.lua:3: not connected
 init.lua:4: invalid IP address
@@ -418,7 +424,7 @@ init.lua:17: illegal argument
 init.lua:18: socket is not open/bound yet
 init.lua:19: invalid user data
 init.lua:20: bad argument #1 to 'listen' (net.udpsocket expected, got userdata)
-init.lua:21: attempt to call method 'connect' (a nil value)
+init.lua:21: NO_CONNECT
 init.lua:22: wrong arg type
 init.lua:23: wrong arg type
 init.lua:24: invalid if ip
@@ -430,7 +436,8 @@ init.lua:31: not connected
 init.lua:32: specify port
 init.lua:33: bad argument #1 to 'connect' (number expected, got string)
 init.lua:34: need <1460 payload
-";
+"
+    .replace("NO_CONNECT", no_connect);
     assert_eq!(r.stdout, expected);
 }
 
@@ -456,5 +463,31 @@ fn errors_in_callbacks_panic_on_esp8266_and_sent_errors_reach_the_sender() {
     assert_eq!(
         r.stdout,
         "false\tinit.lua:6: in sent\nonerror\tinit.lua:5: boom\n"
+    );
+}
+
+#[test]
+fn a_listening_socket_stays_on_loopback_and_foreign_addresses_fall_back_to_it() {
+    let r = run_lua(
+        "local u = net.createUDPSocket()\n\
+         u:listen(0)\n\
+         print(pcall(u.send, u, 9, '192.0.2.1', 'x'))\n\
+         u:close()\n\
+         u:listen(0, '192.168.4.1')\n\
+         print(select(2, u:getaddr()))\n\
+         u:close()\n",
+        &[],
+    );
+    assert_eq!(r.status, 0, "{r:?}");
+    assert_eq!(r.stdout, "false\trouting problem\n192.168.4.1\n");
+    assert!(
+        r.stderr.contains("run with --expose to reach other hosts"),
+        "{r:?}"
+    );
+    assert!(
+        r.stderr.contains(
+            "the host has no address 192.168.4.1; UDP sockets bound to it listen on 127.0.0.1"
+        ),
+        "{r:?}"
     );
 }
