@@ -467,7 +467,7 @@ fn errors_in_callbacks_panic_on_esp8266_and_sent_errors_reach_the_sender() {
 }
 
 #[test]
-fn a_listening_socket_stays_on_loopback_and_foreign_addresses_fall_back_to_it() {
+fn loopback_sockets_stay_on_loopback_and_foreign_addresses_fall_back_to_it() {
     let r = run_lua(
         "local u = net.createUDPSocket()\n\
          u:listen(0)\n\
@@ -475,11 +475,19 @@ fn a_listening_socket_stays_on_loopback_and_foreign_addresses_fall_back_to_it() 
          u:close()\n\
          u:listen(0, '192.168.4.1')\n\
          print(select(2, u:getaddr()))\n\
-         u:close()\n",
+         u:close()\n\
+         local c = net.createUDPSocket()\n\
+         c:send(9, '127.0.0.1', 'to this host')\n\
+         print(pcall(c.send, c, 9, '192.0.2.1', 'elsewhere'))\n\
+         print(select(2, c:getaddr()))\n\
+         c:close()\n",
         &[],
     );
     assert_eq!(r.status, 0, "{r:?}");
-    assert_eq!(r.stdout, "false\trouting problem\n192.168.4.1\n");
+    assert_eq!(
+        r.stdout,
+        "false\trouting problem\n192.168.4.1\nfalse\trouting problem\n0.0.0.0\n"
+    );
     assert!(
         r.stderr.contains("run with --expose to reach other hosts"),
         "{r:?}"

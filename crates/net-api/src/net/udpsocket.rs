@@ -197,25 +197,36 @@ pub fn create(lua: &Lua, rt: &Rc<Runtime>, legacy: bool) -> FwResult<Value> {
     Ok(Value::UserData(lua.create_userdata(s)?))
 }
 
-/// Binds the socket: `ip:port` as the script sees it. `listening` sockets follow the host's
-/// exposure rules (0.0.0.0 is 127.0.0.1 unless `--expose`, ports mapped); an automatic bind for
-/// sending takes any host address, as any UDP client on the host does, so it can reach any peer.
+/// How a socket gets its host address.
+#[derive(Clone, Copy)]
+enum Bind {
+    /// `listen()`: the host's exposure rules (0.0.0.0 is 127.0.0.1 unless `--expose`, ports mapped).
+    Listen,
+    /// The automatic bind of a first `send()` or `connect()` toward this peer: loopback for a
+    /// loopback peer (unless `--expose`), any host address otherwise, as any UDP client on the host
+    /// binds, so the device can reach the peer.
+    Toward(Option<Ipv4Addr>),
+}
+
+/// Binds the socket: `ip:port` as the script sees it, on the host as `how` says.
 fn open(
     rt: &Rc<Runtime>,
     ud: &AnyUserData,
     s: &UdpSocket,
     ip: Ipv4Addr,
     port: u16,
-    listening: bool,
+    how: Bind,
 ) -> FwResult<()> {
     let reg = registry(rt);
     if max_sockets(rt.cfg.target).is_some_and(|m| reg.open.get() >= m) {
         return fw_err("cannot allocate PCB");
     }
-    let host = if listening {
-        super::host_bind_addr(rt, ip, port)
-    } else {
-        std::net::SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0))
+    let host = match how {
+        Bind::Listen => super::host_bind_addr(rt, ip, port),
+        Bind::Toward(Some(peer)) if peer.is_loopback() && !rt.cfg.net.expose => {
+            std::net::SocketAddr::from((Ipv4Addr::LOCALHOST, 0))
+        }
+        Bind::Toward(_) => std::net::SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
     };
     let std::net::SocketAddr::V4(host) = host else {
         return fw_err("illegal value");
@@ -343,7 +354,7 @@ fn listen(lua: &Lua, rt: &Rc<Runtime>, a: &Args) -> FwResult<()> {
             None => return fw_err("invalid IP address"),
         };
     }
-    open(rt, &ud, &s, ip, port, true)
+    open(rt, &ud, &s, ip, port, Bind::Listen)
 }
 
 /// `udp:close()`: no callback fires; the socket can listen or send again later.
@@ -396,7 +407,14 @@ fn send(lua: &Lua, rt: &Rc<Runtime>, a: &Args) -> FwResult<()> {
         None => return fw_err("not connected"),
     };
     if s.st.borrow().bound.is_none() {
-        open(rt, &ud, &s, Ipv4Addr::UNSPECIFIED, 0, false)?;
+        open(
+            rt,
+            &ud,
+            &s,
+            Ipv4Addr::UNSPECIFIED,
+            0,
+            Bind::Toward(Some(*dest.ip())),
+        )?;
     }
     let result = if limits_datagrams(rt.cfg.target) && data.len() > MAX_DATAGRAM {
         rt.warn_once(
@@ -417,7 +435,7 @@ fn send(lua: &Lua, rt: &Rc<Runtime>, a: &Args) -> FwResult<()> {
     {
         rt.warn_once(
             "udp-send-confined",
-            "a UDP socket listening on 127.0.0.1 can only reach this host; run with --expose to reach other hosts",
+            "a UDP socket bound to 127.0.0.1 can only reach this host; run with --expose to reach other hosts",
         );
     }
     let sent = s.st.borrow().cbs.get("sent");
@@ -533,7 +551,8 @@ fn connect(lua: &Lua, rt: &Rc<Runtime>, a: &Args) -> FwResult<()> {
         "127.0.0.1".to_string()
     };
     if s.st.borrow().bound.is_none() {
-        open(rt, &ud, &s, Ipv4Addr::UNSPECIFIED, 0, false)?;
+        let peer = super::parse_ipv4(&host);
+        open(rt, &ud, &s, Ipv4Addr::UNSPECIFIED, 0, Bind::Toward(peer))?;
     }
     socket_lookup(lua, rt, &ud, &s, &host, move |s, ip| {
         s.st.borrow_mut().peer = Some(SocketAddrV4::new(ip, port));
