@@ -4,6 +4,8 @@
 
 mod support;
 
+mod dns;
 mod file;
 mod runtime;
 mod tls;
+mod udp;
