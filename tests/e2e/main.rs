@@ -4,7 +4,9 @@
 
 mod support;
 
+mod dns;
 mod file;
 mod runtime;
 mod testrunner;
 mod tls;
+mod udp;

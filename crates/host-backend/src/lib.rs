@@ -18,3 +18,4 @@ pub mod stream;
 pub mod tcp;
 pub mod timers;
 pub mod tls;
+pub mod udp;

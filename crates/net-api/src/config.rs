@@ -114,6 +114,9 @@ pub struct NetOptions {
     pub dns: Option<IpAddr>,
     /// `--resolve NAME=IP`: names pinned to addresses.
     pub resolve: Vec<(String, IpAddr)>,
+    /// `--dns-port PORT`: the port the servers of `--dns` and `net.dns.setdnsserver` are asked on
+    /// (`None`: 53).
+    pub dns_port: Option<u16>,
     /// `--tls-roots webpki`: boot with the public roots stored as trusted CAs.
     pub tls_webpki_roots: bool,
 }

@@ -130,6 +130,8 @@ pub struct Runtime {
     warned: RefCell<std::collections::HashSet<String>>,
     /// Set by `node.output`: where `print` goes instead of (or besides) the UART.
     pub output_redirect: RefCell<Option<OutputRedirect>>,
+    /// Per-boot state modules keep for themselves, one value per type (see [`Runtime::state`]).
+    ext: RefCell<HashMap<std::any::TypeId, Rc<dyn std::any::Any>>>,
 }
 
 impl Runtime {
@@ -152,6 +154,7 @@ impl Runtime {
             watchdog_fed: Cell::new(host_backend::clock::thread_cpu_time()),
             warned: RefCell::default(),
             output_redirect: RefCell::new(None),
+            ext: RefCell::default(),
         })
     }
 
@@ -285,6 +288,22 @@ impl Runtime {
         self.anchors.borrow().get(&id).cloned()
     }
 
+    /// The boot's one value of type `T` (a module's own state: the DNS servers, the open UDP
+    /// sockets, ...), made by `init` on first use. It lives until the device resets.
+    pub fn state<T: 'static>(&self, init: impl FnOnce(&Runtime) -> T) -> Rc<T> {
+        let key = std::any::TypeId::of::<T>();
+        let found = self.ext.borrow().get(&key).cloned();
+        let any = match found {
+            Some(v) => v,
+            None => {
+                let v: Rc<dyn std::any::Any> = Rc::new(init(self));
+                self.ext.borrow_mut().entry(key).or_insert(v).clone()
+            }
+        };
+        any.downcast()
+            .unwrap_or_else(|_| unreachable!("keyed by its own type"))
+    }
+
     // ---- resets, watchdog and messages ----
 
     /// Asks the loop to reset the device once the running callback returns (the firmware defers
@@ -306,6 +325,8 @@ impl Runtime {
         self.output_redirect.borrow_mut().take();
         self.onerror.borrow_mut().take();
         drop((timers, tasks, ready, anchors));
+        let ext = std::mem::take(&mut *self.ext.borrow_mut());
+        drop(ext);
     }
 
     /// Ends the run (outcome `Finished`) as soon as no callback is runnable without waiting: queued

@@ -80,6 +80,7 @@ pub fn config(dev: &DeviceArgs, root: PathBuf, script: Option<String>) -> Config
         port_offset: dev.port_offset,
         dns: dev.dns,
         resolve: dev.resolve.clone(),
+        dns_port: dev.dns_port,
         tls_webpki_roots: dev.tls_roots.is_some(),
     };
     cfg

@@ -1,16 +1,22 @@
 //! Name lookups: `net.dns.*` and the lookups `connect` and `sock:dns` make.
 //!
 //! [`lookup`] is the one path every lookup takes. A dotted quad answers at once (the caller then runs
-//! its callback synchronously, as the firmware does); a name is resolved by the host backend and
-//! `done` runs later on the Lua thread. The in-flight query keeps the device alive.
-//! Issue 4 replaces the resolver behind it with hickory (setdnsserver, --dns, --resolve).
+//! its callback synchronously, as the firmware does); a name goes to the boot's resolver
+//! (`host_backend::dns::Resolver`: the host's configuration until `setdnsserver`, then the servers
+//! the script set, with `--dns`, `--dns-port` and `--resolve` applied) and `done` runs later on the
+//! Lua thread, with the address or `None`. Each query in flight takes one of lwIP's DNS table
+//! entries (4 on the ESP8266: a fifth is `out of memory`) and keeps the device alive.
 
-use std::net::Ipv4Addr;
+use std::cell::{Cell, RefCell};
+use std::net::{IpAddr, Ipv4Addr};
 use std::rc::Rc;
 
-use mlua::{Lua, Table};
+use host_backend::dns::{Budget, DNS_PORT, DnsOptions, Resolver};
+use mlua::{Function, Lua, Table, Value};
 
-use crate::lauxlib::{FwResult, fw_err};
+use crate::config::Target;
+use crate::lauxlib::{Args, FwResult, bind, fw_err};
+use crate::modules::module_table;
 use crate::runtime::Runtime;
 
 /// What a lookup gives right away.
@@ -21,8 +27,42 @@ pub enum Lookup {
     Pending,
 }
 
-/// Starts resolving `name`. Errors are the firmware's immediate failures (`illegal argument` for
-/// an empty or over-long name).
+/// lwIP's `DNS_MAX_SERVERS`.
+const MAX_SERVERS: i64 = 2;
+
+/// The boot's resolver and its table of queries in flight.
+struct DnsState {
+    resolver: RefCell<Resolver>,
+    in_flight: Cell<usize>,
+}
+
+fn state(rt: &Runtime) -> Rc<DnsState> {
+    rt.state(|rt| {
+        let net = &rt.cfg.net;
+        let opts = DnsOptions {
+            server: net.dns,
+            port: net.dns_port.unwrap_or(DNS_PORT),
+            pins: net.resolve.clone(),
+            budget: if rt.is_virtual_time() {
+                Budget::QUICK
+            } else {
+                Budget::REAL
+            },
+        };
+        DnsState {
+            resolver: RefCell::new(Resolver::new(opts)),
+            in_flight: Cell::new(0),
+        }
+    })
+}
+
+/// `DNS_TABLE_SIZE`: how many names may be in flight at once.
+fn table_size(target: Target) -> Option<usize> {
+    (target == Target::Esp8266).then_some(4)
+}
+
+/// Starts resolving `name`. Errors are the firmware's immediate failures: `illegal argument` for
+/// an empty or over-long name, `out of memory` when the DNS table is full.
 pub fn lookup(
     rt: &Rc<Runtime>,
     name: &str,
@@ -34,20 +74,100 @@ pub fn lookup(
     if let Some(ip) = super::parse_ipv4(name) {
         return Ok(Lookup::Now(ip));
     }
+    let st = state(rt);
+    if table_size(rt.cfg.target).is_some_and(|max| st.in_flight.get() >= max) {
+        return fw_err("out of memory");
+    }
+    st.in_flight.set(st.in_flight.get() + 1);
+    let answer = st.resolver.borrow_mut().lookup_v4(name);
     let live = rt.live_io_guard();
     let sink = rt.event_sink();
-    let name = name.to_string();
     tokio::task::spawn_local(async move {
-        let ip = host_backend::dns::lookup_v4(&name).await;
+        let ip = answer.await;
         sink.push(Box::new(move |lua| {
             drop(live);
+            st.in_flight.set(st.in_flight.get() - 1);
             done(lua, ip)
         }));
     });
     Ok(Lookup::Pending)
 }
 
-/// The `net.dns` table. Issue 4 fills it in.
-pub(crate) fn table(lua: &Lua, _rt: &Rc<Runtime>) -> mlua::Result<Table> {
-    lua.create_table()
+/// The `net.dns` table.
+pub(crate) fn table(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<Table> {
+    let r = rt.clone();
+    let resolve = bind(lua, move |lua, a| resolve(lua, &r, &a))?;
+    let r = rt.clone();
+    let setdnsserver = bind(lua, move |lua, a| {
+        let server = a.check_bytes(lua, 1)?;
+        // ipaddr_addr: 255.255.255.255 is its failure value, 0.0.0.0 means "no server".
+        let ip = match std::str::from_utf8(&server.as_bytes()).ok() {
+            Some(s) if s.len() <= 16 => super::parse_ipv4(s),
+            _ => None,
+        };
+        let ip = match ip {
+            Some(ip) if !ip.is_unspecified() && !ip.is_broadcast() => ip,
+            _ => return fw_err("invalid dns server ip"),
+        };
+        let idx = check_index(&a, 2)?;
+        // A negative index is a u8 above the table in lwIP: silently ignored.
+        if let Ok(idx) = usize::try_from(idx) {
+            state(&r)
+                .resolver
+                .borrow_mut()
+                .set_server(idx, IpAddr::V4(ip));
+        }
+        Ok(())
+    })?;
+    let r = rt.clone();
+    let getdnsserver = bind(lua, move |_, a| {
+        let idx = check_index(&a, 1)?;
+        let ip = usize::try_from(idx)
+            .ok()
+            .and_then(|i| state(&r).resolver.borrow().server(i));
+        Ok(ip.map(|ip| ip.to_string()))
+    })?;
+    module_table(
+        lua,
+        vec![
+            ("resolve", resolve),
+            ("setdnsserver", setdnsserver),
+            ("getdnsserver", getdnsserver),
+        ],
+    )
+}
+
+/// `luaL_optint(n, 0)` checked against `DNS_MAX_SERVERS`.
+fn check_index(a: &Args, n: usize) -> FwResult<i64> {
+    let idx = a.opt_integer(n, 0)?;
+    if idx >= MAX_SERVERS {
+        return fw_err(format!("server index out of range [0-{}]", MAX_SERVERS - 1));
+    }
+    Ok(idx)
+}
+
+/// `net.dns.resolve(host, fn)`: `fn(nil, ip|nil)`, or `fn(ip|nil)` on the ESP32.
+fn resolve(lua: &Lua, rt: &Rc<Runtime>, a: &Args) -> FwResult<()> {
+    let host = a.check_str(lua, 1)?;
+    let f = a.check_function(2)?;
+    let one_arg = rt.cfg.target == Target::Esp32;
+    let args = move |lua: &Lua, ip: Option<Ipv4Addr>| -> mlua::Result<mlua::MultiValue> {
+        let ip = match ip {
+            Some(ip) => Value::String(lua.create_string(ip.to_string())?),
+            None => Value::Nil,
+        };
+        Ok(if one_arg {
+            mlua::MultiValue::from_iter([ip])
+        } else {
+            mlua::MultiValue::from_iter([Value::Nil, ip])
+        })
+    };
+    let (r, cb): (Rc<Runtime>, Function) = (rt.clone(), f.clone());
+    match lookup(rt, &host, move |lua, ip| {
+        let argv = args(lua, ip)?;
+        r.call_net(lua, &cb, argv)
+    })? {
+        Lookup::Now(ip) => rt.call_sync(lua, &f, args(lua, Some(ip))?),
+        Lookup::Pending => Ok(()),
+    }
 }

@@ -20,12 +20,14 @@ impl Callbacks {
         let Some(name) = allowed.iter().find(|n| **n == event) else {
             return fw_err("invalid callback name");
         };
-        self.slots.retain(|(n, _)| n != name);
-        match value {
-            Value::Function(f) => self.slots.push((name, f)),
-            Value::Nil => {}
+        // A bad value leaves the registered callback in place, as the firmware does.
+        let f = match value {
+            Value::Function(f) => Some(f),
+            Value::Nil => None,
             _ => return fw_err("invalid callback function"),
-        }
+        };
+        self.slots.retain(|(n, _)| n != name);
+        self.slots.extend(f.map(|f| (*name, f)));
         Ok(())
     }
 

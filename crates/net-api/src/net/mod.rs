@@ -6,6 +6,7 @@
 //! - `tcpsocket.rs`: `net.tcpsocket` (connect, send, on, hold, ...)
 //! - `udpsocket.rs`: `net.udpsocket`
 //! - `dns.rs`: `net.dns.*` and the name lookups sockets share
+//! - `iface.rs`: `net.ifinfo`, `net.multicastJoin` / `multicastLeave`
 //! - `events.rs`: the `on(event, fn)` callback table every socket kind uses
 //!
 //! This file builds the module table, including the constructors of both API generations
@@ -22,6 +23,7 @@ use crate::runtime::Runtime;
 
 pub mod dns;
 pub mod events;
+pub mod iface;
 pub mod tcpserver;
 pub mod tcpsocket;
 pub mod udpsocket;
@@ -55,6 +57,9 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
     net.set("TCP", TCP)?;
     net.set("UDP", UDP)?;
     net.set("dns", dns::table(lua, rt)?)?;
+    for (name, f) in iface::functions(lua, rt)? {
+        net.set(name, f)?;
+    }
     lua.globals().set("net", net)
 }
 
