@@ -607,6 +607,58 @@ fn a_file_that_ends_the_process_is_a_crash_and_the_others_still_run() {
 }
 
 #[test]
+fn a_panic_in_a_net_callback_is_reported_as_such_and_the_other_files_run() {
+    // -j 1: one file after the other, in name order, so the other file starts after the panic.
+    let r = sim(&[
+        "test",
+        "fixtures/testrunner/panic",
+        "-j",
+        "1",
+        "--format",
+        "tap",
+    ]);
+    assert_eq!(r.status, 1, "{r:?}");
+    let points: String = r
+        .stdout
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(
+        points,
+        "TAP version 13\n\
+         not ok 1 - fixtures/testrunner/panic/NTest_panic.lua: a receive callback raises\n\
+         \x20 ---\n\
+         \x20 severity: panic\n\
+         \x20 message: \"PANIC: unprotected error in call to Lua API (NTest_panic.lua:10: handler bug on boom)\"\n\
+         \x20 ...\n\
+         ok 2 - fixtures/testrunner/panic/NTest_panic.lua: never runs on the ESP8266 # SKIP not run: the device stopped before this test began\n\
+         ok 3 - fixtures/testrunner/panic/NTest_still_running.lua: passes\n\
+         1..3\n",
+        "{}",
+        r.stdout
+    );
+    // The ESP32 protects net callbacks: the same error is an exception, and the next test runs.
+    let esp32 = sim(&[
+        "test",
+        "fixtures/testrunner/panic/NTest_panic.lua",
+        "--target",
+        "esp32",
+    ]);
+    assert_eq!(esp32.status, 1, "{esp32:?}");
+    assert!(
+        without_device_output(&mask_times(&esp32.stdout)).starts_with(
+            "FAIL fixtures/testrunner/panic/NTest_panic.lua (2 tests; T)\n\
+             \x20 ERROR    a receive callback raises\n\
+             \x20            NTest_panic.lua:10: handler bug on boom\n\
+             \x20 ok       never runs on the ESP8266 (1 check)\n"
+        ),
+        "{}",
+        esp32.stdout
+    );
+}
+
+#[test]
 fn a_file_past_its_wall_clock_budget_is_stopped_and_the_run_goes_on() {
     let r = sim(&[
         "test",
