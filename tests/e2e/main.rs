@@ -5,3 +5,5 @@
 mod support;
 
 mod runtime;
+
+mod console;
