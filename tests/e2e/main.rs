@@ -4,6 +4,8 @@
 
 mod support;
 
+mod file;
 mod runtime;
+mod tls;
 
 mod console;

@@ -61,6 +61,23 @@ impl Clock {
     }
 }
 
+/// CPU time the calling thread has used. The device watchdog counts this, not wall time: a board's
+/// watchdog measures time the chip spent running the script, and a loaded host that pauses the
+/// simulator must not make an innocent callback look like a runaway loop.
+pub fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime only writes the timespec we pass; CLOCK_THREAD_CPUTIME_ID exists on
+    // every Unix this builds for.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,6 +95,21 @@ mod tests {
         let mut c = Clock::new(false);
         c.jump_to(Duration::from_secs(3600));
         assert!(c.now() < Duration::from_secs(1));
+    }
+
+    #[test]
+    fn thread_cpu_time_counts_work_not_sleep() {
+        let t0 = thread_cpu_time();
+        std::thread::sleep(Duration::from_millis(50));
+        let slept = thread_cpu_time() - t0;
+        let mut x = 0u64;
+        let spin = Instant::now();
+        while spin.elapsed() < Duration::from_millis(50) {
+            x = x.wrapping_add(std::hint::black_box(1));
+        }
+        assert!(x > 0);
+        assert!(slept < Duration::from_millis(25), "{slept:?}");
+        assert!(thread_cpu_time() - t0 >= Duration::from_millis(10));
     }
 
     #[test]

@@ -53,7 +53,15 @@ impl Target {
     pub fn task_queue_len(self) -> Option<usize> {
         self.is_device().then_some(8)
     }
+
+    /// Files open at once on the flash (`SPIFFS_MAX_OPEN_FILES`); `None`: the host's limit.
+    pub fn max_open_files(self) -> Option<usize> {
+        (self == Target::Esp8266).then_some(4)
+    }
 }
+
+/// The file system's capacity on a 4 MB ESP8266 module, as `file.fsinfo()` reports it.
+pub const DEFAULT_FLASH_SIZE: u64 = host_backend::flash_file::geometry::DEFAULT_TOTAL;
 
 /// What a device reset does to a `run` (decisions.md §4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -127,6 +135,10 @@ pub struct Config {
     pub target: Target,
     /// The flash root: the directory the script sees as its file system.
     pub flash: PathBuf,
+    /// True when the user named the root (`--flash`): only then may `file.format()` erase it.
+    pub flash_explicit: bool,
+    /// The file system's capacity in bytes, as `file.fsinfo()` reports it in `total`.
+    pub flash_size: u64,
     /// The flash name of the script to run at boot (`None`: `init.lua` if the flash has one).
     pub script: Option<String>,
     /// Jump the clock to the next timer whenever the device is quiescent.
@@ -145,6 +157,8 @@ impl Config {
         Config {
             target: Target::default(),
             flash,
+            flash_explicit: false,
+            flash_size: DEFAULT_FLASH_SIZE,
             script: None,
             virtual_time: false,
             forever: false,

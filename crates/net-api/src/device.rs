@@ -39,7 +39,8 @@ impl Device {
     /// `reset` is why the previous boot ended, for `node.bootreason()`.
     pub fn boot(cfg: Config, reset: Option<ResetCause>) -> Result<Device, String> {
         let flash = Flash::new(&cfg.flash)
-            .map_err(|e| format!("flash directory {}: {e}", cfg.flash.display()))?;
+            .map_err(|e| format!("flash directory {}: {e}", cfg.flash.display()))?
+            .with_capacity(cfg.flash_size);
         let device = cfg.target.is_device();
         // SAFETY: the debug library is needed for debug.traceback; scripts get only the subset that
         // `stdlib::install` leaves. No C modules can be loaded (package.loadlib is removed).

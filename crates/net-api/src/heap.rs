@@ -5,6 +5,7 @@
 //! reports the free part in device bytes.
 
 use mlua::Lua;
+use mlua::prelude::{LuaGcIncParams, LuaGcMode};
 
 use crate::runtime::Runtime;
 
@@ -19,6 +20,13 @@ pub(crate) fn apply_limit(lua: &Lua, rt: &Runtime) {
     lua.set_app_data(Baseline(base));
     if let Some(heap) = rt.cfg.target.heap() {
         let _ = lua.set_memory_limit(base + heap * HOST_BYTES_PER_DEVICE_BYTE);
+        // The board's module tables live in flash, the simulator's in the Lua heap, so the default
+        // pause (wait for memory to double) would start a collection only past the device's limit
+        // once the modules weigh more than the headroom, and garbage would run a script out of
+        // memory. Collect continuously, and fast enough that the overshoot stays a fraction.
+        lua.gc_set_mode(LuaGcMode::Incremental(
+            LuaGcIncParams::default().pause(100).step_multiplier(400),
+        ));
     }
 }
 

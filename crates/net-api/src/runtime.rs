@@ -64,7 +64,8 @@ impl ResetCause {
     }
 }
 
-/// How long Lua may run without returning to the loop before the watchdog resets the device.
+/// How long Lua may run (CPU time of the Lua thread) without returning to the loop before the
+/// watchdog resets the device.
 pub const WATCHDOG: Duration = Duration::from_millis(3200);
 
 /// The payload that unwinds out of a runaway Lua loop. Lua's `pcall` cannot catch it (mlua rethrows
@@ -122,7 +123,8 @@ pub struct Runtime {
     reset: Cell<Option<ResetCause>>,
     pub(crate) helpers: RefCell<Option<Helpers>>,
     pub(crate) onerror: RefCell<Option<Function>>,
-    watchdog_fed: Cell<Instant>,
+    /// The Lua thread's CPU time when the watchdog was last fed.
+    watchdog_fed: Cell<Duration>,
     warned: RefCell<std::collections::HashSet<String>>,
     /// Set by `node.output`: where `print` goes instead of (or besides) the UART.
     pub output_redirect: RefCell<Option<OutputRedirect>>,
@@ -144,7 +146,7 @@ impl Runtime {
             reset: Cell::new(None),
             helpers: RefCell::new(None),
             onerror: RefCell::new(None),
-            watchdog_fed: Cell::new(Instant::now()),
+            watchdog_fed: Cell::new(host_backend::clock::thread_cpu_time()),
             warned: RefCell::default(),
             output_redirect: RefCell::new(None),
         })
@@ -308,11 +310,13 @@ impl Runtime {
     }
 
     pub fn feed_watchdog(&self) {
-        self.watchdog_fed.set(Instant::now());
+        self.watchdog_fed
+            .set(host_backend::clock::thread_cpu_time());
     }
 
+    /// True when Lua has run for longer than [`WATCHDOG`] of CPU time since the last feed.
     pub(crate) fn watchdog_expired(&self) -> bool {
-        self.watchdog_fed.get().elapsed() > WATCHDOG
+        host_backend::clock::thread_cpu_time().saturating_sub(self.watchdog_fed.get()) > WATCHDOG
     }
 
     /// Writes to the device's UART (what `print` and `uart.write` produce).

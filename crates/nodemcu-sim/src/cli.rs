@@ -58,6 +58,10 @@ pub struct DeviceArgs {
     /// The flash root: the directory the script sees as its file system (default: the script's directory; for the console, the current directory).
     #[arg(long, value_name = "DIR")]
     pub flash: Option<PathBuf>,
+    /// The flash file system's capacity in bytes, as file.fsinfo() reports it (K and M suffixes
+    /// allowed); writes that would not fit fail as on a full board. Default: a 4 MB ESP8266 module.
+    #[arg(long, value_name = "BYTES", default_value_t = net_api::config::DEFAULT_FLASH_SIZE, value_parser = parse_flash_size)]
+    pub flash_size: u64,
     /// Jump the clock to the next timer whenever no callback and no socket could run first.
     #[arg(long)]
     pub virtual_time: bool,
@@ -135,4 +139,25 @@ fn parse_resolve(s: &str) -> Result<(String, IpAddr), String> {
         .parse::<IpAddr>()
         .map_err(|_| format!("'{ip}' is not an IP address"))?;
     Ok((n.trim().to_ascii_lowercase(), ip))
+}
+
+/// A byte count with an optional binary K or M suffix, 1 byte to 2 GB - 1 (SPIFFS's limit).
+fn parse_flash_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (digits, unit) = match t.strip_suffix(['k', 'K']) {
+        Some(d) => (d, 1024),
+        None => match t.strip_suffix(['m', 'M']) {
+            Some(d) => (d, 1024 * 1024),
+            None => (t, 1),
+        },
+    };
+    let n = digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit))
+        .ok_or_else(|| format!("'{s}' is not a size in bytes, e.g. 3455015, 512K or 2M"))?;
+    if n == 0 || n > 0x7FFF_FFFF {
+        return Err(format!("'{s}' is out of range: 1 byte to 2147483647 bytes"));
+    }
+    Ok(n)
 }

@@ -61,6 +61,8 @@ fn locate(script: &Path, flash: Option<&PathBuf>) -> Result<(PathBuf, Option<Str
 pub fn config(dev: &DeviceArgs, root: PathBuf, script: Option<String>) -> Config {
     let mut cfg = Config::new(root);
     cfg.script = script;
+    cfg.flash_explicit = dev.flash.is_some();
+    cfg.flash_size = dev.flash_size;
     cfg.target = match dev.target {
         TargetArg::Esp8266 => Target::Esp8266,
         TargetArg::Esp32 => Target::Esp32,

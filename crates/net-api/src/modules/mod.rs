@@ -12,6 +12,7 @@ use mlua::{Function, Lua, Table};
 use crate::runtime::{ResetCause, Runtime};
 
 pub mod bit;
+pub mod file;
 pub mod node;
 pub mod pipe;
 pub mod tmr;
@@ -64,6 +65,8 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>, reset: Option<ResetCause>) ->
     uart::install(lua, rt)?;
     bit::install(lua)?;
     pipe::install(lua, rt)?;
+    file::install(lua, rt)?;
     crate::net::install(lua, rt)?;
+    crate::tls::install(lua, rt)?;
     Ok(())
 }
