@@ -285,7 +285,9 @@ fn run_reader(lua: &Lua, rt: &Weak<Runtime>, ud: &AnyUserData) -> mlua::Result<(
         let Some(r) = st.reader.as_mut() else {
             return Ok(());
         };
+        // While the reader runs, a write posts it again (the firmware's CB_ACTIVE state).
         r.pending = false;
+        r.written = false;
         r.kind
     };
     let verdict = match kind {
