@@ -107,5 +107,8 @@ pub fn run(args: RunArgs) -> i32 {
     };
     let mut cfg = config(&args.device, root, script);
     cfg.forever = args.forever;
+    if args.interactive {
+        return crate::console::open(cfg, net_api::ConsoleBoot::AfterScript, args.exit_on_eof);
+    }
     report(&net_api::run(cfg))
 }
