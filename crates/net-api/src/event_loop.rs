@@ -68,6 +68,10 @@ pub(crate) async fn run(lua: &Lua, rt: &Rc<Runtime>, mut console: Option<&mut Co
             }
         }
         let console_open = console.as_deref().is_some_and(Console::is_open);
+        // Only the device itself can act when nothing outside it is live: a virtual clock then
+        // stands still between jumps, so timer order never depends on how busy the host is.
+        let may_jump = rt.is_virtual_time() && rt.live_io() == 0 && !console_open;
+        rt.set_clock_frozen(may_jump);
         if let Some(job) = rt.next_job() {
             dispatch(rt, lua, job);
             // Let the I/O tasks hand over what the callback sent before the next callback runs.
@@ -82,11 +86,7 @@ pub(crate) async fn run(lua: &Lua, rt: &Rc<Runtime>, mut console: Option<&mut Co
             (Some(t), Some(l)) => Some(t.min(l)),
             (t, l) => t.or(l),
         };
-        if rt.is_virtual_time()
-            && rt.live_io() == 0
-            && !console_open
-            && let Some(t) = wake_at
-        {
+        if may_jump && let Some(t) = wake_at {
             rt.jump_to(t);
             continue;
         }
