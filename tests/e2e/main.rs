@@ -4,6 +4,7 @@
 
 mod support;
 
+mod console;
 mod dns;
 mod file;
 mod runtime;

@@ -421,3 +421,55 @@ fn uart_write_and_print_share_the_serial_output() {
     );
     assert_eq!(r.stdout, "aBc\n1\ttwo\tnil\ttrue\n");
 }
+
+#[test]
+fn callback_tracebacks_show_the_scripts_frames_as_the_firmware_does() {
+    let r = run_lua(
+        "node.setonerror(function(s) print(s) end)\n\
+         local function inner() error('boom') end\n\
+         tmr.create():alarm(5, tmr.ALARM_SINGLE, function()\n\
+           inner()\n\
+         end)\n",
+        &["--virtual-time"],
+    );
+    let head = "init.lua:2: boom\nstack traceback:\n\t[C]: in function 'error'\n";
+    assert!(r.stdout.starts_with(head), "{}", r.stdout);
+    assert!(
+        !r.stdout.contains("[sim]") && !r.stdout.contains("xpcall"),
+        "{}",
+        r.stdout
+    );
+    if !cfg!(feature = "lua53") {
+        assert_eq!(
+            r.stdout,
+            format!(
+                "{head}\tinit.lua:2: in function 'inner'\n\tinit.lua:4: in function <init.lua:3>\n"
+            )
+        );
+    }
+}
+
+#[test]
+fn virtual_time_is_deterministic_however_long_callbacks_run() {
+    // Each callback burns real CPU time; on a virtual clock that takes no device time, so the
+    // restarted SEMI alarm (due at 24 ms) still fires before the third AUTO tick (30 ms), and the
+    // clock reads are exact.
+    let r = run_lua(
+        "local function burn() local x = 0 for i = 1, 3e6 do x = x + i end end\n\
+         local auto, n = tmr.create(), 0\n\
+         auto:alarm(10, tmr.ALARM_AUTO, function(t)\n\
+           burn(); n = n + 1; print('auto', n, tmr.now())\n\
+           if n == 3 then t:unregister() end\n\
+         end)\n\
+         local semi, s = tmr.create(), 0\n\
+         semi:alarm(12, tmr.ALARM_SEMI, function(t)\n\
+           burn(); s = s + 1; print('semi', s, tmr.now())\n\
+           if s < 2 then t:start() end\n\
+         end)\n",
+        &["--virtual-time"],
+    );
+    assert_eq!(
+        r.stdout,
+        "auto\t1\t10001\nsemi\t1\t12001\nauto\t2\t20001\nsemi\t2\t24002\nauto\t3\t30001\n"
+    );
+}

@@ -10,20 +10,30 @@ use std::time::{Duration, Instant};
 /// A point on the device's time line: the time since boot.
 pub type SimTime = Duration;
 
+/// How far one read of a frozen clock by the script moves it: a board's `tmr.now()` takes time too,
+/// and a script that busy-waits on the clock must see it move.
+pub const READ_TICK: Duration = Duration::from_micros(1);
+
 #[derive(Debug, Clone)]
 pub struct Clock {
-    boot: Instant,
-    skipped: Duration,
     virtual_time: bool,
+    /// The device time at `anchor`; while running, the clock reads `at_anchor + anchor.elapsed()`.
+    at_anchor: SimTime,
+    anchor: Instant,
+    /// A virtual clock stands still while nothing outside the device could act (no socket, no
+    /// console), so what runs between two jumps takes no device time and timer order does not
+    /// depend on how busy the host is.
+    frozen: Option<SimTime>,
 }
 
 impl Clock {
-    /// A clock that starts at zero now.
+    /// A clock that starts at zero now; a virtual one starts frozen.
     pub fn new(virtual_time: bool) -> Self {
         Clock {
-            boot: Instant::now(),
-            skipped: Duration::ZERO,
             virtual_time,
+            at_anchor: Duration::ZERO,
+            anchor: Instant::now(),
+            frozen: virtual_time.then_some(Duration::ZERO),
         }
     }
 
@@ -33,30 +43,66 @@ impl Clock {
 
     /// The device's uptime.
     pub fn now(&self) -> SimTime {
-        self.boot.elapsed() + self.skipped
+        self.frozen
+            .unwrap_or_else(|| self.at_anchor + self.anchor.elapsed())
+    }
+
+    /// The uptime as the script reads it: a frozen clock moves by [`READ_TICK`] per read.
+    pub fn read(&mut self) -> SimTime {
+        if let Some(t) = &mut self.frozen {
+            *t += READ_TICK;
+        }
+        self.now()
+    }
+
+    /// Stops a virtual clock (a real one never stops).
+    pub fn freeze(&mut self) {
+        if self.virtual_time && self.frozen.is_none() {
+            self.frozen = Some(self.now());
+        }
+    }
+
+    /// Lets a frozen clock run at real speed again from where it stood.
+    pub fn thaw(&mut self) {
+        if let Some(t) = self.frozen.take() {
+            self.at_anchor = t;
+            self.anchor = Instant::now();
+        }
     }
 
     /// The host instant at which the device clock will read `t`, for sleeping until a timer is due.
+    /// For a frozen clock: when it would read `t` if it started running now.
     pub fn host_instant(&self, t: SimTime) -> Instant {
-        self.boot + t.saturating_sub(self.skipped)
+        match self.frozen {
+            Some(f) => Instant::now() + t.saturating_sub(f),
+            None => self.anchor + t.saturating_sub(self.at_anchor),
+        }
     }
 
     /// Moves a virtual clock forward to `t` (never backwards). A real clock ignores this.
     pub fn jump_to(&mut self, t: SimTime) {
-        if self.virtual_time {
-            let now = self.now();
-            if t > now {
-                self.skipped += t - now;
+        if !self.virtual_time {
+            return;
+        }
+        match &mut self.frozen {
+            Some(f) => *f = (*f).max(t),
+            None => {
+                let now = self.now();
+                if t > now {
+                    self.at_anchor += t - now;
+                }
             }
         }
     }
 
     /// Lets `d` pass: a virtual clock jumps, a real one sleeps (`tmr.delay` busy-waits on a board).
     pub fn pass(&mut self, d: Duration) {
-        if self.virtual_time {
-            self.skipped += d;
-        } else {
+        if !self.virtual_time {
             std::thread::sleep(d);
+        } else if let Some(f) = &mut self.frozen {
+            *f += d;
+        } else {
+            self.at_anchor += d;
         }
     }
 }
@@ -110,6 +156,22 @@ mod tests {
         assert!(x > 0);
         assert!(slept < Duration::from_millis(25), "{slept:?}");
         assert!(thread_cpu_time() - t0 >= Duration::from_millis(10));
+    }
+
+    #[test]
+    fn frozen_virtual_clock_moves_only_by_jumps_and_reads() {
+        let mut c = Clock::new(true);
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(c.now(), Duration::ZERO);
+        c.jump_to(Duration::from_secs(1));
+        assert_eq!(c.read(), Duration::from_secs(1) + READ_TICK);
+        c.thaw();
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(c.now() >= Duration::from_secs(1) + Duration::from_millis(20));
+        c.freeze();
+        let t = c.now();
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(c.now(), t);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Booting a device and running it until it is done: the Lua state with the firmware's libraries and
 //! modules, the script from flash, the event loop, and what a reset does to the run.
+//! [`run_console`] does the same with the serial console open (`console/mod.rs`).
 
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::rc::Rc;
@@ -8,6 +9,7 @@ use host_backend::flash::Flash;
 use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, Table, Value, VmState};
 
 use crate::config::{Config, OnReset};
+use crate::console::{Console, ConsoleBoot};
 use crate::event_loop::{self, Outcome};
 use crate::lauxlib;
 use crate::runtime::{Helpers, ResetCause, Runtime, WatchdogBite};
@@ -107,7 +109,12 @@ impl Device {
 
     /// Runs the event loop until the device is done, resets, or times out.
     pub async fn run_loop(&self) -> Outcome {
-        event_loop::run(&self.lua, &self.rt).await
+        event_loop::run(&self.lua, &self.rt, None).await
+    }
+
+    /// Runs the event loop with the console open: typed lines run while timers and sockets go on.
+    pub async fn run_loop_with_console(&self, console: &mut Console) -> Outcome {
+        event_loop::run(&self.lua, &self.rt, Some(console)).await
     }
 }
 
@@ -132,31 +139,69 @@ fn install_watchdog(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
 }
 
 /// One boot: power on, run the script, run the loop.
-async fn boot_once(cfg: &Config, reset: Option<ResetCause>) -> Outcome {
+async fn boot_once(
+    cfg: &Config,
+    reset: Option<ResetCause>,
+    mut console: Option<&mut Console>,
+) -> Outcome {
     let device = match Device::boot(cfg.clone(), reset) {
         Ok(d) => d,
         Err(e) => return Outcome::MainError(e),
     };
-    if reset.is_some() {
+    let mode = console.as_ref().map(|c| c.boot);
+    if reset.is_some() || matches!(mode, Some(ConsoleBoot::Boot { .. })) {
         device.rt.uart(banner().as_bytes());
     }
-    let script = cfg.script.clone().or_else(|| {
-        device
-            .rt
-            .flash
-            .read("init.lua")
-            .map(|_| "init.lua".to_string())
-    });
+    // The firmware queues the console's first prompt before init.lua runs.
+    if let (Some(ConsoleBoot::Boot { .. }), Some(c)) = (mode, console.as_deref_mut())
+        && let Err(e) = c.attach(&device.lua, &device.rt)
+    {
+        return Outcome::MainError(format!("console: {e}"));
+    }
+    let script = match mode {
+        Some(ConsoleBoot::Boot { run_init: false }) => None,
+        _ => cfg.script.clone().or_else(|| {
+            device
+                .rt
+                .flash
+                .read("init.lua")
+                .map(|_| "init.lua".to_string())
+        }),
+    };
     if let Some(name) = script
         && let Err(msg) = device.run_file(&name)
     {
-        return Outcome::MainError(msg);
+        match mode {
+            None => return Outcome::MainError(msg),
+            // At the console the board prints the error and carries on, with no reset.
+            Some(ConsoleBoot::Boot { .. }) => device.rt.print(format!("{msg}\n").as_bytes()),
+            // `run -i`: reported as `run` reports it, then the console opens anyway.
+            Some(ConsoleBoot::AfterScript) => device.rt.diag(&msg),
+        }
     }
-    device.run_loop().await
+    let Some(c) = console else {
+        return device.run_loop().await;
+    };
+    if mode == Some(ConsoleBoot::AfterScript)
+        && let Err(e) = c.attach(&device.lua, &device.rt)
+    {
+        return Outcome::MainError(format!("console: {e}"));
+    }
+    device.run_loop_with_console(c).await
 }
 
 /// Runs a device from power-on until its run ends, booting again after resets when configured.
 pub fn run(cfg: Config) -> Outcome {
+    run_with(cfg, None)
+}
+
+/// Runs a device with its serial console open until the run ends: the console keeps it alive
+/// until its input ends, and it stays connected across resets, as a serial cable does.
+pub fn run_console(cfg: Config, console: &mut Console) -> Outcome {
+    run_with(cfg, Some(console))
+}
+
+fn run_with(cfg: Config, mut console: Option<&mut Console>) -> Outcome {
     let tokio_rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -167,7 +212,7 @@ pub fn run(cfg: Config) -> Outcome {
     let mut reset = None;
     loop {
         let local = tokio::task::LocalSet::new();
-        let outcome = local.block_on(&tokio_rt, boot_once(&cfg, reset));
+        let outcome = local.block_on(&tokio_rt, boot_once(&cfg, reset, console.as_deref_mut()));
         drop(local); // closes every socket of this boot
         match outcome {
             Outcome::Reset(cause) if cfg.on_reset == OnReset::Restart => {

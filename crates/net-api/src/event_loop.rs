@@ -5,6 +5,10 @@
 //! the next callback runs. When nothing is runnable the loop either ends the run (nothing could ever
 //! run a callback again), jumps a virtual clock to the next timer (no I/O could deliver an event
 //! first), or sleeps until an event or a timer arrives.
+//!
+//! With a console open (`console/mod.rs`) the loop also takes the typed input at every turn and
+//! wakes for it when idle; an open console keeps the run alive and, like open sockets, stops the
+//! virtual clock from jumping.
 
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::rc::Rc;
@@ -12,6 +16,7 @@ use std::time::Duration;
 
 use mlua::Lua;
 
+use crate::console::Console;
 use crate::runtime::{Job, ResetCause, Runtime, WatchdogBite};
 
 /// How a boot of the device ended.
@@ -47,7 +52,7 @@ pub(crate) fn watchdog_reset(rt: &Runtime) {
 }
 
 /// Runs the device until it is done, resets, or passes its time limit.
-pub(crate) async fn run(lua: &Lua, rt: &Rc<Runtime>) -> Outcome {
+pub(crate) async fn run(lua: &Lua, rt: &Rc<Runtime>, mut console: Option<&mut Console>) -> Outcome {
     let limit = rt.cfg.time_limit_ms.map(Duration::from_millis);
     loop {
         if let Some(cause) = rt.take_reset() {
@@ -56,6 +61,17 @@ pub(crate) async fn run(lua: &Lua, rt: &Rc<Runtime>) -> Outcome {
         if limit.is_some_and(|l| rt.now() >= l) {
             return Outcome::TimedOut;
         }
+        if let Some(c) = console.as_deref_mut() {
+            c.poll(lua, rt);
+            if c.done(lua) {
+                return Outcome::Finished;
+            }
+        }
+        let console_open = console.as_deref().is_some_and(Console::is_open);
+        // Only the device itself can act when nothing outside it is live: a virtual clock then
+        // stands still between jumps, so timer order never depends on how busy the host is.
+        let may_jump = rt.is_virtual_time() && rt.live_io() == 0 && !console_open;
+        rt.set_clock_frozen(may_jump);
         if let Some(job) = rt.next_job() {
             dispatch(rt, lua, job);
             // Let the I/O tasks hand over what the callback sent before the next callback runs.
@@ -65,7 +81,7 @@ pub(crate) async fn run(lua: &Lua, rt: &Rc<Runtime>) -> Outcome {
         if rt.stop_requested() {
             return Outcome::Finished;
         }
-        if !rt.alive() && !rt.cfg.forever {
+        if !rt.alive() && !rt.cfg.forever && !console_open {
             return Outcome::Finished;
         }
         let next = rt.next_deadline();
@@ -73,17 +89,18 @@ pub(crate) async fn run(lua: &Lua, rt: &Rc<Runtime>) -> Outcome {
             (Some(t), Some(l)) => Some(t.min(l)),
             (t, l) => t.or(l),
         };
-        if rt.is_virtual_time()
-            && rt.live_io() == 0
-            && let Some(t) = wake_at
-        {
+        if may_jump && let Some(t) = wake_at {
             rt.jump_to(t);
             continue;
         }
         let sleep = wake_at.map(|t| tokio::time::Instant::from_std(rt.host_instant(t)));
-        tokio::select! {
-            _ = rt.wake.notified() => {}
-            _ = async { match sleep { Some(at) => tokio::time::sleep_until(at).await, None => std::future::pending().await } } => {}
+        let typed = tokio::select! {
+            _ = rt.wake.notified() => None,
+            _ = async { match sleep { Some(at) => tokio::time::sleep_until(at).await, None => std::future::pending().await } } => None,
+            input = async { match console.as_deref_mut() { Some(c) => c.next().await, None => std::future::pending().await } } => Some(input),
+        };
+        if let (Some(input), Some(c)) = (typed, console.as_deref_mut()) {
+            c.handle(lua, rt, input);
         }
     }
 }

@@ -11,6 +11,7 @@
 
 pub mod callback;
 pub mod config;
+pub mod console;
 pub mod device;
 mod event_loop;
 pub mod heap;
@@ -23,6 +24,8 @@ mod stdlib;
 pub mod tls;
 
 pub use config::{Config, NetOptions, OnReset, Sinks, Target};
+pub use console::{Console, ConsoleBoot, ConsoleHandle, Prompt};
+pub use device::run_console;
 pub use device::{Device, banner, run};
 pub use event_loop::Outcome;
 pub use runtime::ResetCause;

@@ -18,7 +18,18 @@ end
 
 -- luaL_pcallx: a protected call whose error becomes debug.traceback(err, 2), as the firmware's
 -- handler makes it before posting it to node.setonerror's function.
-local function with_traceback(e) return traceback(e, 2) end
+-- Level 3, not the firmware's 2: mlua's xpcall runs this handler from a C function of its own.
+-- The frames below the callback (the closure, xpcall, this file) are the simulator's, not the
+-- script's, so they are cut off: the trace ends where the firmware's does.
+local function with_traceback(e)
+  local tb = traceback(e, 3)
+  if type(tb) ~= 'string' then return tb end
+  local cut = tb:find("\n\t[C]: in function 'xpcall'\n\t[sim]:", 1, true)
+  if cut then
+    tb = tb:sub(1, cut - 1):gsub("\n\t%(tail call%): %?$", ""):gsub("\n\t%(%.%.%.tail calls%.%.%.%)$", "")
+  end
+  return tb
+end
 
 function H.pcallx(f, ...)
   local n, args = select('#', ...), { ... }

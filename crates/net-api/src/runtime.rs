@@ -175,6 +175,18 @@ impl Runtime {
         self.feed_watchdog();
     }
 
+    /// The uptime as a script reads it (`tmr.now`, `tmr.time`): see [`Clock::read`].
+    pub fn read_clock(&self) -> SimTime {
+        self.clock.borrow_mut().read()
+    }
+
+    /// Under virtual time, the clock stands still while the loop may jump it, and runs at real
+    /// speed while something outside the device (a socket, a console) could act.
+    pub(crate) fn set_clock_frozen(&self, frozen: bool) {
+        let mut c = self.clock.borrow_mut();
+        if frozen { c.freeze() } else { c.thaw() }
+    }
+
     pub(crate) fn jump_to(&self, t: SimTime) {
         self.clock.borrow_mut().jump_to(t);
     }

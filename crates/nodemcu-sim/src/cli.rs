@@ -9,11 +9,15 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[command(
     name = "nodemcu-sim",
     version,
-    about = "Run NodeMCU (ESP8266/ESP32) Lua scripts on the desktop, with the firmware's behaviour"
+    about = "Run NodeMCU (ESP8266/ESP32) Lua scripts on the desktop, with the firmware's behaviour",
+    args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
+    /// With no subcommand: the console, with `nodemcu-sim console`'s options.
+    #[command(flatten)]
+    pub console: ConsoleArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -22,6 +26,8 @@ pub enum Command {
     Run(RunArgs),
     /// Run test files (NTest_*.lua, *_test.lua) each on a fresh simulated device, in parallel.
     Test(TestArgs),
+    /// Boot a device and open its serial console (also what `nodemcu-sim` alone does).
+    Console(ConsoleArgs),
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,7 +57,7 @@ pub struct DeviceArgs {
     /// Chip profile: its limits, libraries and error behaviour.
     #[arg(long, value_enum, default_value = "esp8266")]
     pub target: TargetArg,
-    /// The flash root: the directory the script sees as its file system (default: the script's directory).
+    /// The flash root: the directory the script sees as its file system (default: the script's directory; for the console, the current directory).
     #[arg(long, value_name = "DIR")]
     pub flash: Option<PathBuf>,
     /// The flash file system's capacity in bytes, as file.fsinfo() reports it (K and M suffixes
@@ -109,6 +115,12 @@ pub struct RunArgs {
     /// Fail (status 7) if the device's output contains TEXT (repeatable).
     #[arg(long, value_name = "TEXT")]
     pub fail_text: Vec<String>,
+    /// After the script, open the console on the same device (like `lua -i`).
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// With -i: when input ends, end the run once the typed lines have run (see `console --help`).
+    #[arg(long, requires = "interactive")]
+    pub exit_on_eof: bool,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -146,6 +158,19 @@ pub struct TestArgs {
     /// Print every file's device output, not only the output of files that failed.
     #[arg(long)]
     pub show_output: bool,
+}
+
+/// The serial console: `nodemcu-sim`, `nodemcu-sim console`.
+#[derive(Args, Debug, Clone)]
+pub struct ConsoleArgs {
+    #[command(flatten)]
+    pub device: DeviceArgs,
+    /// Boot without running init.lua.
+    #[arg(long)]
+    pub no_init: bool,
+    /// When input ends (end of piped input), end the run as soon as the typed lines have run, instead of once nothing is left that could run a callback. Ctrl-D at a terminal always does.
+    #[arg(long)]
+    pub exit_on_eof: bool,
 }
 
 fn parse_port_map(s: &str) -> Result<(u16, u16), String> {

@@ -1,11 +1,15 @@
 //! `nodemcu-sim`: runs NodeMCU Lua scripts on the desktop with the firmware's behaviour.
 //!
 //! This binary only parses the command line (`cli.rs`), builds a device configuration from it, runs
-//! the device through `net-api`, and turns the outcome into an exit status (`status.rs`).
+//! the device through `net-api`, and turns the outcome into an exit status (`status.rs`). The
+//! console's terminal side lives in `console.rs` (line input) and `term.rs` (the interactive
+//! terminal).
 
 mod cli;
+mod console;
 mod expect;
 mod status;
+mod term;
 mod testrun;
 
 use clap::Parser;
@@ -13,8 +17,10 @@ use clap::Parser;
 fn main() {
     let args = cli::Cli::parse();
     let code = match args.command {
-        cli::Command::Run(run) => status::run(run),
-        cli::Command::Test(test) => testrun::main(test),
+        Some(cli::Command::Run(run)) => status::run(run),
+        Some(cli::Command::Console(c)) => console::run(c),
+        Some(cli::Command::Test(test)) => testrun::main(test),
+        None => console::run(args.console),
     };
     std::process::exit(code);
 }

@@ -108,6 +108,9 @@ pub fn run(args: RunArgs) -> i32 {
     };
     let mut cfg = config(&args.device, root, script);
     cfg.forever = args.forever;
+    if args.interactive {
+        return crate::console::open(cfg, net_api::ConsoleBoot::AfterScript, args.exit_on_eof);
+    }
     cfg.time_limit_ms = args.timeout;
     let expect = match crate::expect::Expect::from_args(&args) {
         Ok(e) => e,

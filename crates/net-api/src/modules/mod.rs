@@ -14,6 +14,7 @@ use crate::runtime::{ResetCause, Runtime};
 pub mod bit;
 pub mod file;
 pub mod node;
+pub mod pipe;
 pub mod tmr;
 pub mod uart;
 pub mod wifi;
@@ -63,6 +64,7 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>, reset: Option<ResetCause>) ->
     wifi::install(lua, rt)?;
     uart::install(lua, rt)?;
     bit::install(lua)?;
+    pipe::install(lua, rt)?;
     file::install(lua, rt)?;
     crate::net::install(lua, rt)?;
     crate::tls::install(lua, rt)?;

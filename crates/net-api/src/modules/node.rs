@@ -84,6 +84,7 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>, reset: Option<ResetCause>) ->
     node.set("CPU160MHZ", 160)?;
     node.set("task", task_table(lua, rt)?)?;
     node.set("egc", egc_table(lua)?)?;
+    crate::console::repl::install(lua, rt, &node)?;
     lua.globals().set("node", node)
 }
 

@@ -176,13 +176,13 @@ fn module(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<mlua::Table> {
     })?;
     let r = rt.clone();
     let now = bind(lua, move |_, _| {
-        Ok((r.now().as_micros() as u64 & 0x7FFF_FFFF) as i64)
+        Ok((r.read_clock().as_micros() as u64 & 0x7FFF_FFFF) as i64)
     })?;
     let r = rt.clone();
-    let time = bind(lua, move |_, _| Ok(r.now().as_secs() as i64))?;
+    let time = bind(lua, move |_, _| Ok(r.read_clock().as_secs() as i64))?;
     let r = rt.clone();
     let ccount = bind(lua, move |_, _| {
-        Ok((r.now().as_micros() as u64).wrapping_mul(80) as u32 as i64)
+        Ok((r.read_clock().as_micros() as u64).wrapping_mul(80) as u32 as i64)
     })?;
     let r = rt.clone();
     let delay = bind(lua, move |_, a| {
