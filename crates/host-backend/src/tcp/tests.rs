@@ -43,7 +43,7 @@ async fn pair() -> (TcpStream, TcpStream) {
 fn chunked(chunk: usize) -> Options {
     Options {
         chunk: Some(chunk),
-        read_size: 4 * chunk,
+        window: 4 * chunk,
         ..Options::default()
     }
 }
