@@ -48,3 +48,72 @@ impl Callbacks {
         self.slots.clear();
     }
 }
+
+/// The same `on()` table kept in the handle's own Lua user value instead of in Rust.
+///
+/// A callback that captures its own socket (`c:on("sent", function() c:close() end)`) then forms a
+/// cycle that Lua's collector can see and break: once the socket is closed and unanchored it is
+/// collected with its callbacks, yet a socket closed and connected again keeps them, as on the
+/// board (callbacks there live until `__gc`). The user value is a table keyed by small integers
+/// (see [`slot`]), so looking a callback up on every event allocates nothing.
+pub struct OnTable<'a>(pub &'a mlua::AnyUserData);
+
+/// Callback names with a fixed integer slot; other names are stored under their string.
+const SLOTS: &[&str] = &[
+    "connection",
+    "disconnection",
+    "reconnection",
+    "dns",
+    "receive",
+    "sent",
+    "accept",
+];
+
+/// The key a callback name is stored under.
+fn slot(name: &str) -> Value {
+    match SLOTS.iter().position(|n| *n == name) {
+        Some(i) => Value::Integer(i as i64 + 1),
+        None => Value::Nil,
+    }
+}
+
+impl OnTable<'_> {
+    /// `on(event, value)`, with `allowed` the kind's event names.
+    pub fn set(&self, allowed: &[&'static str], event: &str, value: Value) -> FwResult<()> {
+        let Some(name) = allowed.iter().find(|n| **n == event) else {
+            return fw_err("invalid callback name");
+        };
+        match value {
+            Value::Function(_) | Value::Nil => Ok(self.store(name, value)?),
+            _ => fw_err("invalid callback function"),
+        }
+    }
+
+    /// Stores a callback given to another method (`connect`'s, `send`'s, `listen`'s function).
+    pub fn replace(&self, name: &str, f: Function) -> mlua::Result<()> {
+        self.store(name, Value::Function(f))
+    }
+
+    fn store(&self, name: &str, value: Value) -> mlua::Result<()> {
+        let t = match self.0.user_value::<Option<mlua::Table>>()? {
+            Some(t) => t,
+            None => {
+                let t = self.0.weak_lua().upgrade().create_table()?;
+                self.0.set_user_value(&t)?;
+                t
+            }
+        };
+        match slot(name) {
+            Value::Nil => t.raw_set(name, value),
+            k => t.raw_set(k, value),
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<Function> {
+        let t = self.0.user_value::<Option<mlua::Table>>().ok()??;
+        match slot(name) {
+            Value::Nil => t.raw_get(name).ok()?,
+            k => t.raw_get(k).ok()?,
+        }
+    }
+}
