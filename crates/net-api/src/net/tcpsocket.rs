@@ -31,7 +31,7 @@ use crate::config::Target;
 use crate::handle_type;
 use crate::lauxlib::{Args, FwError, FwResult, arg_check, bind, fw_err};
 use crate::modules::register_methods;
-use crate::runtime::Runtime;
+use crate::runtime::{EventSink, LiveIo, Runtime};
 
 pub const TYPE: &str = "net.tcpsocket";
 const EVENTS: &[&str] = &[
@@ -211,24 +211,49 @@ fn settle(rt: &Runtime, st: &RefCell<SockState>) {
     }
 }
 
-/// Where a connection's events go: jobs on the Lua thread. The sink owns the live-I/O guard and
-/// (for accepted sockets) the inbound slot, released when the connection's task ends.
+/// What a connection's task keeps until it ends: the live-I/O guard, and for accepted sockets the
+/// inbound slot. Ending also wakes the loop, which may be waiting with nothing else to do and
+/// must notice that this was the last thing keeping the run alive.
+pub(crate) struct TaskGuard {
+    live: Option<LiveIo>,
+    _slot: Option<Slot>,
+    events: EventSink,
+}
+
+impl TaskGuard {
+    pub(crate) fn new(rt: &Rc<Runtime>, slot: Option<Slot>) -> TaskGuard {
+        TaskGuard {
+            live: Some(rt.live_io_guard()),
+            _slot: slot,
+            events: rt.event_sink(),
+        }
+    }
+}
+
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        self.live.take();
+        self.events.push(Box::new(|_| Ok(())));
+    }
+}
+
+/// Where a connection's events go: jobs on the Lua thread. The sink owns the task's guard.
 fn conn_sink(
     rt: &Rc<Runtime>,
     st: &Rc<RefCell<SockState>>,
     epoch: u64,
     slot: Option<Slot>,
 ) -> Sink {
-    let events = rt.event_sink();
-    let live = rt.live_io_guard();
+    let guard = TaskGuard::new(rt, slot);
     let (rt, st) = (Rc::downgrade(rt), Rc::downgrade(st));
     Box::new(move |ev| {
-        let _held_until_the_task_ends = (&live, &slot);
         let (rt, st): (Weak<Runtime>, Weak<RefCell<SockState>>) = (rt.clone(), st.clone());
-        events.push(Box::new(move |lua| match (rt.upgrade(), st.upgrade()) {
-            (Some(rt), Some(st)) => on_event(lua, &rt, &st, epoch, ev),
-            _ => Ok(()),
-        }));
+        guard
+            .events
+            .push(Box::new(move |lua| match (rt.upgrade(), st.upgrade()) {
+                (Some(rt), Some(st)) => on_event(lua, &rt, &st, epoch, ev),
+                _ => Ok(()),
+            }));
     })
 }
 
