@@ -37,6 +37,9 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
+/// Initial size of a connection's receive buffer.
+const RX_START: usize = 4096;
+
 /// Why a connection ended, as the firmware reports it to "disconnection"/"reconnection".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Close {
@@ -95,6 +98,9 @@ pub struct Options {
     pub idle_timeout: Option<Duration>,
     /// How long a closing connection may take to write what was still queued.
     pub linger: Duration,
+    /// Shut the stream down before dropping it. A TLS stream needs it (close_notify); a plain
+    /// TCP socket sends its FIN on close anyway, so it can skip the extra call.
+    pub shutdown: bool,
     /// Where sends wait to be handed over after the running callback (`None`: the task hands them
     /// over whenever it runs).
     pub handover: Option<Handover>,
@@ -109,6 +115,7 @@ impl Default for Options {
             buffer: 64 * 1024,
             idle_timeout: None,
             linger: Duration::from_secs(10),
+            shutdown: true,
             handover: None,
         }
     }
@@ -173,8 +180,11 @@ struct Shared<S> {
     held: bool,
     /// `Data` events reported and not yet consumed.
     undelivered: usize,
-    /// Receive buffer: bytes `rx_start..rx_end` of `rx` are read and not yet reported.
+    /// Receive buffer: bytes `rx_start..rx_end` of `rx` are read and not yet reported. It starts
+    /// small (most connections carry a request and a response) and grows to `read_ahead` when
+    /// reads keep filling it.
     rx: Vec<u8>,
+    read_ahead: usize,
     rx_start: usize,
     rx_end: usize,
     /// The peer closed its side; reported once the buffer is drained.
@@ -327,7 +337,8 @@ where
                 need_flush: false,
                 held: false,
                 undelivered: 0,
-                rx: vec![0; opts.read_ahead.max(1)],
+                rx: vec![0; opts.read_ahead.clamp(1, RX_START)],
+                read_ahead: opts.read_ahead.max(1),
                 rx_start: 0,
                 rx_end: 0,
                 eof: false,
@@ -457,7 +468,10 @@ type Connecting<F> = Option<Pin<Box<F>>>;
 struct Driver<F> {
     connecting: Connecting<F>,
     opts: Options,
+    /// Fires at the earliest moment the connection could be idle for the timeout; activity only
+    /// moves `last_activity`, and the timer is re-armed from it when it fires early.
     idle: Option<Pin<Box<Sleep>>>,
+    last_activity: Instant,
     linger: Option<Pin<Box<Sleep>>>,
 }
 
@@ -470,6 +484,7 @@ where
     let mut d = Driver {
         connecting,
         idle: opts.idle_timeout.map(|t| Box::pin(tokio::time::sleep(t))),
+        last_activity: Instant::now(),
         linger: None,
         opts,
     };
@@ -574,6 +589,10 @@ where
                 st.phase = Phase::Done;
                 continue;
             }
+            if st.out.is_empty() && !st.need_flush && !d.opts.shutdown {
+                st.phase = Phase::Done;
+                continue;
+            }
             if st.out.is_empty() && !st.need_flush {
                 let s = st.stream.as_mut().expect("open stream");
                 match Pin::new(s).poll_shutdown(cx) {
@@ -607,6 +626,10 @@ where
                             st.eof = true;
                         } else {
                             st.rx_end += n;
+                            if st.rx_end == st.rx.len() && st.rx.len() < st.read_ahead {
+                                let grown = (st.rx.len() * 4).min(st.read_ahead);
+                                st.rx.resize(grown, 0);
+                            }
                             reset_idle(d);
                         }
                         st.pump(ev);
@@ -618,9 +641,14 @@ where
             }
         }
         st.pump(ev);
-        if let Some(t) = d.idle.as_mut()
+        if let (Some(t), Some(after)) = (d.idle.as_mut(), d.opts.idle_timeout)
             && t.as_mut().poll(cx).is_ready()
         {
+            let due = d.last_activity + after;
+            if Instant::now() < due {
+                t.as_mut().reset(due);
+                continue;
+            }
             ev.push(Event::Closed(Close::Aborted));
             st.phase = Phase::Closing;
             continue;
@@ -630,8 +658,8 @@ where
 }
 
 fn reset_idle<F>(d: &mut Driver<F>) {
-    if let (Some(t), Some(after)) = (d.idle.as_mut(), d.opts.idle_timeout) {
-        t.as_mut().reset(Instant::now() + after);
+    if d.idle.is_some() {
+        d.last_activity = Instant::now();
     }
 }
 

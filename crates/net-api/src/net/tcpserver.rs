@@ -19,9 +19,8 @@ use std::rc::{Rc, Weak};
 use std::time::Duration;
 
 use host_backend::tcp::{self, Server, Slots};
-use mlua::{AnyUserData, Lua, Value};
+use mlua::{AnyUserData, Function, Lua, Value};
 
-use super::events::OnTable;
 use super::{device_port, host_bind_addr, parse_ipv4, tcpsocket};
 use crate::config::Target;
 use crate::handle_type;
@@ -32,11 +31,12 @@ use crate::runtime::{LiveIo, Runtime};
 pub const TYPE: &str = "net.tcpserver";
 /// `MEMP_NUM_TCP_PCB` on the ESP8266: established inbound connections at once.
 const ESP8266_MAX_INBOUND: usize = 5;
-/// Where the accept function is kept in the server's user value (not an `on()` event).
-const ACCEPT: &str = "accept";
 
 struct Listening {
     _server: Server,
+    /// `fn(sock)`. Held only while listening (the server is anchored then anyway), so a function
+    /// that captures its server does not keep a closed one alive.
+    accept: Function,
     asked_ip: Ipv4Addr,
     /// The device port, as `getaddr` reports it (the host port may be mapped).
     port: u16,
@@ -125,7 +125,6 @@ fn listen(lua: &Lua, rt: &Rc<Runtime>, a: &Args) -> FwResult<()> {
     let Value::Function(accept) = a.get(n) else {
         return fw_err("need callback");
     };
-    OnTable(&ud).replace(ACCEPT, accept)?;
     let addr = host_bind_addr(rt, ip, port);
     let listener = tcp::listen(addr).map_err(|e| bind_error(rt, &e, addr, port))?;
     let slots = lua
@@ -152,6 +151,7 @@ fn listen(lua: &Lua, rt: &Rc<Runtime>, a: &Args) -> FwResult<()> {
     .map_err(|_| FwError::Msg("unknown error".into()))?;
     srv.0.borrow_mut().listening = Some(Listening {
         _server: server,
+        accept,
         asked_ip: ip,
         port: dev_port,
         _live: rt.live_io_guard(),
@@ -193,15 +193,12 @@ fn accepted(
     let (Some(rt), Some(srv)) = (rt.upgrade(), srv.upgrade()) else {
         return Ok(());
     };
-    let id = {
+    let f = {
         let s = srv.borrow();
-        if s.epoch != epoch || s.listening.is_none() {
-            return Ok(()); // closed meanwhile: lwIP aborts the new connection
+        match &s.listening {
+            Some(l) if s.epoch == epoch => l.accept.clone(),
+            _ => return Ok(()), // closed meanwhile: lwIP aborts the new connection
         }
-        s.id
-    };
-    let Some(f) = rt.anchored(id).and_then(|ud| OnTable(&ud).get(ACCEPT)) else {
-        return Ok(());
     };
     let sock = tcpsocket::accepted(lua, &rt, stream, peer, slot, idle, dev_port)?;
     rt.call_net(lua, &f, sock.clone())?;

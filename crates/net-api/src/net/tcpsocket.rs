@@ -131,6 +131,7 @@ fn options(lua: &Lua, target: Target, idle: Option<std::time::Duration>) -> Opti
             64 * 1024
         },
         idle_timeout: idle,
+        shutdown: false,
         ..Options::default()
     }
 }
