@@ -110,7 +110,17 @@ impl OnTable<'_> {
     }
 
     pub fn get(&self, name: &str) -> Option<Function> {
-        let t = self.0.user_value::<Option<mlua::Table>>().ok()??;
+        OnTable::get_in(&self.table()?, name)
+    }
+
+    /// The table behind this handle's callbacks, once one was set. It never changes afterwards,
+    /// so a busy handle may keep it for its lookups (see [`OnTable::get_in`]) while it is anchored.
+    pub fn table(&self) -> Option<mlua::Table> {
+        self.0.user_value::<Option<mlua::Table>>().ok()?
+    }
+
+    /// A callback from a table returned by [`OnTable::table`].
+    pub fn get_in(t: &mlua::Table, name: &str) -> Option<Function> {
         match slot(name) {
             Value::Nil => t.raw_get(name).ok()?,
             k => t.raw_get(k).ok()?,

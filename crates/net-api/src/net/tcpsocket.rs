@@ -77,6 +77,9 @@ pub(crate) struct SockState {
     ttl: i64,
     /// Sends whose "sent" has not fired yet (for the consecutive-send warning).
     unsent: usize,
+    /// The callback table, kept for event lookups while the socket is anchored (dropped with the
+    /// anchor, so it never keeps a closed socket alive).
+    cbs: Option<mlua::Table>,
 }
 
 impl Drop for SockState {
@@ -102,6 +105,7 @@ impl TcpSocket {
             held: false,
             ttl: DEFAULT_TTL,
             unsent: 0,
+            cbs: None,
         })))
     }
 }
@@ -206,9 +210,12 @@ pub(crate) fn connected(lua: &Lua, rt: &Rc<Runtime>, ud: &AnyUserData) -> mlua::
 
 /// Drops the anchor once nothing (connection, pending connect, DNS query) needs it.
 fn settle(rt: &Runtime, st: &RefCell<SockState>) {
-    let s = st.borrow();
+    let mut s = st.borrow_mut();
     if matches!(s.pcb, Pcb::None) && s.wait_dns == 0 {
-        rt.unanchor(s.id);
+        s.cbs = None;
+        let id = s.id;
+        drop(s);
+        rt.unanchor(id);
     }
 }
 
@@ -279,7 +286,14 @@ fn on_event(
     let Some(ud) = rt.anchored(id) else {
         return Ok(());
     };
-    let on = OnTable(&ud);
+    let cbs = match st.borrow().cbs.clone() {
+        Some(t) => Some(t),
+        None => OnTable(&ud).table(),
+    };
+    if let Some(t) = &cbs {
+        st.borrow_mut().cbs.get_or_insert_with(|| t.clone());
+    }
+    let cb = |name: &str| cbs.as_ref().and_then(|t| OnTable::get_in(t, name));
     match ev {
         Event::Connected => {
             let ttl = st.borrow().ttl;
@@ -288,13 +302,13 @@ fn on_event(
             {
                 c.with_stream(|s| s.set_ttl(ttl as u32));
             }
-            match on.get("connection") {
+            match cb("connection") {
                 Some(f) => rt.call_net(lua, &f, ud.clone()),
                 None => Ok(()),
             }
         }
         Event::Data(d) => {
-            let r = match on.get("receive") {
+            let r = match cb("receive") {
                 Some(f) => match received(lua, &d) {
                     Ok(data) => rt.call_net(lua, &f, (ud.clone(), data)),
                     Err(e) => rt.call_net(lua, &raiser(lua)?, crate::lauxlib::lua_error_text(&e)),
@@ -311,7 +325,7 @@ fn on_event(
                 let mut s = st.borrow_mut();
                 s.unsent = s.unsent.saturating_sub(1);
             }
-            match on.get("sent") {
+            match cb("sent") {
                 Some(f) => rt.call_net(lua, &f, ud.clone()),
                 None => Ok(()),
             }
@@ -325,9 +339,9 @@ fn on_event(
             }
             let err = c.code();
             let cb = if err != 0 {
-                on.get("reconnection").or_else(|| on.get("disconnection"))
+                cb("reconnection").or_else(|| cb("disconnection"))
             } else {
-                on.get("disconnection")
+                cb("disconnection")
             };
             let r = match cb {
                 Some(f) => rt.call_net(lua, &f, (ud.clone(), err)),
