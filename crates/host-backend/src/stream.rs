@@ -180,13 +180,12 @@ struct Shared<S> {
     held: bool,
     /// `Data` events reported and not yet consumed.
     undelivered: usize,
-    /// Receive buffer: bytes `rx_start..rx_end` of `rx` are read and not yet reported. It starts
-    /// small (most connections carry a request and a response) and grows to `read_ahead` when
-    /// reads keep filling it.
+    /// Receive buffer: bytes `rx_start..` of `rx` are read and not yet reported. Its capacity
+    /// starts small (most connections carry a request and a response) and grows to `read_ahead`
+    /// when reads keep filling it; reads go straight into the spare capacity, never zeroed.
     rx: Vec<u8>,
     read_ahead: usize,
     rx_start: usize,
-    rx_end: usize,
     /// The peer closed its side; reported once the buffer is drained.
     eof: bool,
     window: usize,
@@ -211,20 +210,20 @@ impl<S> Shared<S> {
         if self.phase != Phase::Open || self.undelivered > 0 {
             return;
         }
-        if self.rx_end > self.rx_start {
+        if self.rx.len() > self.rx_start {
             if self.held {
                 return;
             }
-            let n = self.window.min(self.rx_end - self.rx_start);
+            let n = self.window.min(self.rx.len() - self.rx_start);
             let data = &self.rx[self.rx_start..self.rx_start + n];
             for c in data.chunks(self.chunk.unwrap_or(n).max(1)) {
                 ev.push(Event::Data(c.to_vec()));
                 self.undelivered += 1;
             }
             self.rx_start += n;
-            if self.rx_start == self.rx_end {
+            if self.rx_start == self.rx.len() {
                 self.rx_start = 0;
-                self.rx_end = 0;
+                self.rx.clear();
             }
             // Room in the buffer: the task may read again.
             self.wake();
@@ -337,10 +336,9 @@ where
                 need_flush: false,
                 held: false,
                 undelivered: 0,
-                rx: vec![0; opts.read_ahead.clamp(1, RX_START)],
+                rx: Vec::with_capacity(opts.read_ahead.clamp(1, RX_START)),
                 read_ahead: opts.read_ahead.max(1),
                 rx_start: 0,
-                rx_end: 0,
                 eof: false,
                 window: opts.window.max(1),
                 chunk: opts.chunk,
@@ -607,28 +605,28 @@ where
         }
         // Read ahead, unless the script is holding or the buffer is full.
         if !st.held && !st.eof {
-            if st.rx_start > 0 && st.rx_end == st.rx.len() {
-                let (a, b) = (st.rx_start, st.rx_end);
-                st.rx.copy_within(a..b, 0);
+            if st.rx_start > 0 && st.rx.len() == st.rx.capacity() {
+                let start = st.rx_start;
+                st.rx.drain(..start);
                 st.rx_start = 0;
-                st.rx_end = b - a;
             }
-            if st.rx_end < st.rx.len() {
-                let Shared {
-                    stream, rx, rx_end, ..
-                } = &mut *st;
+            if st.rx.len() < st.rx.capacity() {
+                let Shared { stream, rx, .. } = &mut *st;
                 let s = stream.as_mut().expect("open stream");
-                let mut rb = ReadBuf::new(&mut rx[*rx_end..]);
+                let mut rb = ReadBuf::uninit(rx.spare_capacity_mut());
                 match Pin::new(s).poll_read(cx, &mut rb) {
                     Poll::Ready(Ok(())) => {
                         let n = rb.filled().len();
+                        // SAFETY: `poll_read` initialised the first `n` bytes of the spare
+                        // capacity (ReadBuf tracks exactly that).
+                        unsafe { rx.set_len(rx.len() + n) };
                         if n == 0 {
                             st.eof = true;
                         } else {
-                            st.rx_end += n;
-                            if st.rx_end == st.rx.len() && st.rx.len() < st.read_ahead {
-                                let grown = (st.rx.len() * 4).min(st.read_ahead);
-                                st.rx.resize(grown, 0);
+                            let (len, cap) = (st.rx.len(), st.rx.capacity());
+                            if len == cap && cap < st.read_ahead {
+                                let grown = (cap * 4).min(st.read_ahead);
+                                st.rx.reserve_exact(grown - len);
                             }
                             reset_idle(d);
                         }

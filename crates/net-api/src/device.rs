@@ -166,7 +166,13 @@ pub fn run(cfg: Config) -> Outcome {
     let mut reset = None;
     loop {
         let local = tokio::task::LocalSet::new();
-        let outcome = local.block_on(&tokio_rt, boot_once(&cfg, reset));
+        // The device runs as a task of the LocalSet, like its sockets: an I/O task waking it
+        // then only queues it on this thread, instead of signalling the runtime's driver.
+        let boot_cfg = cfg.clone();
+        let device = local.spawn_local(async move { boot_once(&boot_cfg, reset).await });
+        let outcome = local
+            .block_on(&tokio_rt, device)
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
         drop(local); // closes every socket of this boot
         match outcome {
             Outcome::Reset(cause) if cfg.on_reset == OnReset::Restart => {

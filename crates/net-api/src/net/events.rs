@@ -49,16 +49,16 @@ impl Callbacks {
     }
 }
 
-/// The same `on()` table kept in the handle's own Lua user value instead of in Rust.
+/// The same `on()` table kept in the handle's own Lua user values instead of in Rust.
 ///
 /// A callback that captures its own socket (`c:on("sent", function() c:close() end)`) then forms a
 /// cycle that Lua's collector can see and break: once the socket is closed and unanchored it is
 /// collected with its callbacks, yet a socket closed and connected again keeps them, as on the
-/// board (callbacks there live until `__gc`). The user value is a table keyed by small integers
-/// (see [`slot`]), so looking a callback up on every event allocates nothing.
+/// board (callbacks there live until `__gc`). The table is the handle's first user value, made by
+/// the first `on()`; each name has a fixed integer slot in it (see [`slot`]).
 pub struct OnTable<'a>(pub &'a mlua::AnyUserData);
 
-/// Callback names with a fixed integer slot; other names are stored under their string.
+/// Callback names with a fixed integer key; other names are stored under their string.
 const SLOTS: &[&str] = &[
     "connection",
     "disconnection",
@@ -69,12 +69,9 @@ const SLOTS: &[&str] = &[
     "accept",
 ];
 
-/// The key a callback name is stored under.
-fn slot(name: &str) -> Value {
-    match SLOTS.iter().position(|n| *n == name) {
-        Some(i) => Value::Integer(i as i64 + 1),
-        None => Value::Nil,
-    }
+/// The integer key of a callback name, if it has one.
+fn slot(name: &str) -> Option<usize> {
+    SLOTS.iter().position(|n| *n == name).map(|i| i + 1)
 }
 
 impl OnTable<'_> {
@@ -95,35 +92,30 @@ impl OnTable<'_> {
     }
 
     fn store(&self, name: &str, value: Value) -> mlua::Result<()> {
-        let t = match self.0.user_value::<Option<mlua::Table>>()? {
+        let t = match self.table()? {
             Some(t) => t,
             None => {
                 let t = self.0.weak_lua().upgrade().create_table()?;
-                self.0.set_user_value(&t)?;
+                self.0.set_nth_user_value(1, &t)?;
                 t
             }
         };
         match slot(name) {
-            Value::Nil => t.raw_set(name, value),
-            k => t.raw_set(k, value),
+            Some(n) => t.raw_set(n, value),
+            None => t.raw_set(name, value),
         }
     }
 
     pub fn get(&self, name: &str) -> Option<Function> {
-        OnTable::get_in(&self.table()?, name)
-    }
-
-    /// The table behind this handle's callbacks, once one was set. It never changes afterwards,
-    /// so a busy handle may keep it for its lookups (see [`OnTable::get_in`]) while it is anchored.
-    pub fn table(&self) -> Option<mlua::Table> {
-        self.0.user_value::<Option<mlua::Table>>().ok()?
-    }
-
-    /// A callback from a table returned by [`OnTable::table`].
-    pub fn get_in(t: &mlua::Table, name: &str) -> Option<Function> {
+        let t = self.table().ok()??;
         match slot(name) {
-            Value::Nil => t.raw_get(name).ok()?,
-            k => t.raw_get(k).ok()?,
+            Some(n) => t.raw_get(n).ok()?,
+            None => t.raw_get(name).ok()?,
         }
+    }
+
+    /// The handle's callback table (user value 1), once a callback was stored.
+    fn table(&self) -> mlua::Result<Option<mlua::Table>> {
+        self.0.nth_user_value(1)
     }
 }

@@ -77,9 +77,6 @@ pub(crate) struct SockState {
     ttl: i64,
     /// Sends whose "sent" has not fired yet (for the consecutive-send warning).
     unsent: usize,
-    /// The callback table, kept for event lookups while the socket is anchored (dropped with the
-    /// anchor, so it never keeps a closed socket alive).
-    cbs: Option<mlua::Table>,
 }
 
 impl Drop for SockState {
@@ -105,7 +102,6 @@ impl TcpSocket {
             held: false,
             ttl: DEFAULT_TTL,
             unsent: 0,
-            cbs: None,
         })))
     }
 }
@@ -210,9 +206,8 @@ pub(crate) fn connected(lua: &Lua, rt: &Rc<Runtime>, ud: &AnyUserData) -> mlua::
 
 /// Drops the anchor once nothing (connection, pending connect, DNS query) needs it.
 fn settle(rt: &Runtime, st: &RefCell<SockState>) {
-    let mut s = st.borrow_mut();
+    let s = st.borrow();
     if matches!(s.pcb, Pcb::None) && s.wait_dns == 0 {
-        s.cbs = None;
         let id = s.id;
         drop(s);
         rt.unanchor(id);
@@ -286,14 +281,8 @@ fn on_event(
     let Some(ud) = rt.anchored(id) else {
         return Ok(());
     };
-    let cbs = match st.borrow().cbs.clone() {
-        Some(t) => Some(t),
-        None => OnTable(&ud).table(),
-    };
-    if let Some(t) = &cbs {
-        st.borrow_mut().cbs.get_or_insert_with(|| t.clone());
-    }
-    let cb = |name: &str| cbs.as_ref().and_then(|t| OnTable::get_in(t, name));
+    let on = OnTable(&ud);
+    let cb = |name: &str| on.get(name);
     match ev {
         Event::Connected => {
             let ttl = st.borrow().ttl;
