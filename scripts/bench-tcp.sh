@@ -4,11 +4,13 @@
 #   (a) the device-style hello web server, one connection per request, under wrk (or, without
 #       wrk, this workspace's http_load example): requests/s;
 #   (b) echo of 128 MiB through one connection (tcp_echo_client example checks every byte): MB/s.
+# Each measurement is repeated --rounds times, the programs taking turns within a round, and the
+# median is reported (a shared machine's load drifts; taking turns spreads it over all of them).
 # Prints each figure and the ratios sim/luv and sim/node. Targets (issue 3): the host profile at
 # least as fast as luv on both; the esp8266 profile's echo (1460-byte chunks, flow-controlled
 # fixtures/net/echo.lua) at least 200 MB/s.
 #
-# Usage: scripts/bench-tcp.sh [--seconds N] [--mib N] [--connections N]
+# Usage: scripts/bench-tcp.sh [--seconds N] [--mib N] [--connections N] [--rounds N]
 # Needs: cargo; optional: wrk, lua5.1 with luv, node (a missing one is reported and skipped).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,11 +18,13 @@ cd "$(dirname "$0")/.."
 SECONDS_PER_RUN=5
 MIB=128
 CONNECTIONS=16
+ROUNDS=3
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) SECONDS_PER_RUN=$2; shift 2 ;;
     --mib) MIB=$2; shift 2 ;;
     --connections) CONNECTIONS=$2; shift 2 ;;
+    --rounds) ROUNDS=$2; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -91,22 +95,34 @@ echo_rate() {
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 
-load=$([ $have_wrk = 1 ] && echo "wrk -t2 -c$CONNECTIONS -H 'Connection: close'" || echo "http_load (4 clients)")
-echo "== (a) hello web server, one connection per request, ${SECONDS_PER_RUN}s each, load: $load"
-h_host=$(hello sim-host "$SIM" run $B/hello.lua --target host --port-map 80=0)
-h_8266=$(hello sim-esp8266 "$SIM" run $B/hello.lua --target esp8266 --port-map 80=0)
-h_luv=0; [ $have_luv = 1 ] && h_luv=$(hello luv lua5.1 $B/hello_luv.lua)
-h_node=0; [ $have_node = 1 ] && h_node=$(hello node node $B/hello_node.js)
-printf '  %-26s %10s req/s\n' "nodemcu-sim --target host" "$h_host" \
-  "nodemcu-sim --target esp8266" "$h_8266" "luv (lua5.1)" "$h_luv" "node net" "$h_node"
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { print (NR ? v[int((NR + 1) / 2)] : 0) }'; }
 
-echo "== (b) echo of $MIB MiB through one connection"
-e_host=$(echo_rate sim-host-echo "$SIM" run $B/echo.lua --target host --port-map 7=0)
-e_8266=$(echo_rate sim-esp8266-echo "$SIM" run fixtures/net/echo.lua --target esp8266 --port-map 7=0)
-e_luv=0; [ $have_luv = 1 ] && e_luv=$(echo_rate luv-echo lua5.1 $B/echo_luv.lua)
-e_node=0; [ $have_node = 1 ] && e_node=$(echo_rate node-echo node $B/echo_node.js)
-printf '  %-26s %10s MB/s\n' "nodemcu-sim --target host" "$e_host" \
-  "nodemcu-sim --target esp8266" "$e_8266" "luv (lua5.1)" "$e_luv" "node net" "$e_node"
+load=$([ $have_wrk = 1 ] && echo "wrk -t2 -c$CONNECTIONS -H 'Connection: close'" || echo "http_load (4 clients)")
+echo "== (a) hello web server, one connection per request, ${SECONDS_PER_RUN}s each, load: $load; median of $ROUNDS"
+H_HOST=; H_8266=; H_LUV=; H_NODE=
+for r in $(seq 1 "$ROUNDS"); do
+  H_HOST="$H_HOST $(hello sim-host "$SIM" run $B/hello.lua --target host --port-map 80=0)"
+  H_8266="$H_8266 $(hello sim-esp8266 "$SIM" run $B/hello.lua --target esp8266 --port-map 80=0)"
+  [ $have_luv = 1 ] && H_LUV="$H_LUV $(hello luv lua5.1 $B/hello_luv.lua)"
+  [ $have_node = 1 ] && H_NODE="$H_NODE $(hello node node $B/hello_node.js)"
+done
+h_host=$(echo "$H_HOST" | median); h_8266=$(echo "$H_8266" | median)
+h_luv=$(echo "$H_LUV" | median); h_node=$(echo "$H_NODE" | median)
+printf '  %-28s %10s req/s   (runs:%s)\n' "nodemcu-sim --target host" "$h_host" "$H_HOST" \
+  "nodemcu-sim --target esp8266" "$h_8266" "$H_8266" "luv (lua5.1)" "$h_luv" "$H_LUV" "node net" "$h_node" "$H_NODE"
+
+echo "== (b) echo of $MIB MiB through one connection; median of $ROUNDS"
+E_HOST=; E_8266=; E_LUV=; E_NODE=
+for r in $(seq 1 "$ROUNDS"); do
+  E_HOST="$E_HOST $(echo_rate sim-host-echo "$SIM" run $B/echo.lua --target host --port-map 7=0)"
+  E_8266="$E_8266 $(echo_rate sim-esp8266-echo "$SIM" run fixtures/net/echo.lua --target esp8266 --port-map 7=0)"
+  [ $have_luv = 1 ] && E_LUV="$E_LUV $(echo_rate luv-echo lua5.1 $B/echo_luv.lua)"
+  [ $have_node = 1 ] && E_NODE="$E_NODE $(echo_rate node-echo node $B/echo_node.js)"
+done
+e_host=$(echo "$E_HOST" | median); e_8266=$(echo "$E_8266" | median)
+e_luv=$(echo "$E_LUV" | median); e_node=$(echo "$E_NODE" | median)
+printf '  %-28s %10s MB/s    (runs:%s)\n' "nodemcu-sim --target host" "$e_host" "$E_HOST" \
+  "nodemcu-sim --target esp8266" "$e_8266" "$E_8266" "luv (lua5.1)" "$e_luv" "$E_LUV" "node net" "$e_node" "$E_NODE"
 
 echo "== ratios (nodemcu-sim host profile / other)"
 printf '  %-10s hello %6s   echo %6s\n' "vs luv" "$(ratio "$h_host" "$h_luv")" "$(ratio "$e_host" "$e_luv")" \

@@ -215,6 +215,15 @@ impl<S> Shared<S> {
                 return;
             }
             let n = self.window.min(self.rx.len() - self.rx_start);
+            if self.chunk.is_none() && self.rx_start == 0 && n == self.rx.len() {
+                // The whole buffer is one event: hand it over rather than copy it.
+                let cap = self.rx.capacity();
+                let data = std::mem::replace(&mut self.rx, Vec::with_capacity(cap));
+                ev.push(Event::Data(data));
+                self.undelivered += 1;
+                self.wake();
+                return;
+            }
             let data = &self.rx[self.rx_start..self.rx_start + n];
             for c in data.chunks(self.chunk.unwrap_or(n).max(1)) {
                 ev.push(Event::Data(c.to_vec()));

@@ -130,6 +130,11 @@ fn options(lua: &Lua, target: Target, idle: Option<std::time::Duration>) -> Opti
         } else {
             64 * 1024
         },
+        read_ahead: if target.is_device() {
+            64 * 1024
+        } else {
+            256 * 1024
+        },
         idle_timeout: idle,
         shutdown: false,
         ..Options::default()
