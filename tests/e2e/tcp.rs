@@ -624,3 +624,32 @@ fn seed_api_calls_all_work() {
     assert_eq!(got, ["GET / HTTP/1.1", "client\thello world"]);
     assert_eq!(sim.wait(), 0);
 }
+
+#[test]
+fn connect_takes_a_connection_function_and_ttl_reads_and_sets_the_ip_ttl() {
+    let srv = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = srv.local_addr().unwrap().port();
+    let peer = std::thread::spawn(move || {
+        let (mut s, _) = srv.accept().unwrap();
+        read_all(&mut s)
+    });
+    let r = run_lua(
+        &format!(
+            r#"
+        local sk = net.createConnection()
+        sk:on("connection", function() print("replaced: never") end)
+        sk:connect({port}, "127.0.0.1", function(s)
+          print("connected by connect's fn", s == sk)
+          print("ttl", s:ttl(), s:ttl(64), s:ttl())
+          s:send("bye", function(x) x:close() end)
+        end)
+        "#
+        ),
+        &[],
+    );
+    assert_eq!(peer.join().unwrap(), b"bye");
+    assert_eq!(
+        r.stdout, "connected by connect's fn\ttrue\nttl\t255\t64\t64\n",
+        "{r:?}"
+    );
+}
