@@ -55,7 +55,7 @@ impl Callbacks {
 /// cycle that Lua's collector can see and break: once the socket is closed and unanchored it is
 /// collected with its callbacks, yet a socket closed and connected again keeps them, as on the
 /// board (callbacks there live until `__gc`). The table is the handle's first user value, made by
-/// the first `on()`; each name has a fixed integer slot in it (see [`slot`]).
+/// the first `on()`; each name has a fixed integer slot in it (see `slot`).
 pub struct OnTable<'a>(pub &'a mlua::AnyUserData);
 
 /// Callback names with a fixed integer key; other names are stored under their string.

@@ -1,6 +1,6 @@
 //! `net.tcpsocket`: a TCP connection, made by `net.createConnection()` or accepted by a server.
 //!
-//! The handle is a thin [`TcpSocket`] around [`SockState`]. What lwIP calls the PCB is [`Pcb`]:
+//! The handle is a thin [`TcpSocket`] around `SockState`. What lwIP calls the PCB is `Pcb`:
 //! absent until `connect()` (or an accept), `Resolving` while `connect` waits for its name, `Live`
 //! with a host-backend [`Conn`] from then until the connection closes. Every binding checks that
 //! state exactly where `net.c` checks its PCB, so misuse raises the firmware's errors.
