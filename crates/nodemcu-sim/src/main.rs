@@ -3,9 +3,6 @@
 //! This binary only parses the command line (`cli.rs`), builds a device configuration from it, runs
 //! the device through `net-api`, and turns the outcome into an exit status (`status.rs`).
 
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 mod cli;
 mod status;
 
