@@ -8,5 +8,6 @@ mod console;
 mod dns;
 mod file;
 mod runtime;
+mod tcp;
 mod tls;
 mod udp;
