@@ -8,6 +8,7 @@ mod console;
 mod dns;
 mod file;
 mod runtime;
+mod tcp;
 mod testrunner;
 mod tls;
 mod udp;

@@ -191,7 +191,8 @@ fn an_hour_of_timers_takes_well_under_a_second() {
 
 #[test]
 fn firmware_style_test_files_run_unmodified() {
-    // The sample project's tests are written as for the firmware's NTest (`local N = ...`).
+    // The sample project's tests are written as for the firmware's NTest (`local N = ...`); one of
+    // them starts the project's web server and fetches its page over TCP from the same device.
     let r = sim(&["test", "fixtures/project"]);
     assert_eq!(r.status, 0, "{r:?}");
     assert_eq!(
@@ -205,9 +206,11 @@ fn firmware_style_test_files_run_unmodified() {
          \x20 ok       samples on a timer (2 checks)\n\
          \x20 ok       an hour of samples takes no time with virtual time (3 checks)\n\
          \x20 ok       samples, step by step (4 checks)\n\
+         PASS fixtures/project/NTest_webserver.lua (1 test; T)\n\
+         \x20 ok       serves the sensor page (8 checks)\n\
          PASS fixtures/project/request_test.lua (no NTest tests; T)\n\
          \n\
-         test result: ok. 3 files: 3 passed, 0 failed. 7 tests: 7 passed. T\n"
+         test result: ok. 4 files: 4 passed, 0 failed. 8 tests: 8 passed. T\n"
     );
     // Under `run`, the built-in NTest prints the firmware's terminal format, line for line.
     let run = sim(&["run", "fixtures/project/NTest_page.lua"]);
@@ -411,7 +414,12 @@ fn a_panic_in_a_net_callback_is_reported_as_such_and_the_other_files_run() {
          \x20 ...\n\
          ok 2 - fixtures/testrunner/panic/NTest_panic.lua: never runs on the ESP8266 # SKIP not run: the device stopped before this test began\n\
          ok 3 - fixtures/testrunner/panic/NTest_still_running.lua: passes\n\
-         1..3\n",
+         not ok 4 - fixtures/testrunner/panic/NTest_tcp_panic.lua: a server's receive callback raises\n\
+         \x20 ---\n\
+         \x20 severity: panic\n\
+         \x20 message: \"PANIC: unprotected error in call to Lua API (NTest_tcp_panic.lua:8: handler bug on GET / HTTP/1.1\\r\\n\\r\\n)\"\n\
+         \x20 ...\n\
+         1..4\n",
         "{}",
         r.stdout
     );

@@ -4,32 +4,43 @@
 //! reports what happens on it as [`Event`]s through a sink closure, in order:
 //! - `Connected` once the connecting future resolves (never for [`Conn::open`], which starts open);
 //! - `Data` with at most [`Options::chunk`] bytes each (the board's one-pbuf-per-callback rule);
-//! - `Sent` once per [`Conn::send`], in send order, as soon as that send's last byte has been handed
-//!   to the stream (written and flushed), so a script's "sent" means what the simulator promises;
+//! - `Sent` once per [`Conn::send`], in send order, when that send is handed over (below);
 //! - `Closed` with the lwIP code of why the connection ended (remote close, reset, aborted). It is
 //!   the last event; nothing is reported after a local [`Conn::close`].
 //!
-//! Flow control is real: the task reads only when every `Data` it reported has been consumed
-//! ([`Conn::consumed`]) and the connection is not held ([`Conn::hold`]), so a slow or holding script
-//! stops reading from the host socket and the peer's writes stall on its full window. Bytes passed
-//! to `send` and not yet handed to the stream are counted ([`Conn::queued`]) for the device's
-//! send-buffer limits.
+//! **Handing over.** A send is handed over when it moves into the connection's socket buffer
+//! ([`Options::buffer`] bytes, like a kernel's send buffer), from which the task writes to the
+//! stream. That happens between callbacks, never during one: the event loop runs
+//! [`Handover::run`] after each callback, and the task does it when the buffer drains. So
+//! [`Conn::queued`] (bytes sent and not yet handed over) grows only inside a callback, or when the
+//! peer stops reading and the buffer is full: exactly the firmware's send-buffer rule. Writes to
+//! the stream are batched (one write for many sends) whenever the loop yields to the I/O tasks.
+//!
+//! **Flow control** is real: the task reads ahead from the host socket into a bounded receive
+//! buffer, and reports it one window at a time: the next window only when every `Data` of the
+//! previous one has been consumed ([`Conn::consumed`]) and the connection is not held
+//! ([`Conn::hold`]). A slow or holding script therefore leaves the buffer full, the task stops
+//! reading, and the peer's writes stall on its full window.
 //!
 //! Everything runs on the current thread (`spawn_local`): the handle and the task share plain
-//! `Rc<RefCell<..>>` state, and the sink never runs while that state is borrowed, so it may call
-//! back into the handle.
+//! `Rc<RefCell<..>>` state, and the sink never runs while that state is borrowed.
+
+mod driver;
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::future::{Future, poll_fn};
-use std::io::{self, IoSlice};
-use std::pin::Pin;
+use std::future::Future;
+use std::io;
 use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
+use std::task::Waker;
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::time::{Instant, Sleep};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use driver::drive;
+
+/// Initial size of a connection's receive buffer.
+const RX_START: usize = 4096;
 
 /// Why a connection ended, as the firmware reports it to "disconnection"/"reconnection".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,27 +82,43 @@ pub enum Event {
     Closed(Close),
 }
 
-/// How a connection reads and how long it may stay quiet.
+/// How a connection reads, buffers and times out.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Largest `Data` event (`None`: whatever one read gave).
+    /// Largest `Data` event (`None`: a whole window at once).
     pub chunk: Option<usize>,
-    /// Bytes read from the host socket at once. With `hold`, this is how much may still be
-    /// delivered after the script asked to stop (lwIP's receive window on a board).
-    pub read_size: usize,
-    /// Close with [`Close::Aborted`] after this long with no byte received or sent.
+    /// Bytes delivered between two looks at `hold`: the next window's `Data` events are reported
+    /// only when the previous window has been consumed and the connection is not held. With
+    /// `hold`, this is how much may still be delivered after the script asked to stop (lwIP's
+    /// receive window on a board).
+    pub window: usize,
+    /// Bytes read ahead from the host socket into the connection's receive buffer.
+    pub read_ahead: usize,
+    /// The socket buffer sends are handed over to (a send larger than it is taken when it is empty).
+    pub buffer: usize,
+    /// Close with [`Close::Aborted`] after this long with no byte received or written.
     pub idle_timeout: Option<Duration>,
-    /// How long a closing connection may take to hand over what was still queued.
+    /// How long a closing connection may take to write what was still queued.
     pub linger: Duration,
+    /// Shut the stream down before dropping it. A TLS stream needs it (close_notify); a plain
+    /// TCP socket sends its FIN on close anyway, so it can skip the extra call.
+    pub shutdown: bool,
+    /// Where sends wait to be handed over after the running callback (`None`: the task hands them
+    /// over whenever it runs).
+    pub handover: Option<Handover>,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
             chunk: None,
-            read_size: 64 * 1024,
+            window: 64 * 1024,
+            read_ahead: 64 * 1024,
+            buffer: 64 * 1024,
             idle_timeout: None,
             linger: Duration::from_secs(10),
+            shutdown: true,
+            handover: None,
         }
     }
 }
@@ -100,11 +127,41 @@ impl Default for Options {
 /// that keep the device running, a server's connection slot): they drop when the task ends.
 pub type Sink = Box<dyn FnMut(Event)>;
 
+/// Connections with sends made during the running callback, handed over when it returns.
+/// One per device; the event loop calls [`Handover::run`] after every callback.
+#[derive(Clone, Default)]
+pub struct Handover(Rc<RefCell<Vec<Rc<dyn HandOver>>>>);
+
+impl std::fmt::Debug for Handover {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Handover({} waiting)", self.0.borrow().len())
+    }
+}
+
+impl Handover {
+    /// Hands over every send made since the last run (reporting their `Sent` events).
+    pub fn run(&self) {
+        loop {
+            let waiting = std::mem::take(&mut *self.0.borrow_mut());
+            if waiting.is_empty() {
+                return;
+            }
+            for c in waiting {
+                c.hand_over();
+            }
+        }
+    }
+}
+
+trait HandOver {
+    fn hand_over(&self);
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Connecting,
     Open,
-    /// Handing over what is queued, then shutting down; reports nothing more.
+    /// Writing what is queued, then shutting down; reports nothing more.
     Closing,
     Done,
 }
@@ -115,13 +172,30 @@ struct Shared<S> {
     /// Sends not yet completely written, oldest first; `out_off` bytes of the first are written.
     out: VecDeque<Vec<u8>>,
     out_off: usize,
+    /// How many sends at the front of `out` are handed over, and their unwritten bytes.
+    handed: usize,
+    handed_bytes: usize,
+    /// Bytes of the sends not handed over yet.
     queued: usize,
-    /// Sends completely written but not yet flushed (a TLS stream buffers until flushed).
-    unflushed: usize,
+    buffer: usize,
+    need_flush: bool,
     held: bool,
     /// `Data` events reported and not yet consumed.
     undelivered: usize,
-    /// Set by the handle when it wants the task to look again.
+    /// Receive buffer: bytes `rx_start..` of `rx` are read and not yet reported. Its capacity
+    /// starts small (most connections carry a request and a response) and grows to `read_ahead`
+    /// when reads keep filling it; reads go straight into the spare capacity, never zeroed.
+    rx: Vec<u8>,
+    read_ahead: usize,
+    rx_start: usize,
+    /// The peer closed its side; reported once the buffer is drained.
+    eof: bool,
+    window: usize,
+    chunk: Option<usize>,
+    /// Registered with the handover list and not yet run.
+    listed: bool,
+    handover: Option<Handover>,
+    sink: Option<Rc<RefCell<Sink>>>,
     waker: Option<Waker>,
 }
 
@@ -130,6 +204,63 @@ impl<S> Shared<S> {
         if let Some(w) = self.waker.take() {
             w.wake();
         }
+    }
+
+    /// Reports the next window of received data, or the remote close once all of it was reported,
+    /// if the script has consumed the previous window and is not holding.
+    fn pump(&mut self, ev: &mut Vec<Event>) {
+        if self.phase != Phase::Open || self.undelivered > 0 {
+            return;
+        }
+        if self.rx.len() > self.rx_start {
+            if self.held {
+                return;
+            }
+            let n = self.window.min(self.rx.len() - self.rx_start);
+            if self.chunk.is_none() && self.rx_start == 0 && n == self.rx.len() {
+                // The whole buffer is one event: hand it over rather than copy it.
+                let cap = self.rx.capacity();
+                let data = std::mem::replace(&mut self.rx, Vec::with_capacity(cap));
+                ev.push(Event::Data(data));
+                self.undelivered += 1;
+                self.wake();
+                return;
+            }
+            let data = &self.rx[self.rx_start..self.rx_start + n];
+            for c in data.chunks(self.chunk.unwrap_or(n).max(1)) {
+                ev.push(Event::Data(c.to_vec()));
+                self.undelivered += 1;
+            }
+            self.rx_start += n;
+            if self.rx_start == self.rx.len() {
+                self.rx_start = 0;
+                self.rx.clear();
+            }
+            // Room in the buffer: the task may read again.
+            self.wake();
+        } else if self.eof {
+            ev.push(Event::Closed(Close::Remote));
+            // The peer is gone for reading; write what is left, then close.
+            self.phase = Phase::Closing;
+            self.wake();
+        }
+    }
+
+    /// Moves whole sends into the socket buffer while it has room; how many moved.
+    fn take_into_buffer(&mut self) -> usize {
+        let mut moved = 0;
+        while let Some(next) = self.out.get(self.handed) {
+            // Only handed-over sends are ever written, so this one is still whole.
+            let len = next.len();
+            if self.handed_bytes > 0 && self.handed_bytes + len > self.buffer {
+                break;
+            }
+            self.handed += 1;
+            self.handed_bytes += len;
+            self.queued -= len;
+            moved += 1;
+        }
+        moved
     }
 }
 
@@ -146,6 +277,29 @@ impl<S> Clone for Conn<S> {
     }
 }
 
+impl<S: 'static> HandOver for Conn<S> {
+    fn hand_over(&self) {
+        let (moved, sink) = {
+            let mut sh = self.sh.borrow_mut();
+            sh.listed = false;
+            if sh.phase != Phase::Open {
+                return;
+            }
+            let moved = sh.take_into_buffer();
+            if moved > 0 {
+                sh.wake();
+            }
+            (moved, sh.sink.clone())
+        };
+        if let Some(sink) = sink {
+            let mut sink = sink.borrow_mut();
+            for _ in 0..moved {
+                sink(Event::Sent);
+            }
+        }
+    }
+}
+
 impl<S> Conn<S>
 where
     S: AsyncRead + AsyncWrite + Unpin + 'static,
@@ -157,24 +311,24 @@ where
     where
         F: Future<Output = Result<S, Close>> + 'static,
     {
-        let conn = Conn::new(None);
+        let conn = Conn::new(None, &opts, sink);
         let sh = conn.sh.clone();
-        tokio::task::spawn_local(drive(sh, Some(Box::pin(connecting)), opts, sink));
+        tokio::task::spawn_local(drive(sh, Some(Box::pin(connecting)), opts));
         conn
     }
 
     /// Starts a connection on a stream that is already established (accepted by a server).
     /// Must run inside a `LocalSet`.
     pub fn open(stream: S, opts: Options, sink: Sink) -> Conn<S> {
-        let conn = Conn::new(Some(stream));
+        let conn = Conn::new(Some(stream), &opts, sink);
         let sh = conn.sh.clone();
         tokio::task::spawn_local(drive::<S, std::future::Ready<Result<S, Close>>>(
-            sh, None, opts, sink,
+            sh, None, opts,
         ));
         conn
     }
 
-    fn new(stream: Option<S>) -> Conn<S> {
+    fn new(stream: Option<S>, opts: &Options, sink: Sink) -> Conn<S> {
         let phase = if stream.is_some() {
             Phase::Open
         } else {
@@ -186,36 +340,50 @@ where
                 phase,
                 out: VecDeque::new(),
                 out_off: 0,
+                handed: 0,
+                handed_bytes: 0,
                 queued: 0,
-                unflushed: 0,
+                buffer: opts.buffer.max(1),
+                need_flush: false,
                 held: false,
                 undelivered: 0,
+                rx: Vec::with_capacity(opts.read_ahead.clamp(1, RX_START)),
+                read_ahead: opts.read_ahead.max(1),
+                rx_start: 0,
+                eof: false,
+                window: opts.window.max(1),
+                chunk: opts.chunk,
+                listed: false,
+                handover: opts.handover.clone(),
+                sink: Some(Rc::new(RefCell::new(sink))),
                 waker: None,
             })),
         }
     }
-}
 
-impl<S> Conn<S> {
-    /// Queues `data`; a `Sent` event follows once it is all handed over. False (and nothing
-    /// queued) if the connection is no longer open for sending.
+    /// Queues `data`; a `Sent` event follows once it is handed over. False (and nothing queued)
+    /// if the connection is no longer open for sending.
     pub fn send(&self, data: Vec<u8>) -> bool {
         let mut sh = self.sh.borrow_mut();
         if !matches!(sh.phase, Phase::Connecting | Phase::Open) {
             return false;
         }
-        if data.is_empty() {
-            // Nothing to hand over, but the sender still expects its `Sent`.
-            sh.unflushed += 1;
-        } else {
-            sh.queued += data.len();
-            sh.out.push_back(data);
+        sh.queued += data.len();
+        sh.out.push_back(data);
+        match sh.handover.clone() {
+            Some(h) if !sh.listed => {
+                sh.listed = true;
+                h.0.borrow_mut().push(Rc::new(self.clone()));
+            }
+            Some(_) => {}
+            None => sh.wake(),
         }
-        sh.wake();
         true
     }
+}
 
-    /// Bytes passed to `send` and not yet handed to the stream.
+impl<S> Conn<S> {
+    /// Bytes passed to `send` and not yet handed over.
     pub fn queued(&self) -> usize {
         self.sh.borrow().queued
     }
@@ -225,27 +393,37 @@ impl<S> Conn<S> {
         self.sh.borrow_mut().held = true;
     }
 
-    /// Resumes reading.
+    /// Resumes reading, and reports what was read meanwhile.
     pub fn unhold(&self) {
-        let mut sh = self.sh.borrow_mut();
-        sh.held = false;
-        sh.wake();
+        let mut ev = Vec::new();
+        let sink = {
+            let mut sh = self.sh.borrow_mut();
+            sh.held = false;
+            sh.wake();
+            sh.pump(&mut ev);
+            sh.sink.clone()
+        };
+        emit(sink, ev);
     }
 
     pub fn is_held(&self) -> bool {
         self.sh.borrow().held
     }
 
-    /// The script has handled one `Data` event; reading resumes when all are handled.
+    /// The script has handled one `Data` event. When the whole window is handled, the next one
+    /// is reported right away (no trip through the I/O task), unless the connection is held.
     pub fn consumed(&self) {
-        let mut sh = self.sh.borrow_mut();
-        sh.undelivered = sh.undelivered.saturating_sub(1);
-        if sh.undelivered == 0 {
-            sh.wake();
-        }
+        let mut ev = Vec::new();
+        let sink = {
+            let mut sh = self.sh.borrow_mut();
+            sh.undelivered = sh.undelivered.saturating_sub(1);
+            sh.pump(&mut ev);
+            sh.sink.clone()
+        };
+        emit(sink, ev);
     }
 
-    /// Local close: no further events; what is queued is still handed over (within the linger
+    /// Local close: no further events; what is queued is still written (within the linger
     /// time), then the stream is shut down and dropped.
     pub fn close(&self) {
         let mut sh = self.sh.borrow_mut();
@@ -283,235 +461,12 @@ impl<S> Conn<S> {
     }
 }
 
-type Connecting<F> = Option<Pin<Box<F>>>;
-
-/// The connection's task: one poll function that writes, flushes, reads and times out.
-async fn drive<S, F>(
-    sh: Rc<RefCell<Shared<S>>>,
-    mut connecting: Connecting<F>,
-    opts: Options,
-    mut sink: Sink,
-) where
-    S: AsyncRead + AsyncWrite + Unpin + 'static,
-    F: Future<Output = Result<S, Close>>,
-{
-    let mut buf = vec![0u8; opts.read_size.max(1)];
-    let mut idle: Option<Pin<Box<Sleep>>> =
-        opts.idle_timeout.map(|d| Box::pin(tokio::time::sleep(d)));
-    let mut linger: Option<Pin<Box<Sleep>>> = None;
-    let mut events = Vec::new();
-    poll_fn(|cx| {
-        let done = {
-            let mut st = sh.borrow_mut();
-            step(
-                &mut st,
-                cx,
-                &mut connecting,
-                &opts,
-                &mut buf,
-                &mut idle,
-                &mut linger,
-                &mut events,
-            )
-        };
-        for e in events.drain(..) {
+/// Reports events outside any borrow of the shared state.
+fn emit(sink: Option<Rc<RefCell<Sink>>>, ev: Vec<Event>) {
+    if let (Some(sink), false) = (sink, ev.is_empty()) {
+        let mut sink = sink.borrow_mut();
+        for e in ev {
             sink(e);
         }
-        if done { Poll::Ready(()) } else { Poll::Pending }
-    })
-    .await;
-    // The stream (and with it the host socket) goes before the sink's guards do.
-    sh.borrow_mut().stream = None;
-}
-
-/// One look at the connection; true when it is finished. Events are collected in `ev` and sent
-/// after the state is released.
-#[allow(clippy::too_many_arguments)]
-fn step<S, F>(
-    st: &mut Shared<S>,
-    cx: &mut Context<'_>,
-    connecting: &mut Connecting<F>,
-    opts: &Options,
-    buf: &mut [u8],
-    idle: &mut Option<Pin<Box<Sleep>>>,
-    linger: &mut Option<Pin<Box<Sleep>>>,
-    ev: &mut Vec<Event>,
-) -> bool
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-    F: Future<Output = Result<S, Close>>,
-{
-    st.waker = Some(cx.waker().clone());
-    if st.phase == Phase::Connecting {
-        let Some(fut) = connecting.as_mut() else {
-            st.phase = Phase::Done;
-            return true;
-        };
-        match fut.as_mut().poll(cx) {
-            Poll::Pending => return false,
-            Poll::Ready(Ok(s)) => {
-                *connecting = None;
-                st.stream = Some(s);
-                st.phase = Phase::Open;
-                ev.push(Event::Connected);
-                reset_idle(idle, opts);
-            }
-            Poll::Ready(Err(c)) => {
-                *connecting = None;
-                ev.push(Event::Closed(c));
-                st.phase = Phase::Done;
-                return true;
-            }
-        }
-    } else if connecting.is_some() && st.phase == Phase::Done {
-        // Closed locally while still connecting: never report anything.
-        *connecting = None;
     }
-    loop {
-        if st.phase == Phase::Done || st.stream.is_none() {
-            st.phase = Phase::Done;
-            return true;
-        }
-        let reporting = st.phase == Phase::Open;
-        // Hand over what was sent.
-        let mut progressed = false;
-        match write_out(st, cx) {
-            Ok(n) => progressed |= n > 0,
-            Err(c) => return fail(st, c, ev),
-        }
-        if progressed {
-            reset_idle(idle, opts);
-        }
-        if st.unflushed > 0 || progressed {
-            let s = st.stream.as_mut().expect("open stream");
-            match Pin::new(s).poll_flush(cx) {
-                Poll::Ready(Ok(())) => {
-                    if reporting {
-                        ev.extend((0..st.unflushed).map(|_| Event::Sent));
-                    }
-                    st.unflushed = 0;
-                }
-                Poll::Ready(Err(e)) => return fail(st, Close::from_io(&e), ev),
-                Poll::Pending => {}
-            }
-        }
-        if st.phase == Phase::Closing {
-            if linger.is_none() {
-                *linger = Some(Box::pin(tokio::time::sleep(opts.linger)));
-            }
-            if linger
-                .as_mut()
-                .is_some_and(|l| l.as_mut().poll(cx).is_ready())
-            {
-                st.phase = Phase::Done;
-                continue;
-            }
-            if st.out.is_empty() && st.unflushed == 0 {
-                let s = st.stream.as_mut().expect("open stream");
-                match Pin::new(s).poll_shutdown(cx) {
-                    Poll::Pending => return false,
-                    Poll::Ready(_) => {
-                        st.phase = Phase::Done;
-                        continue;
-                    }
-                }
-            }
-            return false;
-        }
-        // Read, unless the script is holding or has not caught up.
-        if !st.held && st.undelivered == 0 {
-            let s = st.stream.as_mut().expect("open stream");
-            let mut rb = ReadBuf::new(buf);
-            match Pin::new(s).poll_read(cx, &mut rb) {
-                Poll::Ready(Ok(())) => {
-                    let data = rb.filled();
-                    if data.is_empty() {
-                        ev.push(Event::Closed(Close::Remote));
-                        // The peer is gone for reading; hand over what is left, then close.
-                        st.phase = Phase::Closing;
-                        continue;
-                    }
-                    let size = opts.chunk.unwrap_or(data.len()).max(1);
-                    for c in data.chunks(size) {
-                        ev.push(Event::Data(c.to_vec()));
-                        st.undelivered += 1;
-                    }
-                    reset_idle(idle, opts);
-                }
-                Poll::Ready(Err(e)) => return fail(st, Close::from_io(&e), ev),
-                Poll::Pending => {}
-            }
-        }
-        if let Some(t) = idle.as_mut()
-            && t.as_mut().poll(cx).is_ready()
-        {
-            ev.push(Event::Closed(Close::Aborted));
-            st.phase = Phase::Closing;
-            continue;
-        }
-        return false;
-    }
-}
-
-fn reset_idle(idle: &mut Option<Pin<Box<Sleep>>>, opts: &Options) {
-    if let (Some(t), Some(d)) = (idle.as_mut(), opts.idle_timeout) {
-        t.as_mut().reset(Instant::now() + d);
-    }
-}
-
-/// The connection failed: report it (unless closing locally) and finish.
-fn fail<S>(st: &mut Shared<S>, c: Close, ev: &mut Vec<Event>) -> bool {
-    if st.phase == Phase::Open {
-        ev.push(Event::Closed(c));
-    }
-    st.phase = Phase::Done;
-    st.stream = None;
-    st.out.clear();
-    st.queued = 0;
-    true
-}
-
-/// Writes as much of the queue as the stream takes now; the number of bytes written.
-fn write_out<S: AsyncWrite + Unpin>(
-    st: &mut Shared<S>,
-    cx: &mut Context<'_>,
-) -> Result<usize, Close> {
-    const MAX_SLICES: usize = 64;
-    let mut total = 0;
-    while !st.out.is_empty() {
-        let s = st.stream.as_mut().expect("open stream");
-        let res = if st.out.len() == 1 {
-            Pin::new(s).poll_write(cx, &st.out[0][st.out_off..])
-        } else {
-            let mut slices: [IoSlice<'_>; MAX_SLICES] = [IoSlice::new(&[]); MAX_SLICES];
-            let mut n = 0;
-            for (i, b) in st.out.iter().take(MAX_SLICES).enumerate() {
-                slices[i] = IoSlice::new(if i == 0 { &b[st.out_off..] } else { b });
-                n += 1;
-            }
-            Pin::new(s).poll_write_vectored(cx, &slices[..n])
-        };
-        match res {
-            Poll::Pending => break,
-            Poll::Ready(Ok(0)) => return Err(Close::Reset),
-            Poll::Ready(Ok(mut n)) => {
-                total += n;
-                st.queued -= n;
-                while n > 0 {
-                    let left = st.out[0].len() - st.out_off;
-                    if n >= left {
-                        n -= left;
-                        st.out.pop_front();
-                        st.out_off = 0;
-                        st.unflushed += 1;
-                    } else {
-                        st.out_off += n;
-                        n = 0;
-                    }
-                }
-            }
-            Poll::Ready(Err(e)) => return Err(Close::from_io(&e)),
-        }
-    }
-    Ok(total)
 }

@@ -13,7 +13,7 @@
 use std::rc::Rc;
 use std::time::Duration;
 
-use mlua::{Function, IntoLuaMulti, Lua, MultiValue, Value};
+use mlua::{Function, IntoLuaMulti, Lua, Value};
 
 use crate::lauxlib::{FwError, FwResult};
 use crate::runtime::{Priority, ResetCause, Runtime};
@@ -22,10 +22,6 @@ use crate::runtime::{Priority, ResetCause, Runtime};
 const DEFAULT_ONERROR_DELAY: Duration = Duration::from_millis(2000);
 
 impl Runtime {
-    fn helper(&self, pick: impl Fn(&crate::runtime::Helpers) -> &Function) -> Function {
-        pick(self.helpers.borrow().as_ref().expect("prelude loaded")).clone()
-    }
-
     /// Calls `f(args)` the `luaL_pcallx` way.
     pub fn call_protected(
         self: &Rc<Self>,
@@ -33,13 +29,15 @@ impl Runtime {
         f: &Function,
         args: impl IntoLuaMulti,
     ) -> mlua::Result<()> {
-        let mut argv = args.into_lua_multi(lua)?;
-        argv.push_front(Value::Function(f.clone()));
-        let res = self.helper(|h| &h.pcallx).call::<MultiValue>(argv);
+        // `(f, args)` goes onto the Lua stack directly, and only the first two results come
+        // back: no argument or result vectors on this path, which every callback takes.
+        let res = {
+            let helpers = self.helpers.borrow();
+            let pcallx = &helpers.as_ref().expect("prelude loaded").pcallx;
+            pcallx.call::<(bool, Value)>((f, args))
+        };
         match res {
-            Ok(r) if matches!(r.front(), Some(Value::Boolean(false))) => {
-                self.report_error(r.get(1).cloned().unwrap_or(Value::Nil));
-            }
+            Ok((false, err)) => self.report_error(err),
             Ok(_) => {}
             Err(e) => self.report_error(Value::String(
                 lua.create_string(crate::lauxlib::lua_error_text(&e))?,
@@ -75,17 +73,16 @@ impl Runtime {
     /// `pcall(f, args)`: the raw error value on failure.
     fn call_raw(
         &self,
-        lua: &Lua,
+        _lua: &Lua,
         f: &Function,
         args: impl IntoLuaMulti,
     ) -> mlua::Result<Result<(), Value>> {
-        let mut argv = args.into_lua_multi(lua)?;
-        argv.push_front(Value::Function(f.clone()));
-        let r = self.helper(|h| &h.pcall).call::<MultiValue>(argv)?;
-        Ok(match r.front() {
-            Some(Value::Boolean(false)) => Err(r.get(1).cloned().unwrap_or(Value::Nil)),
-            _ => Ok(()),
-        })
+        let (ok, err) = {
+            let helpers = self.helpers.borrow();
+            let pcall = &helpers.as_ref().expect("prelude loaded").pcall;
+            pcall.call::<(bool, Value)>((f, args))?
+        };
+        Ok(if ok { Ok(()) } else { Err(err) })
     }
 
     /// The ESP8266 panic function: the message, then a reset.

@@ -197,11 +197,12 @@ pub fn run(cfg: Config) -> Outcome {
 
 /// Runs a device with its serial console open until the run ends: the console keeps it alive
 /// until its input ends, and it stays connected across resets, as a serial cable does.
-pub fn run_console(cfg: Config, console: &mut Console) -> Outcome {
+/// The console is dropped when the run ends, which tells its terminal side the device is gone.
+pub fn run_console(cfg: Config, console: Console) -> Outcome {
     run_with(cfg, Some(console))
 }
 
-fn run_with(cfg: Config, mut console: Option<&mut Console>) -> Outcome {
+fn run_with(cfg: Config, mut console: Option<Console>) -> Outcome {
     let tokio_rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -212,7 +213,19 @@ fn run_with(cfg: Config, mut console: Option<&mut Console>) -> Outcome {
     let mut reset = None;
     loop {
         let local = tokio::task::LocalSet::new();
-        let outcome = local.block_on(&tokio_rt, boot_once(&cfg, reset, console.as_deref_mut()));
+        // The device runs as a task of the LocalSet, like its sockets: an I/O task waking it
+        // then only queues it on this thread, instead of signalling the runtime's driver. The
+        // task owns the console for the boot and hands it back, so it survives resets.
+        let boot_cfg = cfg.clone();
+        let mut lent = console.take();
+        let device = local.spawn_local(async move {
+            let outcome = boot_once(&boot_cfg, reset, lent.as_mut()).await;
+            (outcome, lent)
+        });
+        let (outcome, back) = local
+            .block_on(&tokio_rt, device)
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+        console = back;
         drop(local); // closes every socket of this boot
         match outcome {
             Outcome::Reset(cause) if cfg.on_reset == OnReset::Restart => {

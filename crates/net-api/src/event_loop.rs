@@ -19,6 +19,9 @@ use mlua::Lua;
 use crate::console::Console;
 use crate::runtime::{Job, ResetCause, Runtime, WatchdogBite};
 
+/// Jobs run back to back before the loop yields to the I/O tasks under sustained load.
+const JOBS_PER_YIELD: u32 = 64;
+
 /// How a boot of the device ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -41,6 +44,9 @@ pub(crate) fn dispatch(rt: &Runtime, lua: &Lua, job: Job) {
         Err(payload) if payload.is::<WatchdogBite>() => watchdog_reset(rt),
         Err(payload) => resume_unwind(payload),
     }
+    // Sends made by the callback are handed over now that it has returned (decisions.md §2).
+    crate::net::handover(lua).run();
+    crate::heap::between_callbacks(lua);
 }
 
 pub(crate) fn watchdog_reset(rt: &Runtime) {
@@ -54,6 +60,7 @@ pub(crate) fn watchdog_reset(rt: &Runtime) {
 /// Runs the device until it is done, resets, or passes its time limit.
 pub(crate) async fn run(lua: &Lua, rt: &Rc<Runtime>, mut console: Option<&mut Console>) -> Outcome {
     let limit = rt.cfg.time_limit_ms.map(Duration::from_millis);
+    let mut since_yield = 0;
     loop {
         if let Some(cause) = rt.take_reset() {
             return Outcome::Reset(cause);
@@ -74,10 +81,17 @@ pub(crate) async fn run(lua: &Lua, rt: &Rc<Runtime>, mut console: Option<&mut Co
         rt.set_clock_frozen(may_jump);
         if let Some(job) = rt.next_job() {
             dispatch(rt, lua, job);
-            // Let the I/O tasks hand over what the callback sent before the next callback runs.
-            tokio::task::yield_now().await;
+            // What the callback sent was handed over in `dispatch`; the I/O tasks write it (and
+            // read more) whenever the loop yields: when nothing is runnable, and every few jobs
+            // under sustained load, so a busy device cannot starve its sockets.
+            since_yield += 1;
+            if since_yield >= JOBS_PER_YIELD {
+                since_yield = 0;
+                tokio::task::yield_now().await;
+            }
             continue;
         }
+        since_yield = 0;
         if rt.stop_requested() {
             return Outcome::Finished;
         }

@@ -15,6 +15,9 @@ pub const HOST_BYTES_PER_DEVICE_BYTE: usize = 2;
 /// Lua memory in use when the script starts: the baseline that the device heap is counted from.
 struct Baseline(usize);
 
+/// Lua memory in use above which the loop collects garbage between callbacks.
+struct CollectAbove(usize);
+
 pub(crate) fn apply_limit(lua: &Lua, rt: &Runtime) {
     let base = lua.used_memory();
     lua.set_app_data(Baseline(base));
@@ -27,6 +30,24 @@ pub(crate) fn apply_limit(lua: &Lua, rt: &Runtime) {
         lua.gc_set_mode(LuaGcMode::Incremental(
             LuaGcIncParams::default().pause(100).step_multiplier(400),
         ));
+        lua.set_app_data(CollectAbove(
+            base + heap * HOST_BYTES_PER_DEVICE_BYTE * 3 / 4,
+        ));
+    }
+}
+
+/// The firmware's Lua collects garbage when an allocation would fail (its emergency GC), so a
+/// board streaming data through short-lived strings never runs out on garbage. Lua 5.1 here has no
+/// emergency collection and its incremental collector can lag behind such a stream, so the loop
+/// calls this between callbacks: a full collection once three quarters of the device heap is
+/// taken. (Within a callback, the always-running incremental collector set in `apply_limit` keeps
+/// up with garbage instead.)
+pub(crate) fn between_callbacks(lua: &Lua) {
+    let above = lua.app_data_ref::<CollectAbove>().map(|c| c.0);
+    if let Some(above) = above
+        && lua.used_memory() > above
+    {
+        let _ = lua.gc_collect();
     }
 }
 

@@ -31,8 +31,27 @@ local function with_traceback(e)
   return tb
 end
 
+-- Lua 5.1's xpcall passes no arguments, so they travel through upvalues read (and cleared) as the
+-- call starts; a nested pcallx inside f cannot disturb them. Up to four arguments, which covers
+-- every callback the firmware makes, this allocates nothing per call.
+local cf, cn, c1, c2, c3, c4
+local function call_saved()
+  local f, n, a, b, c, d = cf, cn, c1, c2, c3, c4
+  cf, c1, c2, c3, c4 = nil, nil, nil, nil, nil
+  if n == 0 then return f()
+  elseif n == 1 then return f(a)
+  elseif n == 2 then return f(a, b)
+  elseif n == 3 then return f(a, b, c)
+  else return f(a, b, c, d) end
+end
+
 function H.pcallx(f, ...)
-  local n, args = select('#', ...), { ... }
+  local n = select('#', ...)
+  if n <= 4 then
+    cf, cn, c1, c2, c3, c4 = f, n, ...
+    return xpcall(call_saved, with_traceback)
+  end
+  local args = { ... }
   return xpcall(function() return f(unpack(args, 1, n)) end, with_traceback)
 end
 

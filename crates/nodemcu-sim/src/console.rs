@@ -35,17 +35,16 @@ pub fn open(mut cfg: Config, boot: ConsoleBoot, exit_on_eof: bool) -> i32 {
         && std::io::stdout().is_terminal()
         && let Some(tty) = crate::term::Tty::new()
     {
-        let (mut console, handle) = net_api::console::channel(boot, true);
+        let (console, handle) = net_api::console::channel(boot, true);
         tty.route_output(&mut cfg);
         let session = tty.spawn(handle);
-        let outcome = net_api::run_console(cfg, &mut console);
-        drop(console); // tells the editor the run is over
+        let outcome = net_api::run_console(cfg, console); // dropping it tells the editor
         session.finish();
         return status::report(&outcome);
     }
-    let (mut console, handle) = net_api::console::channel(boot, false);
+    let (console, handle) = net_api::console::channel(boot, false);
     std::thread::spawn(move || read_lines(handle, exit_on_eof));
-    let outcome = net_api::run_console(cfg, &mut console);
+    let outcome = net_api::run_console(cfg, console);
     status::report(&outcome)
 }
 

@@ -43,7 +43,7 @@ async fn pair() -> (TcpStream, TcpStream) {
 fn chunked(chunk: usize) -> Options {
     Options {
         chunk: Some(chunk),
-        read_size: 4 * chunk,
+        window: 4 * chunk,
         ..Options::default()
     }
 }
@@ -252,5 +252,35 @@ fn slots_keep_extra_clients_in_the_backlog_until_one_closes() {
         server.close();
         tokio::task::yield_now().await;
         assert!(TcpStream::connect(addr).await.is_err(), "port still open");
+    });
+}
+
+#[test]
+fn sends_are_handed_over_only_when_the_handover_runs_and_while_the_buffer_has_room() {
+    local(async {
+        let (mut peer, ours) = pair().await;
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let handover = crate::stream::Handover::default();
+        let opts = Options {
+            buffer: 4096,
+            handover: Some(handover.clone()),
+            ..Options::default()
+        };
+        let conn = Conn::open(ours, opts, sink_to(tx));
+        // "Inside a callback": nothing is handed over yet, so everything counts as queued.
+        assert!(conn.send(vec![1; 3000]));
+        assert!(conn.send(vec![2; 3000]));
+        assert_eq!(conn.queued(), 6000);
+        assert!(rx.try_recv().is_err(), "sent before the callback returned");
+        // The callback returns: the first send fits the buffer, the second waits for room.
+        handover.run();
+        assert_eq!(rx.try_recv().ok(), Some(Event::Sent));
+        assert_eq!(conn.queued(), 3000);
+        // The task writes the buffer out and hands the second send over.
+        assert_eq!(recv(&mut rx).await, Event::Sent);
+        assert_eq!(conn.queued(), 0);
+        let mut got = vec![0u8; 6000];
+        peer.read_exact(&mut got).await.unwrap();
+        assert!(got[..3000].iter().all(|b| *b == 1) && got[3000..].iter().all(|b| *b == 2));
     });
 }

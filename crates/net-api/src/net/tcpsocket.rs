@@ -1,17 +1,392 @@
-//! `net.tcpsocket`. To be implemented (issue 3).
+//! `net.tcpsocket`: a TCP connection, made by `net.createConnection()` or accepted by a server.
+//!
+//! The handle is a thin [`TcpSocket`] around `SockState`. What lwIP calls the PCB is `Pcb`:
+//! absent until `connect()` (or an accept), `Resolving` while `connect` waits for its name, `Live`
+//! with a host-backend [`Conn`] from then until the connection closes. Every binding checks that
+//! state exactly where `net.c` checks its PCB, so misuse raises the firmware's errors.
+//!
+//! The connection's task reports `host_backend::stream::Event`s; `tcpsocket/conn.rs` turns each
+//! into a job on the Lua thread that runs the script's callback through `call_net` (PANIC on the
+//! ESP8266), and holds the connect path through name resolution. A job carries the connection's
+//! epoch: once the script closed it (or reconnected), late events of the old connection are
+//! dropped, as lwIP stops calling a PCB the script has closed.
+//!
+//! Lifetime: while a connection, a pending connect or a DNS query exists the socket is anchored
+//! (the firmware's `self_ref`); the task holds a live-I/O guard. Callbacks live in the userdata's
+//! own user value ([`OnTable`]), so a closed socket whose callbacks capture it is collected.
 
+mod conn;
+
+use std::cell::RefCell;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::rc::Rc;
 
-use mlua::{Lua, Value};
+use conn::{conn_sink, resolve, settle};
+use host_backend::stream::{Conn, Options};
+use host_backend::tcp::Slot;
+use mlua::{AnyUserData, Lua, Value};
+use tokio::net::TcpStream;
 
-use crate::lauxlib::{FwResult, fw_err};
+use super::events::OnTable;
+use crate::config::Target;
+use crate::handle_type;
+use crate::lauxlib::{Args, FwResult, arg_check, bind, fw_err};
+use crate::modules::register_methods;
 use crate::runtime::Runtime;
 
-pub(crate) fn install(_lua: &Lua, _rt: &Rc<Runtime>) -> mlua::Result<()> {
+pub const TYPE: &str = "net.tcpsocket";
+const EVENTS: &[&str] = &[
+    "connection",
+    "disconnection",
+    "reconnection",
+    "dns",
+    "receive",
+    "sent",
+];
+
+/// lwIP's `IP_DEFAULT_TTL`.
+const DEFAULT_TTL: i64 = 255;
+/// `TCP_SND_BUF` on the ESP8266 (2 * MSS): bytes a socket may have queued.
+const ESP8266_SND_BUF: usize = 2920;
+/// `TCP_SND_BUF` of the ESP32's lwIP (ESP-IDF default): the largest single `send`.
+const ESP32_SND_BUF: usize = 5744;
+/// lwIP's receive window on the ESP8266 (4 * MSS): what a held socket may still deliver.
+const DEVICE_WINDOW: usize = 5840;
+
+pub(crate) type TcpConn = Conn<TcpStream>;
+
+pub(crate) struct Live {
+    conn: TcpConn,
+    peer: SocketAddr,
+    /// For accepted sockets: the device port of the server (the host port may be mapped).
+    device_port: Option<u16>,
+}
+
+pub(crate) enum Pcb {
+    None,
+    Resolving { port: u16 },
+    Live(Live),
+}
+
+pub(crate) struct SockState {
+    id: u64,
+    /// Bumped whenever the connection is replaced or closed; events carry the value they were for.
+    epoch: u64,
+    pcb: Pcb,
+    wait_dns: u32,
+    held: bool,
+    ttl: i64,
+    /// Sends whose "sent" has not fired yet (for the consecutive-send warning).
+    unsent: usize,
+}
+
+impl Drop for SockState {
+    fn drop(&mut self) {
+        // `__gc` of a socket that still has a connection: lwIP's tcp_abort.
+        if let Pcb::Live(l) = &self.pcb {
+            l.conn.abort();
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct TcpSocket(pub(crate) Rc<RefCell<SockState>>);
+handle_type!(TcpSocket, TYPE);
+
+impl TcpSocket {
+    fn new(rt: &Runtime) -> TcpSocket {
+        TcpSocket(Rc::new(RefCell::new(SockState {
+            id: rt.new_id(),
+            epoch: 0,
+            pcb: Pcb::None,
+            wait_dns: 0,
+            held: false,
+            ttl: DEFAULT_TTL,
+            unsent: 0,
+        })))
+    }
+}
+
+/// `net_get_udata` for a client method: anything but a `net.tcpsocket` is `invalid user data`.
+fn check_sock(a: &Args) -> FwResult<(AnyUserData, TcpSocket)> {
+    match a.get(1) {
+        Value::UserData(ud) => match ud.borrow::<TcpSocket>() {
+            Ok(s) => {
+                let s = s.clone();
+                Ok((ud, s))
+            }
+            Err(_) => fw_err("invalid user data"),
+        },
+        _ => fw_err("invalid user data"),
+    }
+}
+
+/// How connections of this device read (decisions.md §2).
+fn options(lua: &Lua, target: Target, idle: Option<std::time::Duration>) -> Options {
+    Options {
+        handover: Some(super::handover(lua)),
+        chunk: target.rx_chunk(),
+        window: if target.is_device() {
+            DEVICE_WINDOW
+        } else {
+            64 * 1024
+        },
+        read_ahead: if target.is_device() {
+            64 * 1024
+        } else {
+            256 * 1024
+        },
+        idle_timeout: idle,
+        shutdown: false,
+        ..Options::default()
+    }
+}
+
+pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
+    let mut methods = Vec::new();
+    macro_rules! method {
+        ($name:expr, $f:expr) => {{
+            let r = rt.clone();
+            methods.push(($name, bind(lua, move |lua, a| $f(lua, &r, &a))?));
+        }};
+    }
+    method!("connect", connect);
+    method!("close", close);
+    method!("on", on);
+    method!("send", send);
+    method!("dns", dns);
+    method!("getpeer", getpeer);
+    method!("getaddr", getaddr);
+    if rt.cfg.target != Target::Esp32 {
+        method!("hold", hold);
+        method!("unhold", unhold);
+        method!("ttl", ttl);
+    }
+    register_methods(lua, TYPE, methods)?;
     Ok(())
 }
 
 /// `net.createConnection()`: a TCP client.
-pub fn create(_lua: &Lua, _rt: &Rc<Runtime>) -> FwResult<Value> {
-    fw_err("TCP sockets are not available yet")
+pub fn create(lua: &Lua, rt: &Rc<Runtime>) -> FwResult<Value> {
+    Ok(Value::UserData(lua.create_userdata(TcpSocket::new(rt))?))
+}
+
+/// A socket for a connection a server accepted: anchored, open, reading.
+pub(crate) fn accepted(
+    lua: &Lua,
+    rt: &Rc<Runtime>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    slot: Slot,
+    idle: Option<std::time::Duration>,
+    device_port: u16,
+) -> mlua::Result<AnyUserData> {
+    let sock = TcpSocket::new(rt);
+    let ud = lua.create_userdata(sock.clone())?;
+    let (id, epoch) = {
+        let s = sock.0.borrow();
+        (s.id, s.epoch)
+    };
+    rt.anchor(id, ud.clone());
+    let sink = conn_sink(rt, &sock.0, epoch, Some(slot));
+    let conn = Conn::open(stream, options(lua, rt.cfg.target, idle), sink);
+    sock.0.borrow_mut().pcb = Pcb::Live(Live {
+        conn,
+        peer,
+        device_port: Some(device_port),
+    });
+    Ok(ud)
+}
+
+/// After the server's `fn(sock)`: the socket's "connection" callback, if it is still open.
+pub(crate) fn connected(lua: &Lua, rt: &Rc<Runtime>, ud: &AnyUserData) -> mlua::Result<()> {
+    let open = ud
+        .borrow::<TcpSocket>()
+        .map(|s| matches!(s.0.borrow().pcb, Pcb::Live(_)))
+        .unwrap_or(false);
+    match OnTable(ud).get("connection") {
+        Some(f) if open => rt.call_net(lua, &f, ud.clone()),
+        _ => Ok(()),
+    }
+}
+
+/// `sk:connect(port[, ip|host][, fn])`.
+fn connect(lua: &Lua, rt: &Rc<Runtime>, a: &Args) -> FwResult<()> {
+    let (ud, sock) = check_sock(a)?;
+    if !matches!(sock.0.borrow().pcb, Pcb::None) {
+        return fw_err("already connected");
+    }
+    let port = a.check_integer(2)? as u16;
+    if port == 0 {
+        return fw_err("specify port");
+    }
+    let host = if a.is_string(3) {
+        a.check_str(lua, 3)?
+    } else {
+        "127.0.0.1".to_string()
+    };
+    if a.len() > 3 {
+        arg_check(a.is_function(4), 4, "not a function")?;
+        OnTable(&ud).replace("connection", a.check_function(4)?)?;
+    }
+    {
+        let mut s = sock.0.borrow_mut();
+        s.epoch += 1;
+        s.pcb = Pcb::Resolving { port };
+        s.unsent = 0;
+        rt.anchor(s.id, ud);
+    }
+    resolve(lua, rt, &sock.0, &host)
+}
+
+/// `sk:close()`: no callback fires; `not connected` when there is nothing to close.
+fn close(_: &Lua, rt: &Rc<Runtime>, a: &Args) -> FwResult<()> {
+    let (_, sock) = check_sock(a)?;
+    {
+        let mut s = sock.0.borrow_mut();
+        match std::mem::replace(&mut s.pcb, Pcb::None) {
+            Pcb::None => return fw_err("not connected"),
+            Pcb::Resolving { .. } => {}
+            Pcb::Live(l) => l.conn.close(),
+        }
+        s.epoch += 1;
+        s.unsent = 0;
+    }
+    settle(rt, &sock.0);
+    Ok(())
+}
+
+/// `sk:on(event, fn|nil)`.
+fn on(lua: &Lua, _: &Rc<Runtime>, a: &Args) -> FwResult<()> {
+    let (ud, _) = check_sock(a)?;
+    let event = a.check_str(lua, 2)?;
+    OnTable(&ud).set(EVENTS, &event, a.get(3))
+}
+
+/// `sk:send(data[, fn])`: queued in order; "sent" fires once it is handed to the host socket.
+fn send(lua: &Lua, rt: &Rc<Runtime>, a: &Args) -> FwResult<()> {
+    let (ud, sock) = check_sock(a)?;
+    let data = a.check_bytes(lua, 2)?;
+    let data = data.as_bytes();
+    if data.is_empty() {
+        return fw_err("no data to send");
+    }
+    if let Value::Function(f) = a.get(3) {
+        OnTable(&ud).replace("sent", f)?;
+    }
+    let mut s = sock.0.borrow_mut();
+    let id = s.id;
+    let Pcb::Live(l) = &s.pcb else {
+        return fw_err("not connected");
+    };
+    let conn = l.conn.clone();
+    match rt.cfg.target {
+        Target::Esp8266 if conn.queued() + data.len() > ESP8266_SND_BUF => {
+            return fw_err("out of memory");
+        }
+        Target::Esp32 if data.len() > ESP32_SND_BUF => return fw_err("buffer error"),
+        _ => {}
+    }
+    if rt.cfg.target == Target::Esp8266 && s.unsent > 0 {
+        rt.warn_once(
+            &format!("tcp-consecutive-send-{id}"),
+            "net.tcpsocket: send() called again before the previous send's \"sent\" event; \
+             firmware before 2017 silently dropped such sends (queued here, in order, as current \
+             firmware does)",
+        );
+    }
+    // A connection that just ended on the host side: its "disconnection" is on its way, and
+    // lwIP would still have accepted the bytes.
+    if conn.send(data.to_vec()) {
+        s.unsent += 1;
+    }
+    Ok(())
+}
+
+/// `sk:hold()`: stop reading, so the peer's writes stall once the window is full.
+fn hold(_: &Lua, _: &Rc<Runtime>, a: &Args) -> FwResult<()> {
+    let (_, sock) = check_sock(a)?;
+    let mut s = sock.0.borrow_mut();
+    if let Pcb::Live(l) = &s.pcb {
+        l.conn.hold();
+        s.held = true;
+    }
+    Ok(())
+}
+
+/// `sk:unhold()`.
+fn unhold(_: &Lua, _: &Rc<Runtime>, a: &Args) -> FwResult<()> {
+    let (_, sock) = check_sock(a)?;
+    let mut s = sock.0.borrow_mut();
+    if let Pcb::Live(l) = &s.pcb {
+        l.conn.unhold();
+        s.held = false;
+    }
+    Ok(())
+}
+
+/// `sk:dns(domain[, fn])`: the "dns" callback gets `(sk, ip|nil)`.
+fn dns(lua: &Lua, rt: &Rc<Runtime>, a: &Args) -> FwResult<()> {
+    let (ud, sock) = check_sock(a)?;
+    let domain = a.check_str(lua, 2)?;
+    let on = OnTable(&ud);
+    if let Value::Function(f) = a.get(3) {
+        on.replace("dns", f)?;
+    }
+    if on.get("dns").is_none() {
+        return fw_err("no callback specified");
+    }
+    rt.anchor(sock.0.borrow().id, ud.clone());
+    resolve(lua, rt, &sock.0, &domain)
+}
+
+/// `sk:ttl([n])`: the IP TTL, read or set.
+fn ttl(_: &Lua, _: &Rc<Runtime>, a: &Args) -> FwResult<i64> {
+    let (_, sock) = check_sock(a)?;
+    let mut s = sock.0.borrow_mut();
+    if matches!(s.pcb, Pcb::None) {
+        return fw_err("socket is not open/bound yet");
+    }
+    let n = a.opt_integer(2, -1)?;
+    if n == -1 {
+        return Ok(s.ttl);
+    }
+    s.ttl = n;
+    if let Pcb::Live(l) = &s.pcb {
+        l.conn
+            .with_stream(|st| st.set_ttl((n as u32).clamp(1, 255)));
+    }
+    Ok(n)
+}
+
+/// `sk:getpeer()`: `port, ip` of the remote end, or `nil, nil`.
+fn getpeer(lua: &Lua, _: &Rc<Runtime>, a: &Args) -> FwResult<(Value, Value)> {
+    let (_, sock) = check_sock(a)?;
+    let s = sock.0.borrow();
+    let (port, ip) = match &s.pcb {
+        Pcb::None => return Ok((Value::Nil, Value::Nil)),
+        Pcb::Resolving { port } => (*port, IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+        Pcb::Live(l) => (l.peer.port(), l.peer.ip()),
+    };
+    Ok((
+        Value::Integer(port as i64),
+        Value::String(lua.create_string(ip.to_string())?),
+    ))
+}
+
+/// `sk:getaddr()`: `port, ip` of the local end once bound, or `nil, nil`.
+fn getaddr(lua: &Lua, _: &Rc<Runtime>, a: &Args) -> FwResult<(Value, Value)> {
+    let (_, sock) = check_sock(a)?;
+    let s = sock.0.borrow();
+    let Pcb::Live(l) = &s.pcb else {
+        return Ok((Value::Nil, Value::Nil));
+    };
+    let Some(Ok(local)) = l.conn.with_stream(|st| st.local_addr()) else {
+        return Ok((Value::Nil, Value::Nil));
+    };
+    let port = l.device_port.unwrap_or(local.port());
+    Ok((
+        Value::Integer(port as i64),
+        Value::String(lua.create_string(local.ip().to_string())?),
+    ))
 }

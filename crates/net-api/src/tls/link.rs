@@ -91,7 +91,7 @@ pub(crate) fn open(
     let opts = Options {
         chunk,
         // What may still arrive after `hold`: lwIP's receive window on a board.
-        read_size: chunk.map_or(64 * 1024, |c| 4 * c),
+        window: chunk.map_or(64 * 1024, |c| 4 * c),
         ..Options::default()
     };
     let weak = Rc::downgrade(&state);
