@@ -1,0 +1,204 @@
+//! Behaviours of `decisions.md` that no area's tests covered: the constructor forms of both API
+//! generations, `--forever`, virtual time against socket I/O in flight, callbacks running to
+//! completion, where the simulator's own messages go, and wifi callback errors.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::support::{BIN, Flash, run_lua};
+
+/// §1: every constructor form makes the object the contract names. The methods a handle has tell
+/// its kind apart: a server only listens, a UDP socket listens and sends, a TCP client connects
+/// and has `dns`, a TLS client has no `dns`.
+#[test]
+fn every_constructor_form_makes_the_object_the_contract_names() {
+    let script = r#"
+local function kind(x)
+  return (x.listen and "L" or "") .. (x.send and "S" or "") .. (x.connect and "C" or "")
+    .. (x.dns and "D" or "") .. (x.hold and "H" or "")
+end
+print(kind(net.createServer()), kind(net.createServer(net.TCP)), kind(net.createServer(net.TCP, 1)),
+  kind(net.createServer(net.TCP, 28800)), kind(net.createServer(5)), kind(net.createServer(3600)))
+print(kind(net.createUDPSocket()), kind(net.createServer(net.UDP)), kind(net.createServer(2)),
+  kind(net.createConnection(net.UDP, 0)))
+print(kind(net.createConnection()), kind(net.createConnection(net.TCP, 0)),
+  kind(tls.createConnection()), kind(net.createConnection(net.TCP, 1)))
+print(pcall(net.createConnection, net.TCP, 2))
+print(pcall(net.createConnection, net.UDP, 1))
+"#;
+    let r = run_lua(script, &[]);
+    assert_eq!(r.status, 0, "{r:?}");
+    assert_eq!(
+        r.stdout,
+        "L\tL\tL\tL\tL\tL\n\
+         LSD\tLSD\tLSD\tLSCD\n\
+         SCDH\tSCDH\tSCH\tSCH\n\
+         false\twrong arg type\n\
+         false\twrong arg type\n"
+    );
+}
+
+/// §3: `--forever` keeps a device with nothing left to run up, as a powered board stays up; the
+/// same script without it ends by itself.
+#[test]
+fn forever_keeps_an_idle_device_up_until_it_is_stopped() {
+    let flash = Flash::new(&[("init.lua", "print('booted')\n")]);
+    let mut child = Command::new(BIN)
+        .arg("run")
+        .arg(flash.file("init.lua"))
+        .arg("--forever")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn nodemcu-sim");
+    let mut out = child.stdout.take().unwrap();
+    let mut first = [0u8; 7];
+    out.read_exact(&mut first).expect("banner line");
+    assert_eq!(&first, b"booted\n");
+    std::thread::sleep(Duration::from_millis(1500));
+    let still_up = child.try_wait().expect("try_wait").is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(still_up, "--forever ended the run with nothing left to do");
+
+    let r = flash.run("init.lua", &[]);
+    assert_eq!((r.status, r.stdout.as_str()), (0, "booted\n"), "{r:?}");
+}
+
+/// §3: under `--virtual-time` the clock must not jump to a timer while a reply is still in flight
+/// on a real socket: the reply, sent 300 ms of real time after the request, arrives before the
+/// 5-second timer, and only once the socket is closed does the clock jump to that timer.
+#[test]
+fn virtual_time_never_jumps_over_a_reply_in_flight() {
+    let srv = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = srv.local_addr().unwrap().port();
+    let peer = std::thread::spawn(move || {
+        let (mut s, _) = srv.accept().unwrap();
+        let mut req = [0u8; 4];
+        s.read_exact(&mut req).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        s.write_all(b"pong").unwrap();
+        let mut rest = Vec::new();
+        let _ = s.read_to_end(&mut rest);
+        req
+    });
+    let r = run_lua(
+        &format!(
+            r#"
+local t = tmr.create()
+t:alarm(5000, tmr.ALARM_SINGLE, function() print("timer", tmr.now() >= 5000000) end)
+local sk = net.createConnection()
+sk:on("receive", function(s, d) print("receive", d, tmr.now() < 5000000) s:close() end)
+sk:on("connection", function(s) s:send("ping") end)
+sk:connect({port}, "127.0.0.1")
+"#
+        ),
+        &["--virtual-time"],
+    );
+    assert_eq!(&peer.join().unwrap(), b"ping");
+    assert_eq!(r.status, 0, "{r:?}");
+    assert_eq!(r.stdout, "receive\tpong\ttrue\ntimer\ttrue\n", "{r:?}");
+    // The 5 s timer is reached by a jump once the socket is closed, not by waiting.
+    assert!(r.elapsed < Duration::from_secs(4), "{r:?}");
+}
+
+/// §3: a callback runs to completion. A timer due in 1 ms, a posted task and data that arrives
+/// while the callback is still busy all wait until it has returned.
+#[test]
+fn nothing_fires_while_a_callback_is_running() {
+    let r = run_lua(
+        r#"
+local sv = net.createServer()
+sv:listen(0, "127.0.0.1", function(c)
+  c:on("receive", function(c, d) print("receive", d) c:close() sv:close() end)
+end)
+local sk = net.createConnection()
+sk:on("sent", function(s) s:close() end)
+sk:on("connection", function(s)
+  s:send("x")
+  tmr.create():alarm(1, tmr.ALARM_SINGLE, function() print("timer") end)
+  node.task.post(function() print("task") end)
+  local t0 = tmr.now()
+  while tmr.now() - t0 < 200000 do end
+  print("callback end")
+end)
+sk:connect((sv:getaddr()), "127.0.0.1")
+"#,
+        &[],
+    );
+    assert_eq!(r.status, 0, "{r:?}");
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines.first(), Some(&"callback end"), "{r:?}");
+    let mut rest = lines[1..].to_vec();
+    rest.sort();
+    assert_eq!(rest, ["receive\tx", "task", "timer"], "{r:?}");
+}
+
+/// §4: the simulator's own messages (here a PANIC and the reset it causes) go to stderr, each line
+/// prefixed, and nothing of them reaches the device's output on stdout.
+#[test]
+fn a_panic_is_reported_on_stderr_with_the_prefix_and_never_on_stdout() {
+    let r = run_lua(
+        r#"
+local sv = net.createServer()
+sv:listen(0, "127.0.0.1", function(c) error("boom") end)
+local sk = net.createConnection()
+sk:connect((sv:getaddr()), "127.0.0.1")
+print("armed")
+"#,
+        &[],
+    );
+    assert_eq!(r.status, 4, "{r:?}");
+    assert_eq!(r.stdout, "armed\n");
+    let lines: Vec<&str> = r.stderr.lines().collect();
+    assert!(
+        lines.contains(
+            &"nodemcu-sim: PANIC: unprotected error in call to Lua API (init.lua:3: boom)"
+        ),
+        "{r:?}"
+    );
+    assert!(
+        lines.iter().all(|l| l.starts_with("nodemcu-sim: ")),
+        "{r:?}"
+    );
+}
+
+/// §4: an error in a wifi callback goes through `node.setonerror` as a traceback string, and the
+/// default handler resets the device.
+#[test]
+fn wifi_callback_errors_go_through_setonerror() {
+    let script = |handler: &str| {
+        format!(
+            "{handler}\n\
+             wifi.setmode(wifi.STATION)\n\
+             wifi.eventmon.register(wifi.eventmon.STA_CONNECTED, function(T) error('in wifi') end)\n\
+             wifi.sta.config({{ssid = 'home', pwd = 'secret'}})\n"
+        )
+    };
+    let handled = run_lua(
+        &script("node.setonerror(function(s) print('handler', type(s)) print(s) end)"),
+        &["--virtual-time"],
+    );
+    assert_eq!(handled.status, 0, "{handled:?}");
+    assert!(
+        handled
+            .stdout
+            .starts_with("handler\tstring\ninit.lua:3: in wifi\nstack traceback:\n"),
+        "{handled:?}"
+    );
+    let default = run_lua(&script("-- default handler"), &["--virtual-time"]);
+    assert_eq!(default.status, 3, "{default:?}");
+    assert!(
+        default.stdout.starts_with("init.lua:3: in wifi\n"),
+        "{default:?}"
+    );
+    assert!(
+        default
+            .stderr
+            .contains("nodemcu-sim: device reset: unhandled error"),
+        "{default:?}"
+    );
+}
