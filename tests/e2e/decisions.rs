@@ -202,3 +202,33 @@ fn wifi_callback_errors_go_through_setonerror() {
         "{default:?}"
     );
 }
+
+/// §1: the 2015 idle timeout closes a client that *sends nothing* for `t` seconds: a client that
+/// keeps sending more often than that stays connected past `t`, and is closed once it goes quiet.
+#[test]
+fn a_client_that_keeps_sending_outlives_the_idle_timeout() {
+    let sim = crate::tcp::Sim::start(
+        r#"
+local sv = net.createServer(net.TCP, 1)
+sv:listen(0, function(c)
+  local n = 0
+  c:on("receive", function(s, d) n = n + #d end)
+  c:on("disconnection", function(s, err) print("disconnection", err, n) sv:close() end)
+end)
+print("port", (sv:getaddr()))
+"#,
+        &[],
+    );
+    let mut c = crate::tcp::connect(sim.port());
+    // Five bytes over 1.6 s, 400 ms apart: never 1 s without one.
+    for i in 0..5 {
+        if i > 0 {
+            std::thread::sleep(Duration::from_millis(400));
+        }
+        c.write_all(b"a")
+            .expect("the server closed an active client");
+    }
+    assert_eq!(crate::tcp::read_all(&mut c), b"", "closed once quiet");
+    assert_eq!(sim.line(), "disconnection\t-8\t5");
+    assert_eq!(sim.wait(), 0);
+}
