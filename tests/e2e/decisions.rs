@@ -232,3 +232,32 @@ print("port", (sv:getaddr()))
     assert_eq!(sim.line(), "disconnection\t-8\t5");
     assert_eq!(sim.wait(), 0);
 }
+
+/// §2: the profile table's rows for libraries, the methods only some chips have and the
+/// `net.dns.resolve` callback's arguments, for all three targets in one script.
+#[test]
+fn each_target_profile_has_its_libraries_methods_and_resolve_arguments() {
+    let script = r#"
+local sk, u = net.createConnection(), net.createUDPSocket()
+print(io ~= nil, os ~= nil, sk.hold ~= nil, sk.unhold ~= nil, sk.ttl ~= nil, u.ttl ~= nil,
+  net.ifinfo ~= nil)
+net.dns.resolve("127.0.0.1", function(a, b) print("resolve", a, b) end)
+"#;
+    for (target, want) in [
+        (
+            "esp8266",
+            "false\tfalse\ttrue\ttrue\ttrue\ttrue\ttrue\nresolve\tnil\t127.0.0.1\n",
+        ),
+        (
+            "esp32",
+            "false\tfalse\tfalse\tfalse\tfalse\tfalse\tfalse\nresolve\t127.0.0.1\tnil\n",
+        ),
+        (
+            "host",
+            "true\ttrue\ttrue\ttrue\ttrue\ttrue\ttrue\nresolve\tnil\t127.0.0.1\n",
+        ),
+    ] {
+        let r = run_lua(script, &["--target", target]);
+        assert_eq!((r.status, r.stdout.as_str()), (0, want), "{target}: {r:?}");
+    }
+}
