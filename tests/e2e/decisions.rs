@@ -261,3 +261,55 @@ net.dns.resolve("127.0.0.1", function(a, b) print("resolve", a, b) end)
         assert_eq!((r.status, r.stdout.as_str()), (0, want), "{target}: {r:?}");
     }
 }
+
+/// §1: `net.createServer(net.TCP, t)` takes `t` as the timeout (not the current firmware's quirk,
+/// where `net.TCP` itself, 1, would be the timeout), and one number other than 1 or 2 is the
+/// current form's timeout. Only lower bounds on the times: load can only make them later.
+#[test]
+fn both_create_server_forms_take_their_idle_timeout_from_the_right_argument() {
+    let sim = crate::tcp::Sim::start(
+        r#"
+local function serve(tag, sv)
+  sv:listen(0, "127.0.0.1", function(c)
+    local t0 = tmr.now()
+    c:on("disconnection", function(s, err)
+      print(tag, err, math.floor((tmr.now() - t0) / 100000))
+      sv:close()
+    end)
+  end)
+  return (sv:getaddr())
+end
+print("port", serve("legacy", net.createServer(net.TCP, 2)))
+print("port", serve("current", net.createServer(3)))
+"#,
+        &[],
+    );
+    let (legacy, current) = (sim.port(), sim.port());
+    let mut a = crate::tcp::connect(legacy);
+    let mut b = crate::tcp::connect(current);
+    assert_eq!(crate::tcp::read_all(&mut a), b"");
+    assert_eq!(crate::tcp::read_all(&mut b), b"");
+    let mut got: Vec<(String, i64)> = [sim.line(), sim.line()]
+        .iter()
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            assert_eq!(f.len(), 3, "{l}");
+            assert_eq!(f[1], "-8", "{l}");
+            (f[0].to_string(), f[2].parse().unwrap())
+        })
+        .collect();
+    got.sort();
+    assert_eq!(got[0].0, "current");
+    assert!(
+        got[0].1 >= 29,
+        "createServer(3) closed after {} ds",
+        got[0].1
+    );
+    assert_eq!(got[1].0, "legacy");
+    assert!(
+        got[1].1 >= 19,
+        "createServer(net.TCP, 2) closed after {} ds",
+        got[1].1
+    );
+    assert_eq!(sim.wait(), 0);
+}
