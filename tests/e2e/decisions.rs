@@ -313,3 +313,39 @@ print("port", serve("current", net.createServer(3)))
     );
     assert_eq!(sim.wait(), 0);
 }
+
+/// The seed's `net.dns` examples as written: a socket dropped right after `dns()` (and collected)
+/// still gets its answer, `resolve` passes `(sk, ip)`, and the servers set are the ones read back.
+#[test]
+fn the_seed_dns_examples_run_as_written() {
+    let r = run_lua(
+        r#"
+sk = net.createConnection(net.TCP, 0)
+sk:dns("www.nodemcu.com", function(conn, ip) print(ip) end)
+sk = nil
+collectgarbage() collectgarbage()
+net.dns.resolve("www.google.com", function(sk, ip)
+    if (ip == nil) then print("DNS fail!") else print(ip) end
+end)
+net.dns.setdnsserver("8.8.8.8", 0)
+net.dns.setdnsserver("192.168.1.252", 1)
+print(net.dns.getdnsserver(0)) -- 8.8.8.8
+print(net.dns.getdnsserver(1)) -- 192.168.1.252
+"#,
+        &[
+            "--resolve",
+            "www.nodemcu.com=127.0.0.2",
+            "--resolve",
+            "www.google.com=127.0.0.3",
+        ],
+    );
+    assert_eq!(r.status, 0, "{r:?}");
+    let mut lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines[..2], ["8.8.8.8", "192.168.1.252"], "{r:?}");
+    lines.sort();
+    assert_eq!(
+        lines,
+        ["127.0.0.2", "127.0.0.3", "192.168.1.252", "8.8.8.8"],
+        "{r:?}"
+    );
+}
