@@ -418,3 +418,19 @@ print("done", count > 10000)
     assert_eq!(r.status, 0, "{}", r.stderr);
     assert!(r.stdout.ends_with("done\ttrue\n"), "{}", r.stdout);
 }
+
+#[test]
+fn the_seed_server_close_example_runs_as_written() {
+    // net-module-seed.md, net.server:close(): a server closed without ever listening.
+    let r = run_lua(
+        "sv = net.createServer(net.TCP, 30)\nsv:close()\nprint(sv:getaddr())\n\
+         sv:listen(0, '127.0.0.1', function() end)\nprint(sv:getaddr() > 0)\nsv:close()\nsv:close()\nprint('closed')\n",
+        &[],
+    );
+    assert_eq!(
+        (r.status, r.stdout.as_str()),
+        (0, "nil\tnil\ntrue\nclosed\n"),
+        "{}",
+        r.stderr
+    );
+}

@@ -69,7 +69,9 @@ impl Running {
         let status = wait(&mut self.child, Duration::from_secs(20));
         let mut err = String::new();
         std::io::Read::read_to_string(&mut self.child.stderr.take().unwrap(), &mut err).unwrap();
-        let rest: Vec<String> = self.lines.try_iter().collect();
+        // The reader thread may still be forwarding the last lines: wait for it to reach EOF
+        // (the child has exited) instead of taking only what already arrived.
+        let rest: Vec<String> = self.lines.iter().collect();
         (status, rest.join("\n"), err)
     }
 }

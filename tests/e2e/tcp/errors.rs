@@ -61,7 +61,7 @@ print(pcall(sk.close, sk))
          init.lua:15: need callback\n\
          init.lua:16: invalid IP address\n\
          init.lua:17: invalid IP address\n\
-         init.lua:18: not connected\n\
+         nil\n\
          init.lua:20: already listening\n\
          init.lua:23: address in use\n\
          init.lua:24: invalid user data\n\
