@@ -35,7 +35,7 @@ use crate::modules::register_methods;
 use crate::runtime::Runtime;
 
 pub const TYPE: &str = "net.tcpsocket";
-const EVENTS: &[&str] = &[
+pub(crate) const EVENTS: &[&str] = &[
     "connection",
     "disconnection",
     "reconnection",
