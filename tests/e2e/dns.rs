@@ -362,3 +362,34 @@ fn dns_bad_arguments_raise_the_firmware_errors() {
          nil\n"
     );
 }
+
+#[test]
+fn tcp_connect_by_name_asks_the_server_the_script_set() {
+    let dns = zone();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let peer = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut buf = [0u8; 4];
+        s.read_exact(&mut buf).unwrap();
+        s.write_all(b"pong").unwrap();
+        buf.to_vec()
+    });
+    let script = format!(
+        r#"
+        net.dns.setdnsserver("127.0.0.1")
+        local sk = net.createConnection(net.TCP, 0)
+        sk:on("dns", function(_, ip) print("dns", ip) end)
+        sk:on("connection", function(s) print("connected") s:send("ping") end)
+        sk:on("receive", function(s, data) print("receive", data) s:close() end)
+        sk:connect({port}, "peer.test")
+        "#
+    );
+    let r = run_lua(&script, &["--dns-port", &dns.port_arg()]);
+    assert_eq!(r.status, 0, "{r:?}");
+    assert_eq!(r.stdout, "dns\t127.0.0.1\nconnected\nreceive\tpong\n");
+    assert_eq!(peer.join().unwrap(), b"ping");
+    assert_eq!(dns.seen(), vec!["peer.test.".to_string()]);
+}
