@@ -117,6 +117,21 @@ pub fn handover(lua: &Lua) -> Handover {
         .unwrap_or_default()
 }
 
+/// `connect(port[, host])`'s first two arguments, checked as the firmware does for both socket
+/// kinds: a zero port is `specify port`, and the host defaults to `127.0.0.1`.
+pub fn connect_target(lua: &Lua, a: &Args) -> FwResult<(u16, String)> {
+    let port = a.check_integer(2)? as u16;
+    if port == 0 {
+        return fw_err("specify port");
+    }
+    let host = if a.is_string(3) {
+        a.check_str(lua, 3)?
+    } else {
+        "127.0.0.1".to_string()
+    };
+    Ok((port, host))
+}
+
 /// Where a device's listening address binds on the host (decisions.md §5): 0.0.0.0 means 127.0.0.1
 /// unless `--expose`, and the port goes through `--port-map` / `--port-offset`.
 pub fn host_bind_addr(rt: &Runtime, ip: Ipv4Addr, port: u16) -> SocketAddr {

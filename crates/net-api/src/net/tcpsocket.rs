@@ -216,15 +216,7 @@ fn connect(lua: &Lua, rt: &Rc<Runtime>, a: &Args) -> FwResult<()> {
     if !matches!(sock.0.borrow().pcb, Pcb::None) {
         return fw_err("already connected");
     }
-    let port = a.check_integer(2)? as u16;
-    if port == 0 {
-        return fw_err("specify port");
-    }
-    let host = if a.is_string(3) {
-        a.check_str(lua, 3)?
-    } else {
-        "127.0.0.1".to_string()
-    };
+    let (port, host) = super::connect_target(lua, a)?;
     if a.len() > 3 {
         arg_check(a.is_function(4), 4, "not a function")?;
         OnTable(&ud).replace("connection", a.check_function(4)?)?;

@@ -541,15 +541,7 @@ fn dns(lua: &Lua, rt: &Rc<Runtime>, a: &Args) -> FwResult<()> {
 /// peer `send(data)` goes to (after the lookup, for a name).
 fn connect(lua: &Lua, rt: &Rc<Runtime>, a: &Args) -> FwResult<()> {
     let (ud, s) = check(a)?;
-    let port = a.check_integer(2)? as u16;
-    if port == 0 {
-        return fw_err("specify port");
-    }
-    let host = if a.is_string(3) {
-        a.check_str(lua, 3)?
-    } else {
-        "127.0.0.1".to_string()
-    };
+    let (port, host) = super::connect_target(lua, a)?;
     if s.st.borrow().bound.is_none() {
         let peer = super::parse_ipv4(&host);
         open(rt, &ud, &s, Ipv4Addr::UNSPECIFIED, 0, Bind::Toward(peer))?;
