@@ -220,10 +220,5 @@ impl Resolver {
     }
 }
 
-/// A one-off lookup through the host's configuration (no servers set, no pins).
-pub async fn lookup_v4(name: &str) -> Option<Ipv4Addr> {
-    Resolver::new(DnsOptions::default()).lookup_v4(name).await
-}
-
 #[cfg(test)]
 mod tests;
