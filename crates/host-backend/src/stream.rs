@@ -277,10 +277,11 @@ impl<S> Clone for Conn<S> {
     }
 }
 
-impl<S: 'static> HandOver for Conn<S> {
+// On the shared state itself, so that listing a connection costs an `Rc` clone, not an allocation.
+impl<S: 'static> HandOver for RefCell<Shared<S>> {
     fn hand_over(&self) {
         let (moved, sink) = {
-            let mut sh = self.sh.borrow_mut();
+            let mut sh = self.borrow_mut();
             sh.listed = false;
             if sh.phase != Phase::Open {
                 return;
@@ -373,7 +374,7 @@ where
         match sh.handover.clone() {
             Some(h) if !sh.listed => {
                 sh.listed = true;
-                h.0.borrow_mut().push(Rc::new(self.clone()));
+                h.0.borrow_mut().push(self.sh.clone());
             }
             Some(_) => {}
             None => sh.wake(),

@@ -53,7 +53,7 @@ impl Device {
                 .load(include_str!("prelude.lua"))
                 .set_name("=[sim]")
                 .call(())?;
-            lauxlib::install_shim(&lua, h.get("wrap")?);
+            lauxlib::install_shim(&lua, h.get("wrap")?)?;
             *rt.helpers.borrow_mut() = Some(Helpers {
                 pcallx: h.get("pcallx")?,
                 pcall: h.get("pcall")?,
@@ -61,10 +61,11 @@ impl Device {
             lua.set_app_data(rt.clone());
             crate::stdlib::install(&lua, &rt)?;
             crate::modules::install(&lua, &rt, reset)?;
+            lauxlib::seal_bindings(&lua);
             install_watchdog(&lua, &rt)
         };
         setup().map_err(|e| format!("device setup failed: {e}"))?;
-        crate::heap::apply_limit(&lua, &rt);
+        rt.heap.apply_limit(&lua, &rt);
         Ok(Device { lua, rt })
     }
 

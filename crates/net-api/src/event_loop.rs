@@ -45,8 +45,8 @@ pub(crate) fn dispatch(rt: &Runtime, lua: &Lua, job: Job) {
         Err(payload) => resume_unwind(payload),
     }
     // Sends made by the callback are handed over now that it has returned (decisions.md §2).
-    crate::net::handover(lua).run();
-    crate::heap::between_callbacks(lua);
+    rt.handover.run();
+    rt.heap.between_callbacks(lua);
 }
 
 pub(crate) fn watchdog_reset(rt: &Runtime) {

@@ -4,6 +4,9 @@
 //! pointers), so an allocation past it fails with Lua's own `not enough memory`, and `node.heap()`
 //! reports the free part in device bytes.
 
+use std::cell::Cell;
+use std::rc::Rc;
+
 use mlua::Lua;
 use mlua::prelude::{LuaGcIncParams, LuaGcMode};
 
@@ -12,52 +15,86 @@ use crate::runtime::Runtime;
 /// How many host bytes one device byte of Lua data takes (pointer-heavy objects double in size).
 pub const HOST_BYTES_PER_DEVICE_BYTE: usize = 2;
 
-/// Lua memory in use when the script starts: the baseline that the device heap is counted from.
-struct Baseline(usize);
+/// A device's heap accounting, kept by its [`Runtime`] (checked after every callback, so it must
+/// be cheap to reach) and shared with the Lua state for [`exempt`].
+#[derive(Default)]
+pub(crate) struct Heap {
+    /// Lua memory in use when the script starts: the baseline the device heap is counted from.
+    base: Cell<usize>,
+    /// The Lua memory limit (0: none, the host profile).
+    limit: Cell<usize>,
+    /// Lua memory in use above which the loop collects garbage between callbacks.
+    above: Cell<usize>,
+}
 
-/// Lua memory in use above which the loop collects garbage between callbacks.
-struct CollectAbove(usize);
+impl Heap {
+    /// Caps the Lua state at the profile's heap, counted from what the state holds now.
+    pub(crate) fn apply_limit(self: &Rc<Self>, lua: &Lua, rt: &Runtime) {
+        let base = lua.used_memory();
+        self.base.set(base);
+        lua.set_app_data(self.clone());
+        if let Some(heap) = rt.cfg.target.heap() {
+            let limit = base + heap * HOST_BYTES_PER_DEVICE_BYTE;
+            let _ = lua.set_memory_limit(limit);
+            self.limit.set(limit);
+            self.pace(lua, base);
+        }
+    }
 
-pub(crate) fn apply_limit(lua: &Lua, rt: &Runtime) {
-    let base = lua.used_memory();
-    lua.set_app_data(Baseline(base));
-    if let Some(heap) = rt.cfg.target.heap() {
-        let _ = lua.set_memory_limit(base + heap * HOST_BYTES_PER_DEVICE_BYTE);
-        // The board's module tables live in flash, the simulator's in the Lua heap, so the default
-        // pause (wait for memory to double) would start a collection only past the device's limit
-        // once the modules weigh more than the headroom, and garbage would run a script out of
-        // memory. Collect continuously, and fast enough that the overshoot stays a fraction.
+    /// Sets when the incremental collector starts a cycle, for `live` bytes in use after the last
+    /// full collection. The board's module tables live in flash, the simulator's in the Lua heap,
+    /// so the default pause (wait for memory to double) would start a cycle only past the
+    /// device's limit and garbage would run a script out of memory; a pause of 100 (collect all
+    /// the time) would cost a streaming script a third of its time re-marking those tables. So a
+    /// cycle starts late, when what is left of the headroom is what a cycle needs: at the step
+    /// multiplier below a cycle allocates about an eighth of the live heap before it finishes, and
+    /// twice that is kept free.
+    fn pace(&self, lua: &Lua, live: usize) {
+        const STEP_MULTIPLIER: usize = 800;
+        let (live, limit) = (live.max(1), self.limit.get());
+        let start = limit.saturating_sub(live * 100 / STEP_MULTIPLIER * 2);
+        let pause = (100 * start / live).clamp(100, 400);
+        // Between callbacks, a full collection once memory is halfway past where the cycle should
+        // have started: the incremental collector has fallen behind.
+        let start = live * pause / 100;
+        self.above.set(start + limit.saturating_sub(start) / 2);
         lua.gc_set_mode(LuaGcMode::Incremental(
-            LuaGcIncParams::default().pause(100).step_multiplier(400),
-        ));
-        lua.set_app_data(CollectAbove(
-            base + heap * HOST_BYTES_PER_DEVICE_BYTE * 3 / 4,
+            LuaGcIncParams::default()
+                .pause(pause as _)
+                .step_multiplier(STEP_MULTIPLIER as _),
         ));
     }
-}
 
-/// The firmware's Lua collects garbage when an allocation would fail (its emergency GC), so a
-/// board streaming data through short-lived strings never runs out on garbage. Lua 5.1 here has no
-/// emergency collection and its incremental collector can lag behind such a stream, so the loop
-/// calls this between callbacks: a full collection once three quarters of the device heap is
-/// taken. (Within a callback, the always-running incremental collector set in `apply_limit` keeps
-/// up with garbage instead.)
-pub(crate) fn between_callbacks(lua: &Lua) {
-    let above = lua.app_data_ref::<CollectAbove>().map(|c| c.0);
-    if let Some(above) = above
-        && lua.used_memory() > above
-    {
-        let _ = lua.gc_collect();
+    /// The firmware's Lua collects garbage when an allocation would fail (its emergency GC), so a
+    /// board streaming data through short-lived strings never runs out on garbage. Lua 5.1 here
+    /// has no emergency collection and its incremental collector can lag behind such a stream, so
+    /// the loop calls this between callbacks: a full collection when the incremental one has
+    /// fallen behind. (Within a callback, the incremental collector paced by [`Heap::pace`] keeps
+    /// up with garbage instead.) Each such collection measures what the script really keeps, and
+    /// re-paces the collector for it; that takes effect from the next cycle.
+    pub(crate) fn between_callbacks(&self, lua: &Lua) {
+        if self.limit.get() != 0 && lua.used_memory() > self.above.get() {
+            let _ = lua.gc_collect();
+            self.pace(lua, lua.used_memory());
+        }
     }
-}
 
-/// `node.heap()`: free bytes, in device bytes.
-pub fn free(lua: &Lua, rt: &Runtime) -> i64 {
-    let base = lua.app_data_ref::<Baseline>().map(|b| b.0).unwrap_or(0);
-    let used = lua.used_memory().saturating_sub(base) / HOST_BYTES_PER_DEVICE_BYTE;
-    match rt.cfg.target.heap() {
-        Some(heap) => heap.saturating_sub(used) as i64,
-        None => (i32::MAX as usize).saturating_sub(used) as i64,
+    /// `node.heap()`: free bytes, in device bytes.
+    pub(crate) fn free(&self, lua: &Lua, rt: &Runtime) -> i64 {
+        let used = lua.used_memory().saturating_sub(self.base.get()) / HOST_BYTES_PER_DEVICE_BYTE;
+        match rt.cfg.target.heap() {
+            Some(heap) => heap.saturating_sub(used) as i64,
+            None => (i32::MAX as usize).saturating_sub(used) as i64,
+        }
+    }
+
+    /// Moves the baseline and the limits up by `grown` bytes that the device does not pay for.
+    fn exempt_grown(&self, grown: usize) {
+        self.base.set(self.base.get() + grown);
+        if self.limit.get() != 0 {
+            self.limit.set(self.limit.get() + grown);
+            self.above.set(self.above.get() + grown);
+        }
     }
 }
 
@@ -70,8 +107,9 @@ pub(crate) fn exempt<R>(lua: &Lua, load: impl FnOnce() -> mlua::Result<R>) -> ml
     let r = load();
     let _ = lua.gc_collect();
     let grown = lua.used_memory().saturating_sub(before);
-    if let Some(mut b) = lua.app_data_mut::<Baseline>() {
-        b.0 += grown;
+    let heap = lua.app_data_ref::<Rc<Heap>>().map(|h| (*h).clone());
+    if let Some(heap) = heap {
+        heap.exempt_grown(grown);
     }
     lua.set_memory_limit(if limit == 0 { 0 } else { limit + grown })?;
     r

@@ -7,6 +7,9 @@
 //! the failure as a plain value. [`bind`] builds that pair; [`Args`] mirrors `luaL_check*` with the
 //! same messages.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use mlua::{AnyUserData, Function, IntoLuaMulti, Lua, MultiValue, UserData, Value};
 
 /// Why a binding failed, in the firmware's terms.
@@ -104,8 +107,26 @@ pub fn lua_error_text(e: &mlua::Error) -> String {
     }
 }
 
-/// The Lua half of every binding: `prelude.lua`'s `wrap`, fetched once per state.
-struct Shim(Function);
+/// A binding as the one native function dispatches to it.
+type Binding = Rc<dyn Fn(&Lua, Args) -> FwResult<MultiValue>>;
+
+/// Every module binding of a state, behind one native function, and `prelude.lua`'s `wrap`.
+///
+/// mlua makes each Rust function a C closure with a userdata (and its finaliser) of its own. A
+/// board keeps its module tables in flash, out of the collector's way; here they are in the Lua
+/// heap and every collection cycle marks and sweeps them, so a few hundred bindings would make a
+/// script streaming data through short-lived strings pay for all of them, thousands of times a
+/// second. One native, told which binding to run by an integer upvalue of its Lua wrapper, keeps
+/// the heap the collector walks to the wrappers alone.
+///
+/// The table is filled while the modules are installed and then sealed: a function a script makes
+/// later (a pipe's reader) gets a native of its own, which the collector can free with it.
+struct Natives {
+    wrap: Function,
+    native: Function,
+    table: Rc<RefCell<Vec<Binding>>>,
+    sealed: bool,
+}
 
 /// Makes a Lua function from a binding. The binding reports failure with [`FwError`]; the caller
 /// sees a plain Lua error string with its own position, exactly as from a firmware C function.
@@ -114,27 +135,60 @@ where
     F: Fn(&Lua, Args) -> FwResult<R> + 'static,
     R: IntoLuaMulti,
 {
-    let native = lua.create_function(move |lua, args: MultiValue| {
-        let outcome = f(lua, Args(args)).and_then(|r| Ok(r.into_lua_multi(lua)?));
-        match outcome {
+    let natives = lua.app_data_ref::<Natives>().expect("prelude installed");
+    let f: Binding =
+        Rc::new(move |lua, args| f(lua, args).and_then(|r| Ok(r.into_lua_multi(lua)?)));
+    if natives.sealed {
+        let own = Rc::new(RefCell::new(vec![f]));
+        return natives.wrap.call((native(lua, own)?, 0));
+    }
+    let id = {
+        let mut table = natives.table.borrow_mut();
+        table.push(f);
+        table.len() - 1
+    };
+    natives.wrap.call((&natives.native, id))
+}
+
+/// A native behind bindings: `native(id, ...)` runs binding `id` on the other arguments and
+/// returns `false, results...` or the error value for the wrapper to raise.
+fn native(lua: &Lua, table: Rc<RefCell<Vec<Binding>>>) -> mlua::Result<Function> {
+    lua.create_function(move |lua, mut args: MultiValue| {
+        let f = match args.pop_front() {
+            Some(Value::Integer(id)) => table.borrow().get(id as usize).cloned(),
+            _ => None,
+        };
+        let Some(f) = f else {
+            return Err(mlua::Error::runtime("binding called without a valid id"));
+        };
+        match f(lua, Args(args)) {
             Ok(mut vals) => {
                 vals.push_front(Value::Boolean(false));
                 Ok(vals)
             }
             Err(e) => Ok(MultiValue::from_iter([e.into_value(lua)?])),
         }
-    })?;
-    let shim = lua
-        .app_data_ref::<Shim>()
-        .expect("prelude installed")
-        .0
-        .clone();
-    shim.call(native)
+    })
 }
 
-/// Installs the shim from the prelude; done once when a state is created.
-pub(crate) fn install_shim(lua: &Lua, wrap: Function) {
-    lua.set_app_data(Shim(wrap));
+/// Installs the wrapper from the prelude and the native; done once when a state is created.
+pub(crate) fn install_shim(lua: &Lua, wrap: Function) -> mlua::Result<()> {
+    let table = Rc::new(RefCell::new(Vec::new()));
+    let native = native(lua, table.clone())?;
+    lua.set_app_data(Natives {
+        wrap,
+        native,
+        table,
+        sealed: false,
+    });
+    Ok(())
+}
+
+/// Ends the module installation: bindings made from now on get natives of their own.
+pub(crate) fn seal_bindings(lua: &Lua) {
+    if let Some(mut n) = lua.app_data_mut::<Natives>() {
+        n.sealed = true;
+    }
 }
 
 /// Lua's type name for a value, as `luaL_typename` prints it.

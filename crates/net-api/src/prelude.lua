@@ -12,8 +12,8 @@ local function check(err, ...)
   return ...
 end
 
-function H.wrap(native)
-  return function(...) return check(native(...)) end
+function H.wrap(native, id)
+  return function(...) return check(native(id, ...)) end
 end
 
 -- luaL_pcallx: a protected call whose error becomes debug.traceback(err, 2), as the firmware's

@@ -10,16 +10,19 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant};
 
 use host_backend::clock::{Clock, SimTime};
 use host_backend::flash::Flash;
+use host_backend::stream::Handover;
 use host_backend::timers::{TimerKey, TimerQueue};
 use mlua::{AnyUserData, Function, Lua};
 use tokio::sync::Notify;
 
 use crate::config::Config;
+use crate::heap::Heap;
 
 /// A unit of work for the Lua thread: a callback to run, with everything it needs captured.
 pub type Job = Box<dyn FnOnce(&Lua) -> mlua::Result<()>>;
@@ -100,6 +103,28 @@ impl EventSink {
     }
 }
 
+/// Hashes the runtime's own sequential ids with one multiplication: every event looks its socket up
+/// by id, and the default keyed hash guards against attackers choosing keys, which ids never are.
+#[derive(Default)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        // Fibonacci hashing: spreads sequential ids over the high bits the table probes with.
+        self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8) | u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
 /// Where `node.output` sends what `print` writes.
 pub type OutputRedirect = Rc<dyn Fn(&[u8])>;
 
@@ -118,15 +143,22 @@ pub struct Runtime {
     ready: RefCell<VecDeque<Job>>,
     pub(crate) wake: Notify,
     live: LiveCounter,
-    anchors: RefCell<HashMap<u64, AnyUserData>>,
+    anchors: RefCell<HashMap<u64, AnyUserData, BuildHasherDefault<IdHasher>>>,
+    /// Sockets with sends to hand over once the running callback returns (see `event_loop.rs`).
+    pub handover: Handover,
+    pub(crate) heap: Rc<Heap>,
     next_id: Cell<u64>,
     reset: Cell<Option<ResetCause>>,
     /// Set by a test harness that has what it needs: the loop ends once nothing is runnable.
     stop: Cell<bool>,
     pub(crate) helpers: RefCell<Option<Helpers>>,
     pub(crate) onerror: RefCell<Option<Function>>,
-    /// The Lua thread's CPU time when the watchdog was last fed.
-    watchdog_fed: Cell<Duration>,
+    /// How many times the watchdog was fed. Feeding happens before every job, so it only counts:
+    /// reading the thread's CPU time is a system call, too dear to make per callback.
+    watchdog_feeds: Cell<u64>,
+    /// The feed count the watchdog hook last saw, and the Lua thread's CPU time when it first saw
+    /// it: the clock starts at the first check after a feed, at most one hook period late.
+    watchdog_mark: Cell<(u64, Duration)>,
     warned: RefCell<std::collections::HashSet<String>>,
     /// Set by `node.output`: where `print` goes instead of (or besides) the UART.
     pub output_redirect: RefCell<Option<OutputRedirect>>,
@@ -146,12 +178,15 @@ impl Runtime {
             wake: Notify::new(),
             live: LiveCounter::default(),
             anchors: RefCell::default(),
+            handover: Handover::default(),
+            heap: Rc::default(),
             next_id: Cell::new(1),
             reset: Cell::new(None),
             stop: Cell::new(false),
             helpers: RefCell::new(None),
             onerror: RefCell::new(None),
-            watchdog_fed: Cell::new(host_backend::clock::thread_cpu_time()),
+            watchdog_feeds: Cell::new(0),
+            watchdog_mark: Cell::new((0, host_backend::clock::thread_cpu_time())),
             warned: RefCell::default(),
             output_redirect: RefCell::new(None),
             ext: RefCell::default(),
@@ -358,13 +393,20 @@ impl Runtime {
     }
 
     pub fn feed_watchdog(&self) {
-        self.watchdog_fed
-            .set(host_backend::clock::thread_cpu_time());
+        self.watchdog_feeds.set(self.watchdog_feeds.get() + 1);
     }
 
-    /// True when Lua has run for longer than [`WATCHDOG`] of CPU time since the last feed.
+    /// True when Lua has run for longer than [`WATCHDOG`] of CPU time since the last feed. Called
+    /// from the instruction hook; the first call after a feed starts the count.
     pub(crate) fn watchdog_expired(&self) -> bool {
-        host_backend::clock::thread_cpu_time().saturating_sub(self.watchdog_fed.get()) > WATCHDOG
+        let now = host_backend::clock::thread_cpu_time();
+        let feeds = self.watchdog_feeds.get();
+        let (seen, since) = self.watchdog_mark.get();
+        if seen != feeds {
+            self.watchdog_mark.set((feeds, now));
+            return false;
+        }
+        now.saturating_sub(since) > WATCHDOG
     }
 
     /// Writes to the device's UART (what `print` and `uart.write` produce).

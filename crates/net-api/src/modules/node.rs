@@ -15,7 +15,7 @@ pub const FLASH_SIZE: i64 = 4 * 1024 * 1024;
 
 pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>, reset: Option<ResetCause>) -> mlua::Result<()> {
     let r = rt.clone();
-    let heap = bind(lua, move |lua, _| Ok(crate::heap::free(lua, &r)))?;
+    let heap = bind(lua, move |lua, _| Ok(r.heap.free(lua, &r)))?;
     let r = rt.clone();
     let restart = bind(lua, move |_, _| {
         r.request_reset(ResetCause::Restart);

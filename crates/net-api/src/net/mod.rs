@@ -15,7 +15,6 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::rc::Rc;
 
-use host_backend::stream::Handover;
 use mlua::{Lua, Value};
 
 use crate::lauxlib::{Args, FwResult, bind, fw_err};
@@ -38,7 +37,6 @@ pub const TIMEOUT_RANGE: std::ops::RangeInclusive<i64> = 1..=28_800;
 pub const DEFAULT_TIMEOUT: i64 = 30;
 
 pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
-    lua.set_app_data(Handover::default());
     tcpserver::install(lua, rt)?;
     tcpsocket::install(lua, rt)?;
     udpsocket::install(lua, rt)?;
@@ -107,14 +105,6 @@ fn create_connection(lua: &Lua, rt: &Rc<Runtime>, a: &Args) -> FwResult<Value> {
         (_, 1) => crate::tls::create(lua, rt),
         _ => tcpsocket::create(lua, rt),
     }
-}
-
-/// The device's list of connections with sends to hand over once the running callback returns
-/// (run by the event loop after every callback; see `host_backend::stream`).
-pub fn handover(lua: &Lua) -> Handover {
-    lua.app_data_ref::<Handover>()
-        .map(|h| h.clone())
-        .unwrap_or_default()
 }
 
 /// `connect(port[, host])`'s first two arguments, checked as the firmware does for both socket

@@ -122,9 +122,9 @@ fn check_sock(a: &Args) -> FwResult<(AnyUserData, TcpSocket)> {
 }
 
 /// How connections of this device read (decisions.md §2).
-fn options(lua: &Lua, target: Target, idle: Option<std::time::Duration>) -> Options {
+fn options(rt: &Runtime, target: Target, idle: Option<std::time::Duration>) -> Options {
     Options {
-        handover: Some(super::handover(lua)),
+        handover: Some(rt.handover.clone()),
         chunk: target.rx_chunk(),
         window: if target.is_device() {
             DEVICE_WINDOW
@@ -189,7 +189,7 @@ pub(crate) fn accepted(
     };
     rt.anchor(id, ud.clone());
     let sink = conn_sink(rt, &sock.0, epoch, Some(slot));
-    let conn = Conn::open(stream, options(lua, rt.cfg.target, idle), sink);
+    let conn = Conn::open(stream, options(rt, rt.cfg.target, idle), sink);
     sock.0.borrow_mut().pcb = Pcb::Live(Live {
         conn,
         peer,

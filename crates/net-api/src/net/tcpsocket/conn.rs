@@ -180,13 +180,7 @@ fn raiser(lua: &Lua) -> mlua::Result<mlua::Function> {
 
 /// Starts connecting to `addr` (`None`: the name did not resolve, which lwIP still "connects" to
 /// 255.255.255.255 and which ends in an abort).
-fn start_connect(
-    lua: &Lua,
-    rt: &Rc<Runtime>,
-    st: &Rc<RefCell<SockState>>,
-    ip: Option<Ipv4Addr>,
-    port: u16,
-) {
+fn start_connect(rt: &Rc<Runtime>, st: &Rc<RefCell<SockState>>, ip: Option<Ipv4Addr>, port: u16) {
     let epoch = st.borrow().epoch;
     let addr = SocketAddr::new(IpAddr::V4(ip.unwrap_or(Ipv4Addr::BROADCAST)), port);
     let connecting: Pin<Box<dyn Future<Output = Result<TcpStream, Close>>>> = match ip {
@@ -194,7 +188,7 @@ fn start_connect(
         None => Box::pin(std::future::ready(Err(Close::Aborted))),
     };
     let sink = conn_sink(rt, st, epoch, None);
-    let conn = Conn::connect(connecting, options(lua, rt.cfg.target, None), sink);
+    let conn = Conn::connect(connecting, options(rt, rt.cfg.target, None), sink);
     let mut s = st.borrow_mut();
     if s.held {
         conn.hold();
@@ -237,7 +231,7 @@ fn dns_done(
         _ => None,
     };
     match (waiting, &outcome) {
-        (Some(port), Ok(())) => start_connect(lua, rt, st, ip, port),
+        (Some(port), Ok(())) => start_connect(rt, st, ip, port),
         (Some(_), Err(_)) => {
             st.borrow_mut().pcb = Pcb::None;
             settle(rt, st);
