@@ -37,45 +37,35 @@ impl Heap {
             let limit = base + heap * HOST_BYTES_PER_DEVICE_BYTE;
             let _ = lua.set_memory_limit(limit);
             self.limit.set(limit);
-            self.pace(lua, base);
+            self.pace(lua);
         }
     }
 
-    /// Sets when the incremental collector starts a cycle, for `live` bytes in use after the last
-    /// full collection. The board's module tables live in flash, the simulator's in the Lua heap,
-    /// so the default pause (wait for memory to double) would start a cycle only past the
-    /// device's limit and garbage would run a script out of memory; a pause of 100 (collect all
-    /// the time) would cost a streaming script a third of its time re-marking those tables. So a
-    /// cycle starts late, when what is left of the headroom is what a cycle needs: at the step
-    /// multiplier below a cycle allocates about an eighth of the live heap before it finishes, and
-    /// twice that is kept free.
-    fn pace(&self, lua: &Lua, live: usize) {
-        const STEP_MULTIPLIER: usize = 800;
-        let (live, limit) = (live.max(1), self.limit.get());
-        let start = limit.saturating_sub(live * 100 / STEP_MULTIPLIER * 2);
-        let pause = (100 * start / live).clamp(100, 400);
-        // Between callbacks, a full collection once memory is halfway past where the cycle should
-        // have started: the incremental collector has fallen behind.
-        let start = live * pause / 100;
-        self.above.set(start + limit.saturating_sub(start) / 2);
+    /// Paces the incremental collector for the device's heap.
+    ///
+    /// The board's module tables live in flash, the simulator's in the Lua heap, so the default
+    /// pause (start a cycle once memory doubles) would start one only past the device's limit.
+    /// And the board has an emergency collector that Lua 5.1 lacks, so a script may make garbage
+    /// without bound inside one callback: a cycle must start as soon as the last one ends (pause
+    /// 100), and finish while memory grows by at most a quarter of what is live (step multiplier
+    /// 400). Pacing cycles to the headroom left streamed a third faster, but ran a script that
+    /// kept half the heap live out of memory in a loop that a board finishes.
+    fn pace(&self, lua: &Lua) {
+        let (base, limit) = (self.base.get(), self.limit.get());
+        self.above.set(base + limit.saturating_sub(base) * 3 / 4);
         lua.gc_set_mode(LuaGcMode::Incremental(
-            LuaGcIncParams::default()
-                .pause(pause as _)
-                .step_multiplier(STEP_MULTIPLIER as _),
+            LuaGcIncParams::default().pause(100).step_multiplier(400),
         ));
     }
 
     /// The firmware's Lua collects garbage when an allocation would fail (its emergency GC), so a
-    /// board streaming data through short-lived strings never runs out on garbage. Lua 5.1 here
-    /// has no emergency collection and its incremental collector can lag behind such a stream, so
-    /// the loop calls this between callbacks: a full collection when the incremental one has
-    /// fallen behind. (Within a callback, the incremental collector paced by [`Heap::pace`] keeps
-    /// up with garbage instead.) Each such collection measures what the script really keeps, and
-    /// re-paces the collector for it; that takes effect from the next cycle.
+    /// board streaming data through short-lived strings never runs out on garbage. The collector
+    /// paced by [`Heap::pace`] keeps up with garbage within a callback; between callbacks, the
+    /// loop calls this: a full collection once three quarters of the device heap is taken, in
+    /// case the incremental collector fell behind.
     pub(crate) fn between_callbacks(&self, lua: &Lua) {
         if self.limit.get() != 0 && lua.used_memory() > self.above.get() {
             let _ = lua.gc_collect();
-            self.pace(lua, lua.used_memory());
         }
     }
 

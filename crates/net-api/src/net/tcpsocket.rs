@@ -204,7 +204,7 @@ pub(crate) fn connected(lua: &Lua, rt: &Rc<Runtime>, ud: &AnyUserData) -> mlua::
         .borrow::<TcpSocket>()
         .map(|s| matches!(s.0.borrow().pcb, Pcb::Live(_)))
         .unwrap_or(false);
-    match OnTable(ud).get("connection") {
+    match OnTable(lua, ud).get("connection") {
         Some(f) if open => rt.call_net(lua, &f, ud.clone()),
         _ => Ok(()),
     }
@@ -219,7 +219,7 @@ fn connect(lua: &Lua, rt: &Rc<Runtime>, a: &Args) -> FwResult<()> {
     let (port, host) = super::connect_target(lua, a)?;
     if a.len() > 3 {
         arg_check(a.is_function(4), 4, "not a function")?;
-        OnTable(&ud).replace("connection", a.check_function(4)?)?;
+        OnTable(lua, &ud).replace("connection", a.check_function(4)?)?;
     }
     {
         let mut s = sock.0.borrow_mut();
@@ -252,7 +252,7 @@ fn close(_: &Lua, rt: &Rc<Runtime>, a: &Args) -> FwResult<()> {
 fn on(lua: &Lua, _: &Rc<Runtime>, a: &Args) -> FwResult<()> {
     let (ud, _) = check_sock(a)?;
     let event = a.check_str(lua, 2)?;
-    OnTable(&ud).set(EVENTS, &event, a.get(3))
+    OnTable(lua, &ud).set(EVENTS, &event, a.get(3))
 }
 
 /// `sk:send(data[, fn])`: queued in order; "sent" fires once it is handed to the host socket.
@@ -264,7 +264,7 @@ fn send(lua: &Lua, rt: &Rc<Runtime>, a: &Args) -> FwResult<()> {
         return fw_err("no data to send");
     }
     if let Value::Function(f) = a.get(3) {
-        OnTable(&ud).replace("sent", f)?;
+        OnTable(lua, &ud).replace("sent", f)?;
     }
     let mut s = sock.0.borrow_mut();
     let id = s.id;
@@ -321,7 +321,7 @@ fn unhold(_: &Lua, _: &Rc<Runtime>, a: &Args) -> FwResult<()> {
 fn dns(lua: &Lua, rt: &Rc<Runtime>, a: &Args) -> FwResult<()> {
     let (ud, sock) = check_sock(a)?;
     let domain = a.check_str(lua, 2)?;
-    let on = OnTable(&ud);
+    let on = OnTable(lua, &ud);
     if let Value::Function(f) = a.get(3) {
         on.replace("dns", f)?;
     }

@@ -96,7 +96,7 @@ fn on_event(
     let Some(ud) = rt.anchored(id) else {
         return Ok(());
     };
-    let on = OnTable(&ud);
+    let on = OnTable(lua, &ud);
     let cb = |name: &str| on.get(name);
     match ev {
         Event::Connected => {
@@ -216,7 +216,7 @@ fn dns_done(
     };
     let mut outcome = Ok(());
     if let Some(ud) = rt.anchored(id)
-        && let Some(f) = OnTable(&ud).get("dns")
+        && let Some(f) = OnTable(lua, &ud).get("dns")
     {
         let ip = ip.map(|i| i.to_string());
         outcome = if sync {
