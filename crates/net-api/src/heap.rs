@@ -37,30 +37,25 @@ impl Heap {
             let limit = base + heap * HOST_BYTES_PER_DEVICE_BYTE;
             let _ = lua.set_memory_limit(limit);
             self.limit.set(limit);
-            self.pace(lua);
+            self.above
+                .set(base + heap * HOST_BYTES_PER_DEVICE_BYTE * 3 / 4);
+            // The board's module tables live in flash, the simulator's in the Lua heap, so the
+            // default pause (start a cycle once memory doubles) would start one only past the
+            // device's limit. And the board has an emergency collector that Lua 5.1 lacks, so a
+            // script may make garbage without bound inside one callback: a cycle must start as
+            // soon as the last one ends (pause 100), and finish while memory grows by at most a
+            // quarter of what is live (step multiplier 400). Cycles started later in the headroom
+            // streamed a third faster, but ran a script that kept half the heap live out of
+            // memory in a loop that a board finishes.
+            lua.gc_set_mode(LuaGcMode::Incremental(
+                LuaGcIncParams::default().pause(100).step_multiplier(400),
+            ));
         }
-    }
-
-    /// Paces the incremental collector for the device's heap.
-    ///
-    /// The board's module tables live in flash, the simulator's in the Lua heap, so the default
-    /// pause (start a cycle once memory doubles) would start one only past the device's limit.
-    /// And the board has an emergency collector that Lua 5.1 lacks, so a script may make garbage
-    /// without bound inside one callback: a cycle must start as soon as the last one ends (pause
-    /// 100), and finish while memory grows by at most a quarter of what is live (step multiplier
-    /// 400). Pacing cycles to the headroom left streamed a third faster, but ran a script that
-    /// kept half the heap live out of memory in a loop that a board finishes.
-    fn pace(&self, lua: &Lua) {
-        let (base, limit) = (self.base.get(), self.limit.get());
-        self.above.set(base + limit.saturating_sub(base) * 3 / 4);
-        lua.gc_set_mode(LuaGcMode::Incremental(
-            LuaGcIncParams::default().pause(100).step_multiplier(400),
-        ));
     }
 
     /// The firmware's Lua collects garbage when an allocation would fail (its emergency GC), so a
     /// board streaming data through short-lived strings never runs out on garbage. The collector
-    /// paced by [`Heap::pace`] keeps up with garbage within a callback; between callbacks, the
+    /// set by [`Heap::apply_limit`] keeps up with garbage within a callback; between callbacks, the
     /// loop calls this: a full collection once three quarters of the device heap is taken, in
     /// case the incremental collector fell behind.
     pub(crate) fn between_callbacks(&self, lua: &Lua) {

@@ -64,17 +64,9 @@ impl Callbacks {
 /// of its work per request: two `on()` calls and four events per connection.
 pub struct OnTable<'a>(pub &'a Lua, pub &'a mlua::AnyUserData);
 
-/// Callback names and their indices (position + 1). Every name a socket kind accepts must be
-/// listed here.
-const SLOTS: &[&str] = &[
-    "connection",
-    "disconnection",
-    "reconnection",
-    "dns",
-    "receive",
-    "sent",
-    "accept",
-];
+/// Callback names and their indices (position + 1): a TCP socket's events, the one kind that
+/// keeps its callbacks here.
+const SLOTS: &[&str] = super::tcpsocket::EVENTS;
 
 /// The index of the marker that tells a handle's own table from mlua's default user value.
 const MARK: usize = SLOTS.len() + 1;
@@ -108,17 +100,16 @@ impl OnTable<'_> {
                 "no slot for callback '{name}'"
             )));
         };
-        if !self.with_table(|_| true)? {
+        // Within the preallocated array part: no allocation, no error.
+        let set = |raw: &mlua::state::RawLua| unsafe {
+            raw.push_value(&value)?;
+            mlua::ffi::lua_rawseti(raw.state(), -2, n as _);
+            Ok(())
+        };
+        if !self.with_table(set)? {
             self.make_table()?;
+            self.with_table(set)?;
         }
-        self.with_table(|raw| unsafe {
-            // Within the preallocated array part: no allocation, no error.
-            let state = raw.state();
-            if raw.push_value(&value).is_ok() {
-                mlua::ffi::lua_rawseti(state, -2, n as _);
-            }
-            true
-        })?;
         Ok(())
     }
 
@@ -127,8 +118,8 @@ impl OnTable<'_> {
         let mut found = None;
         self.with_table(|raw| unsafe {
             mlua::ffi::lua_rawgeti(raw.state(), -1, n as _);
-            found = raw.pop::<Option<Function>>().ok().flatten();
-            true
+            found = raw.pop::<Option<Function>>()?;
+            Ok(())
         })
         .ok()?;
         found
@@ -136,7 +127,10 @@ impl OnTable<'_> {
 
     /// Runs `f` with the handle's own table on top of the stack; false (without running it) when
     /// the handle has none yet.
-    fn with_table(&self, f: impl FnOnce(&mlua::state::RawLua) -> bool) -> mlua::Result<bool> {
+    fn with_table(
+        &self,
+        f: impl FnOnce(&mlua::state::RawLua) -> mlua::Result<()>,
+    ) -> mlua::Result<bool> {
         use mlua::ffi;
         self.0.exec_raw_lua(|raw| unsafe {
             let state = raw.state();
@@ -151,9 +145,13 @@ impl OnTable<'_> {
                 ffi::lua_pop(state, 1);
                 marked
             };
-            let done = ours && f(raw);
+            let done = if ours {
+                f(raw).map(|()| true)
+            } else {
+                Ok(false)
+            };
             ffi::lua_settop(state, top);
-            Ok(done)
+            done
         })
     }
 

@@ -122,7 +122,8 @@ fn check_sock(a: &Args) -> FwResult<(AnyUserData, TcpSocket)> {
 }
 
 /// How connections of this device read (decisions.md §2).
-fn options(rt: &Runtime, target: Target, idle: Option<std::time::Duration>) -> Options {
+fn options(rt: &Runtime, idle: Option<std::time::Duration>) -> Options {
+    let target = rt.cfg.target;
     Options {
         handover: Some(rt.handover.clone()),
         chunk: target.rx_chunk(),
@@ -189,7 +190,7 @@ pub(crate) fn accepted(
     };
     rt.anchor(id, ud.clone());
     let sink = conn_sink(rt, &sock.0, epoch, Some(slot));
-    let conn = Conn::open(stream, options(rt, rt.cfg.target, idle), sink);
+    let conn = Conn::open(stream, options(rt, idle), sink);
     sock.0.borrow_mut().pcb = Pcb::Live(Live {
         conn,
         peer,

@@ -188,7 +188,7 @@ fn start_connect(rt: &Rc<Runtime>, st: &Rc<RefCell<SockState>>, ip: Option<Ipv4A
         None => Box::pin(std::future::ready(Err(Close::Aborted))),
     };
     let sink = conn_sink(rt, st, epoch, None);
-    let conn = Conn::connect(connecting, options(rt, rt.cfg.target, None), sink);
+    let conn = Conn::connect(connecting, options(rt, None), sink);
     let mut s = st.borrow_mut();
     if s.held {
         conn.hold();
