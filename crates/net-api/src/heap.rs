@@ -2,15 +2,18 @@
 //! string find out there. Lua's allocations are capped at the state's size after boot plus the
 //! profile's free heap scaled by [`HOST_BYTES_PER_DEVICE_BYTE`] (host objects are bigger: 64-bit
 //! pointers), so an allocation past it fails with Lua's own `not enough memory`, and `node.heap()`
-//! reports the free part in device bytes.
+//! reports the free part in device bytes. The cap is kept by the state's own [`Allocator`],
+//! which also paces the collector by how much of the heap is left.
 
 use std::cell::Cell;
 use std::rc::Rc;
 
 use mlua::Lua;
-use mlua::prelude::{LuaGcIncParams, LuaGcMode};
 
 use crate::runtime::Runtime;
+use allocator::Allocator;
+
+mod allocator;
 
 /// How many host bytes one device byte of Lua data takes (pointer-heavy objects double in size).
 pub const HOST_BYTES_PER_DEVICE_BYTE: usize = 2;
@@ -23,50 +26,50 @@ pub(crate) struct Heap {
     base: Cell<usize>,
     /// The Lua memory limit (0: none, the host profile).
     limit: Cell<usize>,
+    /// The allocator that enforces the limit, once there is one.
+    alloc: Cell<Option<&'static Allocator>>,
     /// Lua memory in use above which the loop collects garbage between callbacks.
     above: Cell<usize>,
 }
 
 impl Heap {
-    /// Caps the Lua state at the profile's heap, counted from what the state holds now.
+    /// Caps the Lua state at the profile's heap, counted from what the state holds now, and hands
+    /// its allocations to the [`Allocator`], which paces the collector by what is left.
     pub(crate) fn apply_limit(self: &Rc<Self>, lua: &Lua, rt: &Runtime) {
         let base = lua.used_memory();
         self.base.set(base);
         lua.set_app_data(self.clone());
         if let Some(heap) = rt.cfg.target.heap() {
             let limit = base + heap * HOST_BYTES_PER_DEVICE_BYTE;
-            let _ = lua.set_memory_limit(limit);
+            self.alloc.set(Some(Allocator::install(lua, limit)));
             self.limit.set(limit);
             self.above
                 .set(base + heap * HOST_BYTES_PER_DEVICE_BYTE * 3 / 4);
-            // The board's module tables live in flash, the simulator's in the Lua heap, so the
-            // default pause (start a cycle once memory doubles) would start one only past the
-            // device's limit. And the board has an emergency collector that Lua 5.1 lacks, so a
-            // script may make garbage without bound inside one callback: a cycle must start as
-            // soon as the last one ends (pause 100), and finish while memory grows by at most a
-            // quarter of what is live (step multiplier 400). Cycles started later in the headroom
-            // streamed a third faster, but ran a script that kept half the heap live out of
-            // memory in a loop that a board finishes.
-            lua.gc_set_mode(LuaGcMode::Incremental(
-                LuaGcIncParams::default().pause(100).step_multiplier(400),
-            ));
+        }
+    }
+
+    /// Lua memory in use, in host bytes.
+    fn used(&self, lua: &Lua) -> usize {
+        match self.alloc.get() {
+            Some(a) => a.used(),
+            None => lua.used_memory(),
         }
     }
 
     /// The firmware's Lua collects garbage when an allocation would fail (its emergency GC), so a
     /// board streaming data through short-lived strings never runs out on garbage. The collector
-    /// set by [`Heap::apply_limit`] keeps up with garbage within a callback; between callbacks, the
+    /// paced by the [`Allocator`] keeps up with garbage within a callback; between callbacks, the
     /// loop calls this: a full collection once three quarters of the device heap is taken, in
     /// case the incremental collector fell behind.
     pub(crate) fn between_callbacks(&self, lua: &Lua) {
-        if self.limit.get() != 0 && lua.used_memory() > self.above.get() {
+        if self.limit.get() != 0 && self.used(lua) > self.above.get() {
             let _ = lua.gc_collect();
         }
     }
 
     /// `node.heap()`: free bytes, in device bytes.
     pub(crate) fn free(&self, lua: &Lua, rt: &Runtime) -> i64 {
-        let used = lua.used_memory().saturating_sub(self.base.get()) / HOST_BYTES_PER_DEVICE_BYTE;
+        let used = self.used(lua).saturating_sub(self.base.get()) / HOST_BYTES_PER_DEVICE_BYTE;
         match rt.cfg.target.heap() {
             Some(heap) => heap.saturating_sub(used) as i64,
             None => (i32::MAX as usize).saturating_sub(used) as i64,
@@ -86,16 +89,22 @@ impl Heap {
 /// Runs `load` with its allocations kept off the device heap: what a board keeps in flash (LFS),
 /// such as the built-in NTest, costs a script none of its RAM.
 pub(crate) fn exempt<R>(lua: &Lua, load: impl FnOnce() -> mlua::Result<R>) -> mlua::Result<R> {
+    let heap = lua.app_data_ref::<Rc<Heap>>().map(|h| (*h).clone());
+    let alloc = heap.as_ref().and_then(|h| h.alloc.get());
     lua.gc_collect()?;
     let before = lua.used_memory();
-    let limit = lua.set_memory_limit(0)?; // 0: no limit while loading
+    let limit = alloc.map(|a| a.limit());
+    if let Some(a) = alloc {
+        a.set_limit(0); // no limit while loading
+    }
     let r = load();
     let _ = lua.gc_collect();
     let grown = lua.used_memory().saturating_sub(before);
-    let heap = lua.app_data_ref::<Rc<Heap>>().map(|h| (*h).clone());
     if let Some(heap) = heap {
         heap.exempt_grown(grown);
     }
-    lua.set_memory_limit(if limit == 0 { 0 } else { limit + grown })?;
+    if let (Some(a), Some(limit)) = (alloc, limit) {
+        a.set_limit(if limit == 0 { 0 } else { limit + grown });
+    }
     r
 }

@@ -1,0 +1,161 @@
+//! The Lua state's allocator on a device profile: it caps the heap and paces the collector from
+//! the one place that sees every allocation.
+//!
+//! A board's Lua 5.1 has an emergency collector: when an allocation fails, it collects and tries
+//! again, so a script never runs out of memory on garbage. Stock Lua 5.1 has none, and the
+//! incremental collector's two knobs (pause: when a cycle starts; step multiplier: how fast it
+//! runs) are fixed numbers. Fixed numbers must be set for the worst case (a script keeping most of
+//! the heap live while it makes garbage), and then cost a streaming script a third of its time.
+//! So the allocator sets them from the free heap as memory moves: with room to spare, cycles start
+//! late and run slowly; as the heap fills, cycles start at once and run ever faster, until, near
+//! the limit, each step is almost a full collection: the emergency collector, spread out.
+//!
+//! Setting a knob is a field store inside `lua_gc`, with no allocation and no collection, so it is
+//! safe from inside an allocation. mlua's own allocator cannot be wrapped (mlua recognises its
+//! state by the function's address), so this one replaces it once the device has booted and does
+//! mlua's accounting itself; mlua then treats the state as one whose memory it does not manage and
+//! takes its protected paths for every allocation, which is what a capped heap needs.
+
+use std::alloc::{self, Layout};
+use std::cell::Cell;
+use std::ffi::c_void;
+use std::ptr;
+
+use mlua::Lua;
+use mlua::ffi;
+
+/// The pacing is recomputed when memory in use crosses a multiple of this many bytes.
+const PACE_GRAIN_SHIFT: u32 = 10;
+/// Step multiplier per unit of `used / free`: how fast a cycle runs for the heap left. Measured:
+/// a cycle must finish before the garbage made during it fills half of what is free.
+const STEPMUL_PER_FILL: usize = 150;
+const STEPMUL_MIN: usize = 100;
+/// Near the limit: every step of the collector is close to a full cycle.
+const STEPMUL_MAX: usize = 5000;
+/// The latest a cycle starts: once memory has doubled since the last one ended (Lua's default).
+const PAUSE_MAX: usize = 200;
+
+/// The allocator's state, handed to Lua as the allocator's user data.
+pub(crate) struct Allocator {
+    /// The main state, for the collector's setters (they only reach the global state).
+    state: *mut ffi::lua_State,
+    used: Cell<usize>,
+    /// 0: no limit (while loading what a board keeps in flash).
+    limit: Cell<usize>,
+    /// `used >> PACE_GRAIN_SHIFT` when the pacing was last set.
+    grain: Cell<usize>,
+}
+
+impl Allocator {
+    /// Replaces the state's allocator, carrying over what is in use now. The state's memory is
+    /// counted here from then on; `Lua::used_memory` reads Lua's own count, which agrees.
+    ///
+    /// The allocator lives as long as the process: Lua frees its last blocks through it when the
+    /// state closes, after everything the simulator owns is gone.
+    pub(crate) fn install(lua: &Lua, limit: usize) -> &'static Allocator {
+        // While mlua's allocator is still in place, give it a limit: mlua then chooses its
+        // protected paths, which it keeps once it no longer sees its own allocator.
+        let _ = lua.set_memory_limit(limit.max(1));
+        let used = lua.used_memory();
+        lua.exec_raw_lua(|raw| {
+            let state = raw.state();
+            let a: &'static Allocator = Box::leak(Box::new(Allocator {
+                state,
+                used: Cell::new(used),
+                limit: Cell::new(limit),
+                grain: Cell::new(usize::MAX),
+            }));
+            // SAFETY: `a` outlives the state (leaked) and `allocate` matches Lua's allocator
+            // contract; blocks made by mlua's allocator use the same layout, so either frees them.
+            unsafe { ffi::lua_setallocf(state, allocate, a as *const Allocator as *mut c_void) };
+            a.pace(used);
+            a
+        })
+    }
+
+    pub(crate) fn used(&self) -> usize {
+        self.used.get()
+    }
+
+    pub(crate) fn limit(&self) -> usize {
+        self.limit.get()
+    }
+
+    pub(crate) fn set_limit(&self, limit: usize) {
+        self.limit.set(limit);
+        self.grain.set(usize::MAX);
+        self.pace(self.used.get());
+    }
+
+    /// Sets the collector's pause and step multiplier for `used` bytes in use.
+    fn pace(&self, used: usize) {
+        let grain = used >> PACE_GRAIN_SHIFT;
+        if grain == self.grain.get() {
+            return;
+        }
+        self.grain.set(grain);
+        let limit = self.limit.get();
+        if limit == 0 {
+            return;
+        }
+        let used = used.max(1);
+        let free = limit.saturating_sub(used).max(1);
+        // The next cycle starts once garbage has taken half of what is free when this one ends.
+        let pause = (100 + 50 * free / used).min(PAUSE_MAX);
+        let stepmul = (STEPMUL_PER_FILL * used / free).clamp(STEPMUL_MIN, STEPMUL_MAX);
+        // SAFETY: both calls only store a field of the global state.
+        unsafe {
+            ffi::lua_gc(self.state, ffi::LUA_GCSETPAUSE, pause as i32);
+            ffi::lua_gc(self.state, ffi::LUA_GCSETSTEPMUL, stepmul as i32);
+        }
+    }
+}
+
+fn layout(size: usize) -> Layout {
+    // mlua's allocator uses this alignment too, so blocks it made can be freed or grown here.
+    Layout::from_size_align(size, ffi::SYS_MIN_ALIGN).expect("Lua block size")
+}
+
+/// Lua's allocator function: free (`nsize == 0`), allocate (`ptr` null) or resize. A null result
+/// for a growing request is Lua's `not enough memory`.
+unsafe extern "C" fn allocate(
+    ud: *mut c_void,
+    ptr: *mut c_void,
+    osize: usize,
+    nsize: usize,
+) -> *mut c_void {
+    // SAFETY: `ud` is the leaked `Allocator` given to `lua_setallocf`.
+    let a = unsafe { &*(ud as *const Allocator) };
+    // Lua 5.3 passes an object kind as `osize` for new blocks; only a real block has a size.
+    let old = if ptr.is_null() { 0 } else { osize };
+    if nsize == 0 {
+        if !ptr.is_null() {
+            // SAFETY: `ptr` was allocated with this size and alignment.
+            unsafe { alloc::dealloc(ptr as *mut u8, layout(old)) };
+            a.used.set(a.used.get() - old);
+        }
+        return ptr::null_mut();
+    }
+    if nsize > isize::MAX as usize / 2 {
+        return ptr::null_mut();
+    }
+    let used = a.used.get() - old + nsize;
+    let limit = a.limit.get();
+    if nsize > old && limit != 0 && used > limit {
+        return ptr::null_mut();
+    }
+    // SAFETY: `nsize` is non-zero; a resized block was allocated with `old` bytes.
+    let p = unsafe {
+        if ptr.is_null() {
+            alloc::alloc(layout(nsize))
+        } else {
+            alloc::realloc(ptr as *mut u8, layout(old), nsize)
+        }
+    };
+    if p.is_null() {
+        return ptr::null_mut(); // the host is out of memory: Lua raises it
+    }
+    a.used.set(used);
+    a.pace(used);
+    p as *mut c_void
+}
