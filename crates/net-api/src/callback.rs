@@ -13,7 +13,7 @@
 use std::rc::Rc;
 use std::time::Duration;
 
-use mlua::{Function, IntoLuaMulti, Lua, Value};
+use mlua::{Function, IntoLuaMulti, Lua, Value, ffi};
 
 use crate::lauxlib::{FwError, FwResult};
 use crate::runtime::{Priority, ResetCause, Runtime};
@@ -29,16 +29,14 @@ impl Runtime {
         f: &Function,
         args: impl IntoLuaMulti,
     ) -> mlua::Result<()> {
-        // `(f, args)` goes onto the Lua stack directly, and only the first two results come
-        // back: no argument or result vectors on this path, which every callback takes.
         let res = {
             let helpers = self.helpers.borrow();
-            let pcallx = &helpers.as_ref().expect("prelude loaded").pcallx;
-            pcallx.call::<(bool, Value)>((f, args))
+            let handler = &helpers.as_ref().expect("prelude loaded").traceback;
+            pcall(lua, Some(handler), f, args)
         };
         match res {
-            Ok((false, err)) => self.report_error(err),
-            Ok(_) => {}
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => self.report_error(err),
             Err(e) => self.report_error(Value::String(
                 lua.create_string(crate::lauxlib::lua_error_text(&e))?,
             )),
@@ -73,16 +71,11 @@ impl Runtime {
     /// `pcall(f, args)`: the raw error value on failure.
     fn call_raw(
         &self,
-        _lua: &Lua,
+        lua: &Lua,
         f: &Function,
         args: impl IntoLuaMulti,
     ) -> mlua::Result<Result<(), Value>> {
-        let (ok, err) = {
-            let helpers = self.helpers.borrow();
-            let pcall = &helpers.as_ref().expect("prelude loaded").pcall;
-            pcall.call::<(bool, Value)>((f, args))?
-        };
-        Ok(if ok { Ok(()) } else { Err(err) })
+        pcall(lua, None, f, args)
     }
 
     /// The ESP8266 panic function: the message, then a reset.
@@ -135,5 +128,58 @@ impl Runtime {
             }),
         );
         Ok(())
+    }
+}
+
+/// `lua_pcall(f, args)` with an optional message handler, straight on the Lua stack: every
+/// callback takes this path, so it makes no argument or result vectors and no closures (mlua's
+/// `Function::call` and its `xpcall` make both). The raw error value on failure. A Rust panic
+/// raised inside (the watchdog's bite) comes out of `pop_value` and keeps unwinding.
+fn pcall(
+    lua: &Lua,
+    handler: Option<&Function>,
+    f: &Function,
+    args: impl IntoLuaMulti,
+) -> mlua::Result<Result<(), Value>> {
+    lua.exec_raw_lua(|raw| {
+        let state = raw.state();
+        // SAFETY: the stack is checked before pushing, and restored whichever way this returns.
+        unsafe {
+            let _top = RestoreTop::new(state);
+            if ffi::lua_checkstack(state, 2) == 0 {
+                return Err(mlua::Error::StackError);
+            }
+            let errfunc = match handler {
+                Some(h) => {
+                    raw.push(h)?;
+                    ffi::lua_gettop(state)
+                }
+                None => 0,
+            };
+            raw.push(f)?;
+            let nargs = args.push_into_stack_multi(raw)?;
+            if ffi::lua_pcall(state, nargs, 0, errfunc) == ffi::LUA_OK {
+                Ok(Ok(()))
+            } else {
+                Ok(Err(raw.pop_value()))
+            }
+        }
+    })
+}
+
+/// Puts the Lua stack back to its height at creation when dropped, also while unwinding.
+struct RestoreTop(*mut ffi::lua_State, std::ffi::c_int);
+
+impl RestoreTop {
+    /// SAFETY: `state` must stay valid for the guard's life.
+    unsafe fn new(state: *mut ffi::lua_State) -> Self {
+        RestoreTop(state, unsafe { ffi::lua_gettop(state) })
+    }
+}
+
+impl Drop for RestoreTop {
+    fn drop(&mut self) {
+        // SAFETY: the state outlives the guard (see `new`); lowering the top never fails.
+        unsafe { ffi::lua_settop(self.0, self.1) }
     }
 }

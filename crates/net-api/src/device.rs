@@ -56,6 +56,7 @@ impl Device {
             lauxlib::install_shim(&lua, h.get("wrap")?)?;
             *rt.helpers.borrow_mut() = Some(Helpers {
                 pcallx: h.get("pcallx")?,
+                traceback: h.get("traceback")?,
                 pcall: h.get("pcall")?,
             });
             lua.set_app_data(rt.clone());

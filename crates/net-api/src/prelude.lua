@@ -55,6 +55,13 @@ function H.pcallx(f, ...)
   return xpcall(function() return f(unpack(args, 1, n)) end, with_traceback)
 end
 
+-- The message handler of a callback the loop calls with lua_pcall: the firmware's traceback from the
+-- function that raised the error (level 1 is this handler).
+function H.traceback(e)
+  local tb = traceback(e, 2)
+  return tb
+end
+
 -- lua_call as net callbacks use it: the raw error value is what PANIC prints.
 H.pcall = pcall
 

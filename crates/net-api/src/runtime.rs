@@ -131,6 +131,8 @@ pub type OutputRedirect = Rc<dyn Fn(&[u8])>;
 /// Lua helpers from `prelude.lua`.
 pub(crate) struct Helpers {
     pub pcallx: Function,
+    /// The message handler of a callback the loop calls (`luaL_pcallx`'s traceback).
+    pub traceback: Function,
     pub pcall: Function,
 }
 
