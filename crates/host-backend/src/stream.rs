@@ -35,6 +35,7 @@ use std::rc::Rc;
 use std::task::Waker;
 use std::time::Duration;
 
+use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use driver::drive;
@@ -73,11 +74,15 @@ impl Close {
     }
 }
 
+/// Received bytes: a reference-counted piece of the connection's receive buffer, so handing a
+/// chunk to the script copies nothing until it becomes a Lua string.
+pub use bytes::Bytes;
+
 /// What a connection reports, in order.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Event {
     Connected,
-    Data(Vec<u8>),
+    Data(Bytes),
     Sent,
     Closed(Close),
 }
@@ -182,12 +187,13 @@ struct Shared<S> {
     held: bool,
     /// `Data` events reported and not yet consumed.
     undelivered: usize,
-    /// Receive buffer: bytes `rx_start..` of `rx` are read and not yet reported. Its capacity
-    /// starts small (most connections carry a request and a response) and grows to `read_ahead`
-    /// when reads keep filling it; reads go straight into the spare capacity, never zeroed.
-    rx: Vec<u8>,
+    /// Receive buffer: bytes read and not yet reported. Reported bytes are split off its front
+    /// without a copy. It holds at most `rx_cap` bytes, which starts small (most connections
+    /// carry a request and a response) and grows to `read_ahead` when reads keep filling it;
+    /// reads go straight into the spare capacity, never zeroed.
+    rx: BytesMut,
+    rx_cap: usize,
     read_ahead: usize,
-    rx_start: usize,
     /// The peer closed its side; reported once the buffer is drained.
     eof: bool,
     window: usize,
@@ -212,29 +218,16 @@ impl<S> Shared<S> {
         if self.phase != Phase::Open || self.undelivered > 0 {
             return;
         }
-        if self.rx.len() > self.rx_start {
+        if !self.rx.is_empty() {
             if self.held {
                 return;
             }
-            let n = self.window.min(self.rx.len() - self.rx_start);
-            if self.chunk.is_none() && self.rx_start == 0 && n == self.rx.len() {
-                // The whole buffer is one event: hand it over rather than copy it.
-                let cap = self.rx.capacity();
-                let data = std::mem::replace(&mut self.rx, Vec::with_capacity(cap));
-                ev.push(Event::Data(data));
+            let n = self.window.min(self.rx.len());
+            let mut window = self.rx.split_to(n).freeze();
+            let chunk = self.chunk.unwrap_or(n).max(1);
+            while !window.is_empty() {
+                ev.push(Event::Data(window.split_to(chunk.min(window.len()))));
                 self.undelivered += 1;
-                self.wake();
-                return;
-            }
-            let data = &self.rx[self.rx_start..self.rx_start + n];
-            for c in data.chunks(self.chunk.unwrap_or(n).max(1)) {
-                ev.push(Event::Data(c.to_vec()));
-                self.undelivered += 1;
-            }
-            self.rx_start += n;
-            if self.rx_start == self.rx.len() {
-                self.rx_start = 0;
-                self.rx.clear();
             }
             // Room in the buffer: the task may read again.
             self.wake();
@@ -348,9 +341,9 @@ where
                 need_flush: false,
                 held: false,
                 undelivered: 0,
-                rx: Vec::with_capacity(opts.read_ahead.clamp(1, RX_START)),
+                rx: BytesMut::new(),
+                rx_cap: opts.read_ahead.clamp(1, RX_START),
                 read_ahead: opts.read_ahead.max(1),
-                rx_start: 0,
                 eof: false,
                 window: opts.window.max(1),
                 chunk: opts.chunk,

@@ -161,38 +161,32 @@ where
             return false;
         }
         // Read ahead, unless the script is holding or the buffer is full.
-        if !st.held && !st.eof {
-            if st.rx_start > 0 && st.rx.len() == st.rx.capacity() {
-                let start = st.rx_start;
-                st.rx.drain(..start);
-                st.rx_start = 0;
-            }
-            if st.rx.len() < st.rx.capacity() {
-                let Shared { stream, rx, .. } = &mut *st;
-                let s = stream.as_mut().expect("open stream");
-                let mut rb = ReadBuf::uninit(rx.spare_capacity_mut());
-                match Pin::new(s).poll_read(cx, &mut rb) {
-                    Poll::Ready(Ok(())) => {
-                        let n = rb.filled().len();
-                        // SAFETY: `poll_read` initialised the first `n` bytes of the spare
-                        // capacity (ReadBuf tracks exactly that).
-                        unsafe { rx.set_len(rx.len() + n) };
-                        if n == 0 {
-                            st.eof = true;
-                        } else {
-                            let (len, cap) = (st.rx.len(), st.rx.capacity());
-                            if len == cap && cap < st.read_ahead {
-                                let grown = (cap * 4).min(st.read_ahead);
-                                st.rx.reserve_exact(grown - len);
-                            }
-                            reset_idle(d);
+        if !st.held && !st.eof && st.rx.len() < st.rx_cap {
+            let room = st.rx_cap - st.rx.len();
+            // Takes the buffer back once every reported chunk of it is gone, else a new one.
+            st.rx.reserve(room);
+            let Shared { stream, rx, .. } = &mut *st;
+            let s = stream.as_mut().expect("open stream");
+            let mut rb = ReadBuf::uninit(&mut rx.spare_capacity_mut()[..room]);
+            match Pin::new(s).poll_read(cx, &mut rb) {
+                Poll::Ready(Ok(())) => {
+                    let n = rb.filled().len();
+                    // SAFETY: `poll_read` initialised the first `n` bytes of the spare
+                    // capacity (ReadBuf tracks exactly that).
+                    unsafe { rx.set_len(rx.len() + n) };
+                    if n == 0 {
+                        st.eof = true;
+                    } else {
+                        if n == room && st.rx_cap < st.read_ahead {
+                            st.rx_cap = (st.rx_cap * 4).min(st.read_ahead);
                         }
-                        st.pump(ev);
-                        continue;
+                        reset_idle(d);
                     }
-                    Poll::Ready(Err(e)) => return fail(st, Close::from_io(&e), ev),
-                    Poll::Pending => {}
+                    st.pump(ev);
+                    continue;
                 }
+                Poll::Ready(Err(e)) => return fail(st, Close::from_io(&e), ev),
+                Poll::Pending => {}
             }
         }
         st.pump(ev);

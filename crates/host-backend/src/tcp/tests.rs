@@ -68,7 +68,7 @@ fn echo_is_byte_exact_in_bounded_chunks_with_one_sent_per_send() {
                 Event::Data(d) => {
                     assert!(!d.is_empty() && d.len() <= 1460, "chunk of {}", d.len());
                     got += d.len();
-                    assert!(conn.send(d));
+                    assert!(conn.send(d.to_vec()));
                     sends += 1;
                     conn.consumed();
                 }

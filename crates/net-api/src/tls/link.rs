@@ -13,7 +13,7 @@ use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::time::Duration;
 
-use host_backend::stream::{Close, Conn, Event, Options, Sink};
+use host_backend::stream::{Bytes, Close, Conn, Event, Options, Sink};
 use host_backend::tls::{ClientConfig, ClientStream, Failure, FailureKind, ServerName};
 use mlua::Lua;
 use tokio::net::TcpStream;
@@ -33,7 +33,7 @@ pub(crate) enum LinkEvent {
     /// The handshake completed; the text says with what (protocol, cipher suite) for `setDebug`.
     Connected(String),
     /// Decrypted bytes, at most one receive chunk of the profile.
-    Received(Vec<u8>),
+    Received(Bytes),
     /// One `send`'s bytes were handed to the host socket.
     Sent,
     /// The connection could not be made, or broke.
