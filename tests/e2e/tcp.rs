@@ -532,3 +532,30 @@ fn connect_takes_a_connection_function_and_ttl_reads_and_sets_the_ip_ttl() {
         "{r:?}"
     );
 }
+
+#[test]
+fn received_data_with_no_heap_left_is_a_panic_on_the_esp8266() {
+    // The heap is filled to the last small block, then 1000 bytes arrive: their string cannot be
+    // made even after a full collection, which on a board ends in the panic function.
+    let sim = Sim::start(
+        r#"
+        local sv = net.createServer()
+        hog = nil
+        sv:listen(0, function(c)
+          c:on("receive", function(s, d) print("received", #d) end)
+          pcall(function() local i = 0 while true do i = i + 1 hog = {hog, ("h"):rep(40) .. i} end end)
+        end)
+        print("port", (sv:getaddr()))
+        "#,
+        &[],
+    );
+    let mut c = connect(sim.port());
+    c.write_all(&[b'x'; 1000]).unwrap();
+    let err = sim.stderr.clone();
+    assert_eq!(sim.wait(), 4, "PANIC exit status");
+    let err = err.lock().unwrap().clone();
+    assert!(
+        err.contains("PANIC: unprotected error in call to Lua API (not enough memory)"),
+        "{err}"
+    );
+}

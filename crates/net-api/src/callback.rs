@@ -60,6 +60,30 @@ impl Runtime {
         Ok(())
     }
 
+    /// Received bytes as a Lua string, made without mlua's per-string protection cost and with
+    /// a full collection before giving up (see [`crate::lauxlib::StringMaker`]).
+    pub fn received(&self, lua: &Lua, d: &[u8]) -> mlua::Result<mlua::LuaString> {
+        let helpers = self.helpers.borrow();
+        helpers
+            .as_ref()
+            .expect("prelude loaded")
+            .strings
+            .make(lua, d)
+    }
+
+    /// An error outside the script's callback (no heap for the received data) takes the path of
+    /// one inside it: a PANIC on the ESP8266. The raising function was made at boot, and the
+    /// message is Lua's own memory error text, which every state holds: nothing is allocated.
+    pub fn raise_net(self: &Rc<Self>, lua: &Lua, e: &mlua::Error) -> mlua::Result<()> {
+        let (raise, msg) = {
+            let helpers = self.helpers.borrow();
+            let h = helpers.as_ref().expect("prelude loaded");
+            let text = crate::lauxlib::lua_error_text(e);
+            (h.raise.clone(), h.strings.make(lua, text.as_bytes())?)
+        };
+        self.call_net(lua, &raise, msg)
+    }
+
     /// Calls `f(args)` from inside a binding; an error is re-raised to the binding's caller.
     pub fn call_sync(&self, lua: &Lua, f: &Function, args: impl IntoLuaMulti) -> FwResult<()> {
         match self.call_raw(lua, f, args)? {
@@ -84,6 +108,8 @@ impl Runtime {
             Value::String(s) => s.to_string_lossy(),
             Value::Integer(i) => i.to_string(),
             Value::Number(n) => n.to_string(),
+            // A binding's own failure (no heap for its result): what Lua would have raised.
+            Value::Error(e) => crate::lauxlib::lua_error_text(e),
             _ => "(null)".to_string(),
         };
         self.diag(&format!(

@@ -57,6 +57,8 @@ impl Device {
             *rt.helpers.borrow_mut() = Some(Helpers {
                 pcallx: h.get("pcallx")?,
                 traceback: h.get("traceback")?,
+                raise: h.get("raise")?,
+                strings: lauxlib::StringMaker::new(&lua)?,
                 pcall: h.get("pcall")?,
             });
             lua.set_app_data(rt.clone());

@@ -358,6 +358,64 @@ pub fn to_integer(x: f64) -> Option<i64> {
     }
 }
 
+/// Makes Lua strings of received bytes, one per chunk on a streaming socket. With a device heap,
+/// mlua protects each string it creates by first making two C closures (Lua 5.1 has no other
+/// way to push a C function), which costs several times the string itself. This keeps one C
+/// function in the registry and calls it under `lua_pcall` instead: the same protection (a
+/// failed allocation comes back as an error, never a jump over Rust frames), nothing allocated
+/// but the string.
+pub(crate) struct StringMaker(mlua::RegistryKey);
+
+impl StringMaker {
+    pub(crate) fn new(lua: &Lua) -> mlua::Result<StringMaker> {
+        // SAFETY: `make_string` follows the lua_CFunction contract (see there).
+        let f = unsafe { lua.create_c_function(make_string)? };
+        Ok(StringMaker(lua.create_registry_value(f)?))
+    }
+
+    /// The Lua string of `bytes`. Short of heap, the firmware's emergency collector runs before
+    /// an allocation fails; so does a full collection here (mlua's own would need heap for its
+    /// protection). `Err` when there is still no room.
+    pub(crate) fn make(&self, lua: &Lua, bytes: &[u8]) -> mlua::Result<mlua::LuaString> {
+        self.try_make(lua, bytes, false)
+            .or_else(|_| self.try_make(lua, bytes, true))
+    }
+
+    fn try_make(&self, lua: &Lua, bytes: &[u8], collect: bool) -> mlua::Result<mlua::LuaString> {
+        use mlua::ffi;
+        lua.exec_raw_lua(|raw| unsafe {
+            let state = raw.state();
+            if ffi::lua_checkstack(state, 3) == 0 {
+                return Err(mlua::Error::StackError);
+            }
+            // None of these pushes allocates: a registry slot, a light userdata, a boolean.
+            ffi::lua_rawgeti(state, ffi::LUA_REGISTRYINDEX, self.0.id() as _);
+            ffi::lua_pushlightuserdata(state, &bytes as *const &[u8] as *mut std::ffi::c_void);
+            ffi::lua_pushboolean(state, collect as _);
+            if ffi::lua_pcall(state, 2, 1, 0) == ffi::LUA_OK {
+                raw.pop::<mlua::LuaString>()
+            } else {
+                ffi::lua_pop(state, 1);
+                Err(mlua::Error::MemoryError("not enough memory".into()))
+            }
+        })
+    }
+}
+
+/// `make_string(p, collect)`: the string of the `&[u8]` that the light userdata `p` points at,
+/// after a full collection if `collect`.
+unsafe extern "C-unwind" fn make_string(state: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    // SAFETY: only `StringMaker::make` calls this, with a pointer to a slice it holds for the call.
+    unsafe {
+        if mlua::ffi::lua_toboolean(state, 2) != 0 {
+            mlua::ffi::lua_gc(state, mlua::ffi::LUA_GCCOLLECT, 0);
+        }
+        let bytes = &*(mlua::ffi::lua_touserdata(state, 1) as *const &[u8]);
+        mlua::ffi::lua_pushlstring(state, bytes.as_ptr().cast(), bytes.len());
+    }
+    1
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

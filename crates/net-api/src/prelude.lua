@@ -62,6 +62,9 @@ function H.traceback(e)
   return tb
 end
 
+-- Raises its argument as it is: how an error outside a script's callback takes the same path.
+function H.raise(m) error(m, 0) end
+
 -- lua_call as net callbacks use it: the raw error value is what PANIC prints.
 H.pcall = pcall
 

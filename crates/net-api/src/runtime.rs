@@ -133,6 +133,10 @@ pub(crate) struct Helpers {
     pub pcallx: Function,
     /// The message handler of a callback the loop calls (`luaL_pcallx`'s traceback).
     pub traceback: Function,
+    /// `function(m) error(m, 0) end`.
+    pub raise: Function,
+    /// Makes the strings of received data.
+    pub strings: crate::lauxlib::StringMaker,
     pub pcall: Function,
 }
 

@@ -392,7 +392,7 @@ fn event(
         }
         LinkEvent::Received(data) => {
             if let Some((ud, f)) = s.target(rt, "receive") {
-                rt.call_net(lua, &f, (ud, lua.create_string(&data)?))?;
+                rt.call_net(lua, &f, (ud, rt.received(lua, &data)?))?;
             }
         }
         LinkEvent::Sent => {

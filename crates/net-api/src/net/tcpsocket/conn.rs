@@ -113,9 +113,9 @@ fn on_event(
         }
         Event::Data(d) => {
             let r = match cb("receive") {
-                Some(f) => match received(lua, &d) {
+                Some(f) => match rt.received(lua, &d) {
                     Ok(data) => rt.call_net(lua, &f, (ud.clone(), data)),
-                    Err(e) => rt.call_net(lua, &raiser(lua)?, crate::lauxlib::lua_error_text(&e)),
+                    Err(e) => rt.raise_net(lua, &e),
                 },
                 None => Ok(()),
             };
@@ -155,27 +155,6 @@ fn on_event(
             r
         }
     }
-}
-
-/// The received bytes as a Lua string. Short of heap, the firmware's collector runs before the
-/// allocation fails; so does this.
-fn received(lua: &Lua, d: &[u8]) -> mlua::Result<mlua::LuaString> {
-    lua.create_string(d).or_else(|_| {
-        lua.gc_collect()?;
-        lua.create_string(d)
-    })
-}
-
-/// A Lua function raising its argument: how an error outside the script's callback (no heap for
-/// the data) reaches the same PANIC path as one inside it.
-fn raiser(lua: &Lua) -> mlua::Result<mlua::Function> {
-    struct Raiser(mlua::Function);
-    if let Some(r) = lua.app_data_ref::<Raiser>() {
-        return Ok(r.0.clone());
-    }
-    let f: mlua::Function = lua.load("return function(m) error(m, 0) end").eval()?;
-    lua.set_app_data(Raiser(f.clone()));
-    Ok(f)
 }
 
 /// Starts connecting to `addr` (`None`: the name did not resolve, which lwIP still "connects" to
