@@ -60,15 +60,25 @@ impl Runtime {
         Ok(())
     }
 
-    /// Received bytes as a Lua string, made without mlua's per-string protection cost and with
-    /// a full collection before giving up (see [`crate::lauxlib::StringMaker`]).
-    pub fn received(&self, lua: &Lua, d: &[u8]) -> mlua::Result<mlua::LuaString> {
-        let helpers = self.helpers.borrow();
-        helpers
-            .as_ref()
-            .expect("prelude loaded")
-            .strings
-            .make(lua, d)
+    /// Calls a net callback with `(ud, data)`, `data` made a Lua string on the way (see
+    /// [`crate::lauxlib::StringMaker`]): a PANIC on the ESP8266 when there is no heap for it,
+    /// as for an error in the callback.
+    pub fn call_received(
+        self: &Rc<Self>,
+        lua: &Lua,
+        f: &Function,
+        ud: &mlua::AnyUserData,
+        data: &[u8],
+    ) -> mlua::Result<()> {
+        let r = {
+            let helpers = self.helpers.borrow();
+            let arg = helpers.as_ref().expect("prelude loaded").strings.arg(data);
+            self.call_net(lua, f, (ud, arg))
+        };
+        match r {
+            Err(e @ mlua::Error::MemoryError(_)) => self.raise_net(lua, &e),
+            r => r,
+        }
     }
 
     /// An error outside the script's callback (no heap for the received data) takes the path of

@@ -377,29 +377,71 @@ impl StringMaker {
     /// an allocation fails; so does a full collection here (mlua's own would need heap for its
     /// protection). `Err` when there is still no room.
     pub(crate) fn make(&self, lua: &Lua, bytes: &[u8]) -> mlua::Result<mlua::LuaString> {
-        self.try_make(lua, bytes, false)
-            .or_else(|_| self.try_make(lua, bytes, true))
-    }
-
-    fn try_make(&self, lua: &Lua, bytes: &[u8], collect: bool) -> mlua::Result<mlua::LuaString> {
-        use mlua::ffi;
         lua.exec_raw_lua(|raw| unsafe {
-            let state = raw.state();
-            if ffi::lua_checkstack(state, 3) == 0 {
+            if mlua::ffi::lua_checkstack(raw.state(), 4) == 0 {
                 return Err(mlua::Error::StackError);
             }
-            // None of these pushes allocates: a registry slot, a light userdata, a boolean.
-            ffi::lua_rawgeti(state, ffi::LUA_REGISTRYINDEX, self.0.id() as _);
+            self.push(raw, bytes)?;
+            raw.pop::<mlua::LuaString>()
+        })
+    }
+
+    /// `bytes` as a callback argument: the string goes straight onto the Lua stack.
+    pub(crate) fn arg<'a>(&self, bytes: &'a [u8]) -> NewString<'a> {
+        NewString(self.0.id(), bytes)
+    }
+
+    /// Pushes the string of `bytes`, collecting once before giving up.
+    ///
+    /// SAFETY: the stack must have room for three values.
+    unsafe fn push(&self, raw: &mlua::state::RawLua, bytes: &[u8]) -> mlua::Result<()> {
+        unsafe { push_string(raw, self.0.id(), bytes) }
+    }
+}
+
+/// Received bytes to be passed to a callback as a Lua string, made by a [`StringMaker`].
+pub(crate) struct NewString<'a>(std::ffi::c_int, &'a [u8]);
+
+impl mlua::IntoLua for NewString<'_> {
+    fn into_lua(self, lua: &Lua) -> mlua::Result<Value> {
+        lua.create_string(self.1).map(Value::String)
+    }
+
+    unsafe fn push_into_stack(self, raw: &mlua::state::RawLua) -> mlua::Result<()> {
+        unsafe {
+            if mlua::ffi::lua_checkstack(raw.state(), 3) == 0 {
+                return Err(mlua::Error::StackError);
+            }
+            push_string(raw, self.0, self.1)
+        }
+    }
+}
+
+/// Pushes the string of `bytes` made by the registry's `make_string` (at `maker`), with a full
+/// collection and a second try if the first fails.
+///
+/// SAFETY: the stack must have room for three values.
+unsafe fn push_string(
+    raw: &mlua::state::RawLua,
+    maker: std::ffi::c_int,
+    bytes: &[u8],
+) -> mlua::Result<()> {
+    use mlua::ffi;
+    let state = raw.state();
+    for collect in [false, true] {
+        // SAFETY: none of these pushes allocates: a registry slot, a light userdata, a boolean;
+        // `bytes` outlives the call that reads it.
+        unsafe {
+            ffi::lua_rawgeti(state, ffi::LUA_REGISTRYINDEX, maker as _);
             ffi::lua_pushlightuserdata(state, &bytes as *const &[u8] as *mut std::ffi::c_void);
             ffi::lua_pushboolean(state, collect as _);
             if ffi::lua_pcall(state, 2, 1, 0) == ffi::LUA_OK {
-                raw.pop::<mlua::LuaString>()
-            } else {
-                ffi::lua_pop(state, 1);
-                Err(mlua::Error::MemoryError("not enough memory".into()))
+                return Ok(());
             }
-        })
+            ffi::lua_pop(state, 1);
+        }
     }
+    Err(mlua::Error::MemoryError("not enough memory".into()))
 }
 
 /// `make_string(p, collect)`: the string of the `&[u8]` that the light userdata `p` points at,

@@ -392,7 +392,7 @@ fn event(
         }
         LinkEvent::Received(data) => {
             if let Some((ud, f)) = s.target(rt, "receive") {
-                rt.call_net(lua, &f, (ud, rt.received(lua, &data)?))?;
+                rt.call_received(lua, &f, &ud, &data)?;
             }
         }
         LinkEvent::Sent => {

@@ -113,10 +113,7 @@ fn on_event(
         }
         Event::Data(d) => {
             let r = match cb("receive") {
-                Some(f) => match rt.received(lua, &d) {
-                    Ok(data) => rt.call_net(lua, &f, (ud.clone(), data)),
-                    Err(e) => rt.raise_net(lua, &e),
-                },
+                Some(f) => rt.call_received(lua, &f, &ud, &d),
                 None => Ok(()),
             };
             if let Some(c) = conn {
