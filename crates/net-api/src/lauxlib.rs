@@ -161,12 +161,10 @@ fn native(lua: &Lua, table: Rc<RefCell<Vec<Binding>>>) -> mlua::Result<Function>
         let Some(f) = f else {
             return Err(mlua::Error::runtime("binding called without a valid id"));
         };
+        // `false, results...` or the error: as a pair, so no vector is made for the flag.
         match f(lua, Args(args)) {
-            Ok(mut vals) => {
-                vals.push_front(Value::Boolean(false));
-                Ok(vals)
-            }
-            Err(e) => Ok(MultiValue::from_iter([e.into_value(lua)?])),
+            Ok(vals) => Ok((Value::Boolean(false), vals)),
+            Err(e) => Ok((e.into_value(lua)?, MultiValue::new())),
         }
     })
 }
@@ -220,42 +218,47 @@ impl Args {
 
     /// Argument `n` (nil when absent).
     pub fn get(&self, n: usize) -> Value {
-        self.0.get(n - 1).cloned().unwrap_or(Value::Nil)
+        self.arg(n).clone()
+    }
+
+    /// Argument `n`, borrowed: cloning a reference-type value costs mlua an allocation.
+    pub fn arg(&self, n: usize) -> &Value {
+        self.0.get(n - 1).unwrap_or(&Value::Nil)
     }
 
     pub fn is_none_or_nil(&self, n: usize) -> bool {
-        matches!(self.get(n), Value::Nil)
+        matches!(self.arg(n), Value::Nil)
     }
 
     /// `lua_isnumber`: numbers and strings that convert.
     pub fn is_number(&self, n: usize) -> bool {
-        to_number(&self.get(n)).is_some()
+        to_number(self.arg(n)).is_some()
     }
 
     /// `lua_isstring`: strings and numbers.
     pub fn is_string(&self, n: usize) -> bool {
         matches!(
-            self.get(n),
+            self.arg(n),
             Value::String(_) | Value::Integer(_) | Value::Number(_)
         )
     }
 
     pub fn is_function(&self, n: usize) -> bool {
-        matches!(self.get(n), Value::Function(_))
+        matches!(self.arg(n), Value::Function(_))
     }
 
     fn type_error<T>(&self, n: usize, expected: &str) -> FwResult<T> {
         let got = if n > self.len() {
             "no value"
         } else {
-            typename(&self.get(n))
+            typename(self.arg(n))
         };
         arg_err(n, format!("{expected} expected, got {got}"))
     }
 
     /// `luaL_checknumber`.
     pub fn check_number(&self, n: usize) -> FwResult<f64> {
-        match to_number(&self.get(n)) {
+        match to_number(self.arg(n)) {
             Some(x) => Ok(x),
             None => self.type_error(n, "number"),
         }
@@ -289,7 +292,10 @@ impl Args {
 
     /// `luaL_checkstring`, as UTF-8 text (lossy: names and addresses are ASCII on a board).
     pub fn check_str(&self, lua: &Lua, n: usize) -> FwResult<String> {
-        Ok(self.check_bytes(lua, n)?.to_string_lossy())
+        match self.arg(n) {
+            Value::String(s) => Ok(s.to_string_lossy()),
+            _ => Ok(self.check_bytes(lua, n)?.to_string_lossy()),
+        }
     }
 
     /// `luaL_checktype(L, n, LUA_TFUNCTION)`.

@@ -78,7 +78,7 @@ fn slot(name: &str) -> Option<usize> {
 
 impl OnTable<'_> {
     /// `on(event, value)`, with `allowed` the kind's event names.
-    pub fn set(&self, allowed: &[&'static str], event: &str, value: Value) -> FwResult<()> {
+    pub fn set(&self, allowed: &[&'static str], event: &str, value: &Value) -> FwResult<()> {
         let Some(name) = allowed.iter().find(|n| **n == event) else {
             return fw_err("invalid callback name");
         };
@@ -90,10 +90,10 @@ impl OnTable<'_> {
 
     /// Stores a callback given to another method (`connect`'s, `send`'s, `listen`'s function).
     pub fn replace(&self, name: &str, f: Function) -> mlua::Result<()> {
-        self.store(name, Value::Function(f))
+        self.store(name, &Value::Function(f))
     }
 
-    fn store(&self, name: &str, value: Value) -> mlua::Result<()> {
+    fn store(&self, name: &str, value: &Value) -> mlua::Result<()> {
         let Some(n) = slot(name) else {
             // A programming error (a kind accepting a name missing from SLOTS), not a script's.
             return Err(mlua::Error::runtime(format!(
@@ -102,7 +102,7 @@ impl OnTable<'_> {
         };
         // Within the preallocated array part: no allocation, no error.
         let set = |raw: &mlua::state::RawLua| unsafe {
-            raw.push_value(&value)?;
+            raw.push_value(value)?;
             mlua::ffi::lua_rawseti(raw.state(), -2, n as _);
             Ok(())
         };

@@ -108,13 +108,10 @@ impl TcpSocket {
 }
 
 /// `net_get_udata` for a client method: anything but a `net.tcpsocket` is `invalid user data`.
-fn check_sock(a: &Args) -> FwResult<(AnyUserData, TcpSocket)> {
-    match a.get(1) {
+fn check_sock(a: &Args) -> FwResult<(&AnyUserData, TcpSocket)> {
+    match a.arg(1) {
         Value::UserData(ud) => match ud.borrow::<TcpSocket>() {
-            Ok(s) => {
-                let s = s.clone();
-                Ok((ud, s))
-            }
+            Ok(s) => Ok((ud, s.clone())),
             Err(_) => fw_err("invalid user data"),
         },
         _ => fw_err("invalid user data"),
@@ -220,14 +217,14 @@ fn connect(lua: &Lua, rt: &Rc<Runtime>, a: &Args) -> FwResult<()> {
     let (port, host) = super::connect_target(lua, a)?;
     if a.len() > 3 {
         arg_check(a.is_function(4), 4, "not a function")?;
-        OnTable(lua, &ud).replace("connection", a.check_function(4)?)?;
+        OnTable(lua, ud).replace("connection", a.check_function(4)?)?;
     }
     {
         let mut s = sock.0.borrow_mut();
         s.epoch += 1;
         s.pcb = Pcb::Resolving { port };
         s.unsent = 0;
-        rt.anchor(s.id, ud);
+        rt.anchor(s.id, ud.clone());
     }
     resolve(lua, rt, &sock.0, &host)
 }
@@ -253,19 +250,26 @@ fn close(_: &Lua, rt: &Rc<Runtime>, a: &Args) -> FwResult<()> {
 fn on(lua: &Lua, _: &Rc<Runtime>, a: &Args) -> FwResult<()> {
     let (ud, _) = check_sock(a)?;
     let event = a.check_str(lua, 2)?;
-    OnTable(lua, &ud).set(EVENTS, &event, a.get(3))
+    OnTable(lua, ud).set(EVENTS, &event, a.arg(3))
 }
 
 /// `sk:send(data[, fn])`: queued in order; "sent" fires once it is handed to the host socket.
 fn send(lua: &Lua, rt: &Rc<Runtime>, a: &Args) -> FwResult<()> {
     let (ud, sock) = check_sock(a)?;
-    let data = a.check_bytes(lua, 2)?;
+    let converted;
+    let data = match a.arg(2) {
+        Value::String(s) => s,
+        _ => {
+            converted = a.check_bytes(lua, 2)?;
+            &converted
+        }
+    };
     let data = data.as_bytes();
     if data.is_empty() {
         return fw_err("no data to send");
     }
     if let Value::Function(f) = a.get(3) {
-        OnTable(lua, &ud).replace("sent", f)?;
+        OnTable(lua, ud).replace("sent", f)?;
     }
     let mut s = sock.0.borrow_mut();
     let id = s.id;
@@ -322,7 +326,7 @@ fn unhold(_: &Lua, _: &Rc<Runtime>, a: &Args) -> FwResult<()> {
 fn dns(lua: &Lua, rt: &Rc<Runtime>, a: &Args) -> FwResult<()> {
     let (ud, sock) = check_sock(a)?;
     let domain = a.check_str(lua, 2)?;
-    let on = OnTable(lua, &ud);
+    let on = OnTable(lua, ud);
     if let Value::Function(f) = a.get(3) {
         on.replace("dns", f)?;
     }
