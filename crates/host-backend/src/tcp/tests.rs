@@ -230,6 +230,24 @@ fn idle_connections_are_aborted_after_the_timeout() {
 }
 
 #[test]
+fn accepted_connections_have_nagle_off() {
+    // Small writes (a header, then a body) must not wait for the peer's delayed ACK.
+    local(async {
+        let l = listen("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr: SocketAddr = l.local_addr().unwrap();
+        let accepted: Rc<RefCell<Vec<TcpStream>>> = Rc::default();
+        let a = accepted.clone();
+        let _server =
+            Server::start(l, Slots::new(None), move |s, _, _| a.borrow_mut().push(s)).unwrap();
+        let _client = TcpStream::connect(addr).await.unwrap();
+        while accepted.borrow().is_empty() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(accepted.borrow()[0].nodelay().unwrap());
+    });
+}
+
+#[test]
 fn slots_keep_extra_clients_in_the_backlog_until_one_closes() {
     local(async {
         let l = listen("127.0.0.1:0".parse().unwrap()).unwrap();
