@@ -53,7 +53,7 @@ impl Device {
                 .load(include_str!("prelude.lua"))
                 .set_name("=[sim]")
                 .call(())?;
-            lauxlib::install_shim(&lua, h.get("wrap")?)?;
+            lauxlib::install_shim(&lua, h.get("wrap")?, h.get("wrap_on")?)?;
             *rt.helpers.borrow_mut() = Some(Helpers {
                 pcallx: h.get("pcallx")?,
                 traceback: h.get("traceback")?,

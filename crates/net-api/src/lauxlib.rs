@@ -10,7 +10,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use mlua::{AnyUserData, Function, IntoLuaMulti, Lua, MultiValue, UserData, Value};
+use mlua::{AnyUserData, Function, IntoLuaMulti, Lua, MultiValue, Table, UserData, Value};
 
 /// Why a binding failed, in the firmware's terms.
 #[derive(Debug)]
@@ -123,6 +123,7 @@ type Binding = Rc<dyn Fn(&Lua, Args) -> FwResult<MultiValue>>;
 /// later (a pipe's reader) gets a native of its own, which the collector can free with it.
 struct Natives {
     wrap: Function,
+    wrap_on: Function,
     native: Function,
     table: Rc<RefCell<Vec<Binding>>>,
     sealed: bool,
@@ -135,19 +136,44 @@ where
     F: Fn(&Lua, Args) -> FwResult<R> + 'static,
     R: IntoLuaMulti,
 {
+    bind_with(lua, f, |natives, native, id| {
+        natives.wrap.call((native, id))
+    })
+}
+
+/// [`bind`] for a TCP socket's `on`, wrapped by the prelude's `wrap_on`, which stores the common
+/// case's callback in `slots` of the socket's table (marked at `mark`) without calling `f`.
+pub fn bind_on<F>(lua: &Lua, f: F, slots: Table, mark: usize) -> mlua::Result<Function>
+where
+    F: Fn(&Lua, Args) -> FwResult<()> + 'static,
+{
+    bind_with(lua, f, |natives, native, id| {
+        natives.wrap_on.call((native, id, slots, mark))
+    })
+}
+
+fn bind_with<F, R>(
+    lua: &Lua,
+    f: F,
+    wrap: impl FnOnce(&Natives, &Function, usize) -> mlua::Result<Function>,
+) -> mlua::Result<Function>
+where
+    F: Fn(&Lua, Args) -> FwResult<R> + 'static,
+    R: IntoLuaMulti,
+{
     let natives = lua.app_data_ref::<Natives>().expect("prelude installed");
     let f: Binding =
         Rc::new(move |lua, args| f(lua, args).and_then(|r| Ok(r.into_lua_multi(lua)?)));
     if natives.sealed {
         let own = Rc::new(RefCell::new(vec![f]));
-        return natives.wrap.call((native(lua, own)?, 0));
+        return wrap(&natives, &native(lua, own)?, 0);
     }
     let id = {
         let mut table = natives.table.borrow_mut();
         table.push(f);
         table.len() - 1
     };
-    natives.wrap.call((&natives.native, id))
+    wrap(&natives, &natives.native, id)
 }
 
 /// A native behind bindings: `native(id, ...)` runs binding `id` on the other arguments and
@@ -170,11 +196,12 @@ fn native(lua: &Lua, table: Rc<RefCell<Vec<Binding>>>) -> mlua::Result<Function>
 }
 
 /// Installs the wrapper from the prelude and the native; done once when a state is created.
-pub(crate) fn install_shim(lua: &Lua, wrap: Function) -> mlua::Result<()> {
+pub(crate) fn install_shim(lua: &Lua, wrap: Function, wrap_on: Function) -> mlua::Result<()> {
     let table = Rc::new(RefCell::new(Vec::new()));
     let native = native(lua, table.clone())?;
     lua.set_app_data(Natives {
         wrap,
+        wrap_on,
         native,
         table,
         sealed: false,

@@ -16,6 +16,30 @@ function H.wrap(native, id)
   return function(...) return check(native(id, ...)) end
 end
 
+-- A TCP socket's on(event, fn): the binding, with its common case done here, where it costs no
+-- call into Rust. When `self` has its callback table (`mark` set) and is a socket of this kind
+-- (its `on` is this function), `event` has a slot and `fn` is a function or nil, `fn` goes
+-- straight into the slot. Anything else goes to the binding, which raises the firmware's error.
+-- (type() costs a string lookup per call, so only `fn` is asked: a value other than a userdata has
+-- no table of ours for `getuservalue` to find.)
+local getuservalue = debug.getuservalue or debug.getfenv
+function H.wrap_on(native, id, slots, mark)
+  local on
+  on = function(...)
+    local self, event, fn = ...
+    local t = getuservalue(self)
+    if t and t[mark] == true and self.on == on then
+      local n = slots[event]
+      if n and (fn == nil or type(fn) == 'function') then
+        t[n] = fn
+        return
+      end
+    end
+    return check(native(id, ...))
+  end
+  return on
+end
+
 -- luaL_pcallx: a protected call whose error becomes debug.traceback(err, 2), as the firmware's
 -- handler makes it before posting it to node.setonerror's function.
 -- Level 3, not the firmware's 2: mlua's xpcall runs this handler from a C function of its own.

@@ -76,7 +76,25 @@ fn slot(name: &str) -> Option<usize> {
     SLOTS.iter().position(|n| *n == name).map(|i| i + 1)
 }
 
+/// What the prelude's fast `on()` needs to store a callback itself: each name's index, and the
+/// marker's.
+pub fn slot_indices(lua: &Lua) -> mlua::Result<(mlua::Table, usize)> {
+    let t = lua.create_table()?;
+    for (i, name) in SLOTS.iter().enumerate() {
+        t.raw_set(*name, i + 1)?;
+    }
+    Ok((t, MARK))
+}
+
 impl OnTable<'_> {
+    /// Gives the handle its table now, so that `on()` never has to (see [`slot_indices`]).
+    pub fn prepare(&self) -> mlua::Result<()> {
+        if !self.with_table(|_| Ok(()))? {
+            self.make_table()?;
+        }
+        Ok(())
+    }
+
     /// `on(event, value)`, with `allowed` the kind's event names.
     pub fn set(&self, allowed: &[&'static str], event: &str, value: &Value) -> FwResult<()> {
         let Some(name) = allowed.iter().find(|n| **n == event) else {

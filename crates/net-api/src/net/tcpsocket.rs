@@ -30,7 +30,7 @@ use tokio::net::TcpStream;
 use super::events::OnTable;
 use crate::config::Target;
 use crate::handle_type;
-use crate::lauxlib::{Args, FwResult, arg_check, bind, fw_err};
+use crate::lauxlib::{Args, FwResult, arg_check, bind, bind_on, fw_err};
 use crate::modules::register_methods;
 use crate::runtime::Runtime;
 
@@ -150,7 +150,12 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
     }
     method!("connect", connect);
     method!("close", close);
-    method!("on", on);
+    let r = rt.clone();
+    let (slots, mark) = super::events::slot_indices(lua)?;
+    methods.push((
+        "on",
+        bind_on(lua, move |lua, a| on(lua, &r, &a), slots, mark)?,
+    ));
     method!("send", send);
     method!("dns", dns);
     method!("getpeer", getpeer);
@@ -166,7 +171,9 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
 
 /// `net.createConnection()`: a TCP client.
 pub fn create(lua: &Lua, rt: &Rc<Runtime>) -> FwResult<Value> {
-    Ok(Value::UserData(lua.create_userdata(TcpSocket::new(rt))?))
+    let ud = lua.create_userdata(TcpSocket::new(rt))?;
+    OnTable(lua, &ud).prepare()?;
+    Ok(Value::UserData(ud))
 }
 
 /// A socket for a connection a server accepted: anchored, open, reading.
@@ -181,6 +188,7 @@ pub(crate) fn accepted(
 ) -> mlua::Result<AnyUserData> {
     let sock = TcpSocket::new(rt);
     let ud = lua.create_userdata(sock.clone())?;
+    OnTable(lua, &ud).prepare()?;
     let (id, epoch) = {
         let s = sock.0.borrow();
         (s.id, s.epoch)
