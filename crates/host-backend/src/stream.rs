@@ -78,6 +78,29 @@ impl Close {
 /// chunk to the script copies nothing until it becomes a Lua string.
 pub use bytes::Bytes;
 
+/// Bytes passed to [`Conn::send`]: owned, or held by whatever keeps them alive until they are
+/// written (a large Lua string, which is then never copied).
+pub enum Payload {
+    Owned(Vec<u8>),
+    Held(Box<dyn AsRef<[u8]>>),
+}
+
+impl std::ops::Deref for Payload {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Payload::Owned(v) => v,
+            Payload::Held(h) => (**h).as_ref(),
+        }
+    }
+}
+
+impl From<Vec<u8>> for Payload {
+    fn from(v: Vec<u8>) -> Payload {
+        Payload::Owned(v)
+    }
+}
+
 /// What a connection reports, in order.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Event {
@@ -175,7 +198,7 @@ struct Shared<S> {
     stream: Option<S>,
     phase: Phase,
     /// Sends not yet completely written, oldest first; `out_off` bytes of the first are written.
-    out: VecDeque<Vec<u8>>,
+    out: VecDeque<Payload>,
     out_off: usize,
     /// How many sends at the front of `out` are handed over, and their unwritten bytes.
     handed: usize,
@@ -357,7 +380,8 @@ where
 
     /// Queues `data`; a `Sent` event follows once it is handed over. False (and nothing queued)
     /// if the connection is no longer open for sending.
-    pub fn send(&self, data: Vec<u8>) -> bool {
+    pub fn send(&self, data: impl Into<Payload>) -> bool {
+        let data = data.into();
         let mut sh = self.sh.borrow_mut();
         if !matches!(sh.phase, Phase::Connecting | Phase::Open) {
             return false;

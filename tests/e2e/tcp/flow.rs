@@ -299,3 +299,31 @@ fn the_fetch_fixture_prints_the_page_it_fetched() {
     assert_eq!(r.status, 0, "{r:?}");
     assert_eq!(r.stdout, "status:\t200\nbody:\thello\n\nclosed with\t0\n");
 }
+
+#[test]
+fn a_large_send_is_written_intact_though_the_script_drops_it_and_collects() {
+    // A send of 16 KB or more is written from the Lua string itself: the connection must keep
+    // the string alive after the script lets go of it and the collector runs.
+    let sim = Sim::start(
+        r#"
+        local sv = net.createServer(net.TCP, 30)
+        sv:listen(0, function(c)
+          c:on("receive", function(s)
+            local lines = {}
+            for i = 1, 5000 do lines[i] = string.format("%07d\n", i) end
+            s:send(table.concat(lines))
+            lines = nil
+            collectgarbage()
+            collectgarbage()
+          end)
+          c:on("sent", function(s) s:close() end)
+        end)
+        print("port", (sv:getaddr()))
+        "#,
+        &["--target", "host"],
+    );
+    let mut c = connect(sim.port());
+    c.write_all(b"go").unwrap();
+    let expect: String = (1..=5000).map(|i| format!("{i:07}\n")).collect();
+    assert!(read_all(&mut c) == expect.as_bytes(), "sent bytes differ");
+}

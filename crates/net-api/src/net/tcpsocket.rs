@@ -22,7 +22,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::rc::Rc;
 
 use conn::{conn_sink, resolve, settle};
-use host_backend::stream::{Conn, Options};
+use host_backend::stream::{Conn, Options, Payload};
 use host_backend::tcp::Slot;
 use mlua::{AnyUserData, Lua, Value};
 use tokio::net::TcpStream;
@@ -265,14 +265,14 @@ fn on(lua: &Lua, _: &Rc<Runtime>, a: &Args) -> FwResult<()> {
 fn send(lua: &Lua, rt: &Rc<Runtime>, a: &Args) -> FwResult<()> {
     let (ud, sock) = check_sock(a)?;
     let converted;
-    let data = match a.arg(2) {
+    let string = match a.arg(2) {
         Value::String(s) => s,
         _ => {
             converted = a.check_bytes(lua, 2)?;
             &converted
         }
     };
-    let data = data.as_bytes();
+    let data = string.as_bytes();
     if data.is_empty() {
         return fw_err("no data to send");
     }
@@ -302,10 +302,44 @@ fn send(lua: &Lua, rt: &Rc<Runtime>, a: &Args) -> FwResult<()> {
     }
     // A connection that just ended on the host side: its "disconnection" is on its way, and
     // lwIP would still have accepted the bytes.
-    if conn.send(data.to_vec()) {
+    if conn.send(payload(lua, string, &data)) {
         s.unsent += 1;
     }
     Ok(())
+}
+
+/// Sends at least this large are written from the Lua string itself rather than from a copy.
+const HOLD_FROM: usize = 16 * 1024;
+
+/// What `send` hands to the connection: a copy of a small string, the string itself if large.
+fn payload(lua: &Lua, string: &mlua::LuaString, bytes: &[u8]) -> Payload {
+    if bytes.len() < HOLD_FROM {
+        return bytes.to_vec().into();
+    }
+    Payload::Held(Box::new(HeldString {
+        ptr: bytes.as_ptr(),
+        len: bytes.len(),
+        _keep: string.clone(),
+        _state: lua.clone(),
+    }))
+}
+
+/// A Lua string held by the connection until it is written. Lua never moves a string's bytes
+/// and never frees them while a reference holds the string, so they can be read without the
+/// state's lock, from the connection's task. The state itself is held too: a connection may
+/// still be writing after its device reset (fields drop in order: the string, then the state).
+struct HeldString {
+    ptr: *const u8,
+    len: usize,
+    _keep: mlua::LuaString,
+    _state: Lua,
+}
+
+impl AsRef<[u8]> for HeldString {
+    fn as_ref(&self) -> &[u8] {
+        // SAFETY: `_keep` keeps the string, and so these bytes, alive and unmoved (see above).
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
 }
 
 /// `sk:hold()`: stop reading, so the peer's writes stall once the window is full.
