@@ -551,6 +551,8 @@ fn received_data_with_no_heap_left_is_a_panic_on_the_esp8266() {
     );
     let mut c = connect(sim.port());
     c.write_all(&[b'x'; 1000]).unwrap();
+    // The string could not be made, so the callback never runs: nothing more on stdout.
+    assert_eq!(sim.line_within(Duration::from_secs(20)), None);
     let err = sim.stderr.clone();
     assert_eq!(sim.wait(), 4, "PANIC exit status");
     let err = err.lock().unwrap().clone();
@@ -558,4 +560,37 @@ fn received_data_with_no_heap_left_is_a_panic_on_the_esp8266() {
         err.contains("PANIC: unprotected error in call to Lua API (not enough memory)"),
         "{err}"
     );
+}
+
+#[test]
+fn a_reset_closes_a_connection_still_writing_a_large_send() {
+    // The peer never reads, so most of the 8 MB is still queued (held from the Lua string) when
+    // the device restarts; the connection must die with the boot, as on a board.
+    let sim = Sim::start(
+        r#"
+        local sv = net.createServer(net.TCP, 30)
+        sv:listen(0, function(c)
+          c:on("receive", function(s)
+            kept = s
+            s:send(("x"):rep(8 * 1024 * 1024))
+            tmr.create():alarm(200, tmr.ALARM_SINGLE, function() node.restart() end)
+          end)
+        end)
+        print("port", (sv:getaddr()))
+        "#,
+        &["--target", "host", "--on-reset", "restart"],
+    );
+    let mut c = connect(sim.port());
+    c.write_all(b"go").unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        match c.read(&mut buf) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("the connection outlived its device: {e}"),
+        }
+    }
 }

@@ -54,7 +54,7 @@ pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
         SocketAddr::V6(_) => TcpSocket::new_v6()?,
     };
     sock.set_reuseaddr(true)?;
-    sock.set_nodelay(true)?;
+    let _ = sock.set_nodelay(true); // best effort: elsewhere each accepted socket sets it too
     sock.bind(addr)?;
     sock.listen(BACKLOG)
 }

@@ -182,7 +182,9 @@ fn pcall(
         // SAFETY: the stack is checked before pushing, and restored whichever way this returns.
         unsafe {
             let _top = RestoreTop::new(state);
-            if ffi::lua_checkstack(state, 2) == 0 {
+            // The handler, the function, and room for arguments whose push does not check
+            // (a single value, or one that mlua pushes through a protected call of its own).
+            if ffi::lua_checkstack(state, 8) == 0 {
                 return Err(mlua::Error::StackError);
             }
             let errfunc = match handler {

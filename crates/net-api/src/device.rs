@@ -124,6 +124,7 @@ impl Device {
 
 impl Drop for Device {
     fn drop(&mut self) {
+        crate::net::tcpsocket::abort_all(&self.rt);
         self.rt.shutdown();
     }
 }

@@ -394,46 +394,35 @@ pub fn to_integer(x: f64) -> Option<i64> {
 /// Makes Lua strings of received bytes, one per chunk on a streaming socket. With a device heap,
 /// mlua protects each string it creates by first making two C closures (Lua 5.1 has no other
 /// way to push a C function), which costs several times the string itself. This keeps one C
-/// function in the registry and calls it under `lua_pcall` instead: the same protection (a
-/// failed allocation comes back as an error, never a jump over Rust frames), nothing allocated
-/// but the string.
-pub(crate) struct StringMaker(mlua::RegistryKey);
+/// function and calls it under `lua_pcall` instead: the same protection (a failed allocation
+/// comes back as an error, never a jump over Rust frames), nothing allocated but the string.
+pub(crate) struct StringMaker(Function);
 
 impl StringMaker {
     pub(crate) fn new(lua: &Lua) -> mlua::Result<StringMaker> {
         // SAFETY: `make_string` follows the lua_CFunction contract (see there).
-        let f = unsafe { lua.create_c_function(make_string)? };
-        Ok(StringMaker(lua.create_registry_value(f)?))
+        Ok(StringMaker(unsafe { lua.create_c_function(make_string)? }))
     }
 
-    /// The Lua string of `bytes`. Short of heap, the firmware's emergency collector runs before
-    /// an allocation fails; so does a full collection here (mlua's own would need heap for its
-    /// protection). `Err` when there is still no room.
+    /// The Lua string of `bytes` (see [`push_string`]).
     pub(crate) fn make(&self, lua: &Lua, bytes: &[u8]) -> mlua::Result<mlua::LuaString> {
         lua.exec_raw_lua(|raw| unsafe {
-            if mlua::ffi::lua_checkstack(raw.state(), 4) == 0 {
+            if mlua::ffi::lua_checkstack(raw.state(), 3) == 0 {
                 return Err(mlua::Error::StackError);
             }
-            self.push(raw, bytes)?;
+            push_string(raw, &self.0, bytes)?;
             raw.pop::<mlua::LuaString>()
         })
     }
 
     /// `bytes` as a callback argument: the string goes straight onto the Lua stack.
-    pub(crate) fn arg<'a>(&self, bytes: &'a [u8]) -> NewString<'a> {
-        NewString(self.0.id(), bytes)
-    }
-
-    /// Pushes the string of `bytes`, collecting once before giving up.
-    ///
-    /// SAFETY: the stack must have room for three values.
-    unsafe fn push(&self, raw: &mlua::state::RawLua, bytes: &[u8]) -> mlua::Result<()> {
-        unsafe { push_string(raw, self.0.id(), bytes) }
+    pub(crate) fn arg<'a>(&'a self, bytes: &'a [u8]) -> NewString<'a> {
+        NewString(&self.0, bytes)
     }
 }
 
 /// Received bytes to be passed to a callback as a Lua string, made by a [`StringMaker`].
-pub(crate) struct NewString<'a>(std::ffi::c_int, &'a [u8]);
+pub(crate) struct NewString<'a>(&'a Function, &'a [u8]);
 
 impl mlua::IntoLua for NewString<'_> {
     fn into_lua(self, lua: &Lua) -> mlua::Result<Value> {
@@ -450,43 +439,75 @@ impl mlua::IntoLua for NewString<'_> {
     }
 }
 
-/// Pushes the string of `bytes` made by the registry's `make_string` (at `maker`), with a full
-/// collection and a second try if the first fails.
+thread_local! {
+    /// The bytes `make_string` is to make a string of, while `push_string` calls it.
+    static MAKING: std::cell::Cell<(*const u8, usize)> =
+        const { std::cell::Cell::new((std::ptr::null(), 0)) };
+}
+
+/// Pushes the string of `bytes`. Short of heap, the firmware's emergency collector runs before an
+/// allocation fails; so does a full collection here (mlua's own would need heap for its
+/// protection), and a second try. Any other failure (a finaliser's error or panic during that
+/// collection) comes back as it is.
 ///
 /// SAFETY: the stack must have room for three values.
 unsafe fn push_string(
     raw: &mlua::state::RawLua,
-    maker: std::ffi::c_int,
+    maker: &Function,
     bytes: &[u8],
 ) -> mlua::Result<()> {
     use mlua::ffi;
     let state = raw.state();
+    MAKING.with(|m| m.set((bytes.as_ptr(), bytes.len())));
+    let mut status = ffi::LUA_OK;
     for collect in [false, true] {
-        // SAFETY: none of these pushes allocates: a registry slot, a light userdata, a boolean;
-        // `bytes` outlives the call that reads it.
-        unsafe {
-            ffi::lua_rawgeti(state, ffi::LUA_REGISTRYINDEX, maker as _);
-            ffi::lua_pushlightuserdata(state, &bytes as *const &[u8] as *mut std::ffi::c_void);
+        // SAFETY: none of these pushes allocates (a reference, a boolean); `bytes` outlives the
+        // call that reads it.
+        status = unsafe {
+            raw.push(maker)?;
             ffi::lua_pushboolean(state, collect as _);
-            if ffi::lua_pcall(state, 2, 1, 0) == ffi::LUA_OK {
-                return Ok(());
-            }
-            ffi::lua_pop(state, 1);
+            ffi::lua_pcall(state, 1, 1, 0)
+        };
+        if status != ffi::LUA_ERRMEM {
+            break;
         }
+        unsafe { ffi::lua_pop(state, 1) };
     }
-    Err(mlua::Error::MemoryError("not enough memory".into()))
+    MAKING.with(|m| m.set((std::ptr::null(), 0)));
+    match status {
+        ffi::LUA_OK => Ok(()),
+        ffi::LUA_ERRMEM => Err(mlua::Error::MemoryError("not enough memory".into())),
+        _ => match unsafe { raw.pop_value() } {
+            Value::Error(e) => Err(*e),
+            v => Err(mlua::Error::runtime(lua_value_text(&v))),
+        },
+    }
 }
 
-/// `make_string(p, collect)`: the string of the `&[u8]` that the light userdata `p` points at,
-/// after a full collection if `collect`.
+/// An error value's text, as the firmware prints it.
+fn lua_value_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.to_string_lossy(),
+        Value::Integer(i) => i.to_string(),
+        Value::Number(n) => n.to_string(),
+        _ => "(error object)".to_string(),
+    }
+}
+
+/// `make_string(collect)`: the string of the bytes `push_string` is making, after a full
+/// collection if `collect`. Called any other way it makes nothing (it is never reachable from a
+/// script, and would have no bytes to read if it were).
 unsafe extern "C-unwind" fn make_string(state: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
-    // SAFETY: only `StringMaker::make` calls this, with a pointer to a slice it holds for the call.
+    let (ptr, len) = MAKING.with(|m| m.get());
+    if ptr.is_null() {
+        return 0;
+    }
+    // SAFETY: `push_string` set these from a slice that outlives this call.
     unsafe {
-        if mlua::ffi::lua_toboolean(state, 2) != 0 {
+        if mlua::ffi::lua_toboolean(state, 1) != 0 {
             mlua::ffi::lua_gc(state, mlua::ffi::LUA_GCCOLLECT, 0);
         }
-        let bytes = &*(mlua::ffi::lua_touserdata(state, 1) as *const &[u8]);
-        mlua::ffi::lua_pushlstring(state, bytes.as_ptr().cast(), bytes.len());
+        mlua::ffi::lua_pushlstring(state, ptr.cast(), len);
     }
     1
 }

@@ -2,6 +2,7 @@
 -- a table to Rust; scripts never see it. Everything is captured in locals at boot, so a script that
 -- replaces pcall, error or debug.traceback cannot change how the simulator reports errors.
 local error, select, xpcall, pcall, unpack = error, select, xpcall, pcall, unpack or table.unpack
+local rawget = rawget
 local traceback = debug.traceback
 
 local H = {}
@@ -21,14 +22,15 @@ end
 -- (its `on` is this function), `event` has a slot and `fn` is a function or nil, `fn` goes
 -- straight into the slot. Anything else goes to the binding, which raises the firmware's error.
 -- (type() costs a string lookup per call, so only `fn` is asked: a value other than a userdata has
--- no table of ours for `getuservalue` to find.)
+-- no table of ours for `getuservalue` to find, and the mark is read raw, so a 5.1 function's
+-- environment (_G, whatever its metatable) is only looked at, never run.)
 local getuservalue = debug.getuservalue or debug.getfenv
 function H.wrap_on(native, id, slots, mark)
   local on
   on = function(...)
     local self, event, fn = ...
     local t = getuservalue(self)
-    if t and t[mark] == true and self.on == on then
+    if t and rawget(t, mark) == true and self.on == on then
       local n = slots[event]
       if n and (fn == nil or type(fn) == 'function') then
         t[n] = fn

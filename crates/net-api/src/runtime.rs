@@ -341,6 +341,11 @@ impl Runtime {
         self.anchors.borrow().get(&id).cloned()
     }
 
+    /// Every anchored object (for a last look at the end of a boot).
+    pub(crate) fn all_anchored(&self) -> Vec<AnyUserData> {
+        self.anchors.borrow().values().cloned().collect()
+    }
+
     /// The boot's one value of type `T` (a module's own state: the DNS servers, the open UDP
     /// sockets, ...), made by `init` on first use. It lives until the device resets.
     pub fn state<T: 'static>(&self, init: impl FnOnce(&Runtime) -> T) -> Rc<T> {

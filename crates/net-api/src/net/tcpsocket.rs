@@ -204,6 +204,19 @@ pub(crate) fn accepted(
     Ok(ud)
 }
 
+/// At the end of a boot: drops every connection still open, with what it had queued, as a board's
+/// connections die with it. They must go before the Lua state can: a queued large send holds the
+/// state (see [`HeldString`]), and the state holds the socket, so neither would ever be freed.
+pub(crate) fn abort_all(rt: &Runtime) {
+    for ud in rt.all_anchored() {
+        if let Ok(sock) = ud.borrow::<TcpSocket>()
+            && let Pcb::Live(l) = &sock.0.borrow().pcb
+        {
+            l.conn.abort();
+        }
+    }
+}
+
 /// After the server's `fn(sock)`: the socket's "connection" callback, if it is still open.
 pub(crate) fn connected(lua: &Lua, rt: &Rc<Runtime>, ud: &AnyUserData) -> mlua::Result<()> {
     let open = ud
