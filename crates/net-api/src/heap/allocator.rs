@@ -26,15 +26,6 @@ use mlua::ffi;
 
 /// The pacing is recomputed when memory in use crosses a multiple of this many bytes.
 const PACE_GRAIN_SHIFT: u32 = 10;
-/// Step multiplier per unit of `used / free`: how fast a cycle runs for the heap left. Measured:
-/// a cycle must finish before the garbage made during it fills half of what is free.
-const STEPMUL_PER_FILL: usize = 150;
-const STEPMUL_MIN: usize = 100;
-/// Near the limit: every step of the collector is close to a full cycle.
-const STEPMUL_MAX: usize = 5000;
-/// The latest a cycle starts: once memory has doubled since the last one ended (Lua's default).
-const PAUSE_MAX: usize = 200;
-
 /// The allocator's state, handed to Lua as the allocator's user data.
 pub(crate) struct Allocator {
     /// The main state, for the collector's setters (they only reach the global state).
@@ -99,16 +90,38 @@ impl Allocator {
             return;
         }
         let used = used.max(1);
-        let free = limit.saturating_sub(used).max(1);
-        // The next cycle starts once garbage has taken half of what is free when this one ends.
-        let pause = (100 + 50 * free / used).min(PAUSE_MAX);
-        let stepmul = (STEPMUL_PER_FILL * used / free).clamp(STEPMUL_MIN, STEPMUL_MAX);
+        let (pause, stepmul) = knobs(used, limit.saturating_sub(used).max(1));
         // SAFETY: both calls only store a field of the global state.
         unsafe {
             ffi::lua_gc(self.state, ffi::LUA_GCSETPAUSE, pause as i32);
             ffi::lua_gc(self.state, ffi::LUA_GCSETSTEPMUL, stepmul as i32);
         }
     }
+}
+
+/// The pause and step multiplier for `used` bytes in use and `free` left.
+#[cfg(not(feature = "lua53"))]
+fn knobs(used: usize, free: usize) -> (usize, usize) {
+    /// Step multiplier per unit of `used / free`: how fast a cycle runs for the heap left. Measured:
+    /// a cycle must finish before the garbage made during it fills half of what is free.
+    const STEPMUL_PER_FILL: usize = 150;
+    const STEPMUL_MIN: usize = 100;
+    /// Near the limit: every step of the collector is close to a full cycle.
+    const STEPMUL_MAX: usize = 5000;
+    /// The latest a cycle starts: once memory has doubled since the last one ended (Lua's default).
+    const PAUSE_MAX: usize = 200;
+    // The next cycle starts once garbage has taken half of what is free when this one ends.
+    let pause = (100 + 50 * free / used).min(PAUSE_MAX);
+    let stepmul = (STEPMUL_PER_FILL * used / free).clamp(STEPMUL_MIN, STEPMUL_MAX);
+    (pause, stepmul)
+}
+
+/// Lua 5.3 has the emergency collector that 5.1 lacks, and counts a step's work in other units:
+/// it keeps the fixed pacing it was measured with (a cycle as soon as the last one ends, at four
+/// times the allocation rate).
+#[cfg(feature = "lua53")]
+fn knobs(_used: usize, _free: usize) -> (usize, usize) {
+    (100, 400)
 }
 
 fn layout(size: usize) -> Layout {
