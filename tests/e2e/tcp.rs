@@ -114,6 +114,15 @@ impl Sim {
     pub fn wait(mut self) -> i32 {
         crate::support::wait(&mut self.child, Duration::from_secs(60))
     }
+
+    /// Waits for the device's PANIC (decisions.md §4): exit status 4, and `msg` in its line.
+    pub fn expect_panic(self, msg: &str) {
+        let err = self.stderr.clone();
+        assert_eq!(self.wait(), 4, "PANIC exit status");
+        let err = err.lock().unwrap().clone();
+        let line = format!("PANIC: unprotected error in call to Lua API ({msg})");
+        assert!(err.contains(&line), "{err}");
+    }
 }
 
 impl Drop for Sim {
@@ -318,13 +327,7 @@ fn an_error_in_a_net_callback_is_a_panic_on_the_esp8266_and_goes_to_onerror_else
     let sim = Sim::start(script, &[]);
     let mut c = connect(sim.port());
     c.write_all(b"x").unwrap();
-    let err = sim.stderr.clone();
-    assert_eq!(sim.wait(), 4, "PANIC exit status");
-    let err = err.lock().unwrap().clone();
-    assert!(
-        err.contains("PANIC: unprotected error in call to Lua API (init.lua:5: bad request: x)"),
-        "{err}"
-    );
+    sim.expect_panic("init.lua:5: bad request: x");
 
     for target in ["host", "esp32"] {
         let sim = Sim::start(
@@ -553,13 +556,7 @@ fn received_data_with_no_heap_left_is_a_panic_on_the_esp8266() {
     c.write_all(&[b'x'; 1000]).unwrap();
     // The string could not be made, so the callback never runs: nothing more on stdout.
     assert_eq!(sim.line_within(Duration::from_secs(20)), None);
-    let err = sim.stderr.clone();
-    assert_eq!(sim.wait(), 4, "PANIC exit status");
-    let err = err.lock().unwrap().clone();
-    assert!(
-        err.contains("PANIC: unprotected error in call to Lua API (not enough memory)"),
-        "{err}"
-    );
+    sim.expect_panic("not enough memory");
 }
 
 #[test]

@@ -107,12 +107,7 @@ fn suite_as_tap_version_13() {
     ]);
     assert_eq!(r.status, 1, "{r:?}");
     // Device output of failing files comes as TAP comments; everything else is compared exactly.
-    let points: String = r
-        .stdout
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .map(|l| format!("{l}\n"))
-        .collect();
+    let points = tap_points(&r.stdout);
     assert_eq!(points, SUITE_TAP, "{}", r.stdout);
     assert!(
         r.stdout.contains("\n# ######## started suite tests\n"),
@@ -398,12 +393,7 @@ fn a_panic_in_a_net_callback_is_reported_as_such_and_the_other_files_run() {
         "tap",
     ]);
     assert_eq!(r.status, 1, "{r:?}");
-    let points: String = r
-        .stdout
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .map(|l| format!("{l}\n"))
-        .collect();
+    let points = tap_points(&r.stdout);
     assert_eq!(
         points,
         "TAP version 13\n\
@@ -538,4 +528,13 @@ fn run_checks_plain_script_output() {
     assert_eq!(short.status, 7, "{short:?}");
     let plain = flash.run("blink.lua", &args);
     assert_eq!(plain.status, 124, "{plain:?}");
+}
+
+/// A TAP report without its comment lines (device output of failing files): the test points.
+fn tap_points(stdout: &str) -> String {
+    stdout
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| format!("{l}\n"))
+        .collect()
 }

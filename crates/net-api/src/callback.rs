@@ -114,14 +114,8 @@ impl Runtime {
 
     /// The ESP8266 panic function: the message, then a reset.
     fn panic(&self, err: &Value) {
-        let msg = match err {
-            Value::String(s) => s.to_string_lossy(),
-            Value::Integer(i) => i.to_string(),
-            Value::Number(n) => n.to_string(),
-            // A binding's own failure (no heap for its result): what Lua would have raised.
-            Value::Error(e) => crate::lauxlib::lua_error_text(e),
-            _ => "(null)".to_string(),
-        };
+        // lua_tostring of a table or function is NULL, which the panic function prints as such.
+        let msg = crate::lauxlib::error_value_text(err).unwrap_or_else(|| "(null)".into());
         self.diag(&format!(
             "PANIC: unprotected error in call to Lua API ({msg})"
         ));

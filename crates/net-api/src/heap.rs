@@ -24,9 +24,7 @@ pub const HOST_BYTES_PER_DEVICE_BYTE: usize = 2;
 pub(crate) struct Heap {
     /// Lua memory in use when the script starts: the baseline the device heap is counted from.
     base: Cell<usize>,
-    /// The Lua memory limit (0: none, the host profile).
-    limit: Cell<usize>,
-    /// The allocator that enforces the limit, once there is one.
+    /// The allocator that enforces the limit (none on the host profile).
     alloc: Cell<Option<&'static Allocator>>,
     /// Lua memory in use above which the loop collects garbage between callbacks.
     above: Cell<usize>,
@@ -42,7 +40,6 @@ impl Heap {
         if let Some(heap) = rt.cfg.target.heap() {
             let limit = base + heap * HOST_BYTES_PER_DEVICE_BYTE;
             self.alloc.set(Some(Allocator::install(lua, limit)));
-            self.limit.set(limit);
             self.above
                 .set(base + heap * HOST_BYTES_PER_DEVICE_BYTE * 3 / 4);
         }
@@ -62,7 +59,7 @@ impl Heap {
     /// loop calls this: a full collection once three quarters of the device heap is taken, in
     /// case the incremental collector fell behind.
     pub(crate) fn between_callbacks(&self, lua: &Lua) {
-        if self.limit.get() != 0 && self.used(lua) > self.above.get() {
+        if self.alloc.get().is_some() && self.used(lua) > self.above.get() {
             let _ = lua.gc_collect();
         }
     }
@@ -76,11 +73,11 @@ impl Heap {
         }
     }
 
-    /// Moves the baseline and the limits up by `grown` bytes that the device does not pay for.
+    /// Moves the baseline and the collection mark up by `grown` bytes that the device does not
+    /// pay for (the allocator's limit is moved by [`exempt`]).
     fn exempt_grown(&self, grown: usize) {
         self.base.set(self.base.get() + grown);
-        if self.limit.get() != 0 {
-            self.limit.set(self.limit.get() + grown);
+        if self.alloc.get().is_some() {
             self.above.set(self.above.get() + grown);
         }
     }

@@ -458,39 +458,44 @@ unsafe fn push_string(
 ) -> mlua::Result<()> {
     use mlua::ffi;
     let state = raw.state();
-    MAKING.with(|m| m.set((bytes.as_ptr(), bytes.len())));
     let mut status = ffi::LUA_OK;
     for collect in [false, true] {
         // SAFETY: none of these pushes allocates (a reference, a boolean); `bytes` outlives the
-        // call that reads it.
+        // call that reads it, and is unset again before anything can fail.
         status = unsafe {
             raw.push(maker)?;
             ffi::lua_pushboolean(state, collect as _);
-            ffi::lua_pcall(state, 1, 1, 0)
+            MAKING.with(|m| m.set((bytes.as_ptr(), bytes.len())));
+            let status = ffi::lua_pcall(state, 1, 1, 0);
+            MAKING.with(|m| m.set((std::ptr::null(), 0)));
+            status
         };
         if status != ffi::LUA_ERRMEM {
             break;
         }
         unsafe { ffi::lua_pop(state, 1) };
     }
-    MAKING.with(|m| m.set((std::ptr::null(), 0)));
     match status {
         ffi::LUA_OK => Ok(()),
         ffi::LUA_ERRMEM => Err(mlua::Error::MemoryError("not enough memory".into())),
         _ => match unsafe { raw.pop_value() } {
             Value::Error(e) => Err(*e),
-            v => Err(mlua::Error::runtime(lua_value_text(&v))),
+            v => Err(mlua::Error::runtime(
+                error_value_text(&v).unwrap_or_else(|| "(error object)".into()),
+            )),
         },
     }
 }
 
-/// An error value's text, as the firmware prints it.
-fn lua_value_text(v: &Value) -> String {
+/// An error value's text as `lua_tostring` gives it (an mlua error as the message Lua would have
+/// raised); `None` for values that have none (tables, functions, ...).
+pub fn error_value_text(v: &Value) -> Option<String> {
     match v {
-        Value::String(s) => s.to_string_lossy(),
-        Value::Integer(i) => i.to_string(),
-        Value::Number(n) => n.to_string(),
-        _ => "(error object)".to_string(),
+        Value::String(s) => Some(s.to_string_lossy()),
+        Value::Integer(i) => Some(i.to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Error(e) => Some(lua_error_text(e)),
+        _ => None,
     }
 }
 

@@ -145,13 +145,7 @@ fn a_send_limit_error_inside_a_callback_is_a_panic() {
         &[],
     );
     let _c = connect(sim.port());
-    let err = sim.stderr.clone();
-    assert_eq!(sim.wait(), 4);
-    assert!(
-        err.lock()
-            .unwrap()
-            .contains("PANIC: unprotected error in call to Lua API (init.lua:3: out of memory)")
-    );
+    sim.expect_panic("init.lua:3: out of memory");
 }
 
 const COUNT_ACCEPTS: &str = r#"

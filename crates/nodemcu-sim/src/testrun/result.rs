@@ -122,6 +122,23 @@ pub struct TestCase {
     began: (Duration, Duration),
 }
 
+impl TestCase {
+    /// A test announced (or first heard of) at `began`, not run yet.
+    fn queued(run: String, name: String, began: (Duration, Duration)) -> TestCase {
+        TestCase {
+            run,
+            name,
+            status: Status::NotRun,
+            checks: 0,
+            problems: Vec::new(),
+            wall: Duration::ZERO,
+            sim: Duration::ZERO,
+            phase: Phase::Queued,
+            began,
+        }
+    }
+}
+
 /// How the child process ended, from the runner's side.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Exit {
@@ -250,17 +267,8 @@ impl FileResult {
     fn event(&mut self, sim: Duration, wall: Duration, ev: Event) {
         let kind = ev.kind.as_str();
         if kind == "queue" {
-            self.tests.push(TestCase {
-                run: ev.run,
-                name: ev.test,
-                status: Status::NotRun,
-                checks: 0,
-                problems: Vec::new(),
-                wall: Duration::ZERO,
-                sim: Duration::ZERO,
-                phase: Phase::Queued,
-                began: (sim, wall),
-            });
+            self.tests
+                .push(TestCase::queued(ev.run, ev.test, (sim, wall)));
             return;
         }
         if matches!(kind, "start" | "finish") {
@@ -280,17 +288,8 @@ impl FileResult {
                 .or_else(|| self.tests.iter().rposition(|t| t.name == ev.test)),
         };
         let idx = idx.unwrap_or_else(|| {
-            self.tests.push(TestCase {
-                run: ev.run.clone(),
-                name: ev.test.clone(),
-                status: Status::NotRun,
-                checks: 0,
-                problems: Vec::new(),
-                wall: Duration::ZERO,
-                sim: Duration::ZERO,
-                phase: Phase::Queued,
-                began: (sim, wall),
-            });
+            let t = TestCase::queued(ev.run.clone(), ev.test.clone(), (sim, wall));
+            self.tests.push(t);
             self.tests.len() - 1
         });
         let t = &mut self.tests[idx];
