@@ -26,6 +26,7 @@
 //! `Rc<RefCell<..>>` state, and the sink never runs while that state is borrowed.
 
 mod driver;
+mod idle;
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -39,6 +40,7 @@ use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use driver::drive;
+pub use idle::IdleTimer;
 
 /// Initial size of a connection's receive buffer.
 const RX_START: usize = 4096;
@@ -124,8 +126,8 @@ pub struct Options {
     pub read_ahead: usize,
     /// The socket buffer sends are handed over to (a send larger than it is taken when it is empty).
     pub buffer: usize,
-    /// Close with [`Close::Aborted`] after this long with no byte received or written.
-    pub idle_timeout: Option<Duration>,
+    /// Close with [`Close::Aborted`] after the timer's timeout with no byte received or written.
+    pub idle: Option<IdleTimer>,
     /// How long a closing connection may take to write what was still queued.
     pub linger: Duration,
     /// Shut the stream down before dropping it. A TLS stream needs it (close_notify); a plain
@@ -143,7 +145,7 @@ impl Default for Options {
             window: 64 * 1024,
             read_ahead: 64 * 1024,
             buffer: 64 * 1024,
-            idle_timeout: None,
+            idle: None,
             linger: Duration::from_secs(10),
             shutdown: true,
             handover: None,

@@ -10,8 +10,9 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::time::{Instant, Sleep};
+use tokio::time::Sleep;
 
+use super::idle::IdleWatch;
 use super::{Close, Event, Options, Phase, Shared};
 
 pub(super) type Connecting<F> = Option<Pin<Box<F>>>;
@@ -20,10 +21,8 @@ pub(super) type Connecting<F> = Option<Pin<Box<F>>>;
 struct Driver<F> {
     connecting: Connecting<F>,
     opts: Options,
-    /// Fires at the earliest moment the connection could be idle for the timeout; activity only
-    /// moves `last_activity`, and the timer is re-armed from it when it fires early.
-    idle: Option<Pin<Box<Sleep>>>,
-    last_activity: Instant,
+    /// The idle timeout's watch on this connection, from the task's first poll.
+    idle: Option<IdleWatch>,
     linger: Option<Pin<Box<Sleep>>>,
 }
 
@@ -38,8 +37,7 @@ pub(super) async fn drive<S, F>(
 {
     let mut d = Driver {
         connecting,
-        idle: opts.idle_timeout.map(|t| Box::pin(tokio::time::sleep(t))),
-        last_activity: Instant::now(),
+        idle: None,
         linger: None,
         opts,
     };
@@ -137,26 +135,25 @@ where
             }
         }
         if st.phase == Phase::Closing {
+            if st.out.is_empty() && !st.need_flush {
+                let shut = match st.stream.as_mut() {
+                    Some(s) if d.opts.shutdown => Pin::new(s).poll_shutdown(cx).is_ready(),
+                    _ => true,
+                };
+                if shut {
+                    st.phase = Phase::Done;
+                    continue;
+                }
+            }
+            // Still writing (or shutting down): the linger bounds how long. It is armed only
+            // now, so a close with nothing left to write never touches the timer wheel (arming
+            // a timer earlier than any other wakes the runtime's driver: a syscall).
             let linger = d
                 .linger
                 .get_or_insert_with(|| Box::pin(tokio::time::sleep(d.opts.linger)));
             if linger.as_mut().poll(cx).is_ready() {
                 st.phase = Phase::Done;
                 continue;
-            }
-            if st.out.is_empty() && !st.need_flush && !d.opts.shutdown {
-                st.phase = Phase::Done;
-                continue;
-            }
-            if st.out.is_empty() && !st.need_flush {
-                let s = st.stream.as_mut().expect("open stream");
-                match Pin::new(s).poll_shutdown(cx) {
-                    Poll::Pending => return false,
-                    Poll::Ready(_) => {
-                        st.phase = Phase::Done;
-                        continue;
-                    }
-                }
             }
             return false;
         }
@@ -190,14 +187,12 @@ where
             }
         }
         st.pump(ev);
-        if let (Some(t), Some(after)) = (d.idle.as_mut(), d.opts.idle_timeout)
-            && t.as_mut().poll(cx).is_ready()
+        if d.idle.is_none()
+            && let Some(timer) = &d.opts.idle
         {
-            let due = d.last_activity + after;
-            if Instant::now() < due {
-                t.as_mut().reset(due);
-                continue;
-            }
+            d.idle = Some(timer.watch(cx.waker()));
+        }
+        if d.idle.as_ref().is_some_and(IdleWatch::expired) {
             ev.push(Event::Closed(Close::Aborted));
             st.phase = Phase::Closing;
             continue;
@@ -207,8 +202,8 @@ where
 }
 
 fn reset_idle<F>(d: &mut Driver<F>) {
-    if d.idle.is_some() {
-        d.last_activity = Instant::now();
+    if let Some(w) = &d.idle {
+        w.touch();
     }
 }
 

@@ -10,7 +10,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
 use super::*;
-use crate::stream::{Close, Conn, Event, Options};
+use crate::stream::{Close, Conn, Event, IdleTimer, Options};
 
 fn local<F: Future>(f: F) -> F::Output {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -217,7 +217,7 @@ fn idle_connections_are_aborted_after_the_timeout() {
         let (mut peer, ours) = pair().await;
         let (tx, mut rx) = mpsc::unbounded_channel();
         let opts = Options {
-            idle_timeout: Some(Duration::from_millis(200)),
+            idle: Some(IdleTimer::new(Duration::from_millis(200))),
             ..Options::default()
         };
         let _c = Conn::open(ours, opts, sink_to(tx));
@@ -226,6 +226,36 @@ fn idle_connections_are_aborted_after_the_timeout() {
         assert!(t0.elapsed() >= Duration::from_millis(190));
         let mut rest = Vec::new();
         peer.read_to_end(&mut rest).await.unwrap();
+    });
+}
+
+#[test]
+fn connections_sharing_an_idle_timer_each_time_out_from_their_own_activity() {
+    // One quiet connection and one kept busy, on one timer: only the quiet one is aborted.
+    local(async {
+        let timer = IdleTimer::new(Duration::from_millis(300));
+        let opts = Options {
+            idle: Some(timer.clone()),
+            ..Options::default()
+        };
+        let (_quiet_peer, quiet) = pair().await;
+        let (mut busy_peer, busy) = pair().await;
+        let (qtx, mut qrx) = mpsc::unbounded_channel();
+        let (btx, mut brx) = mpsc::unbounded_channel();
+        let _q = Conn::open(quiet, opts.clone(), sink_to(qtx));
+        let b = Conn::open(busy, opts, sink_to(btx));
+        let t0 = std::time::Instant::now();
+        for _ in 0..6 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            busy_peer.write_all(b"x").await.unwrap();
+            assert!(matches!(recv(&mut brx).await, Event::Data(_)));
+            b.consumed();
+        }
+        assert_eq!(recv(&mut qrx).await, Event::Closed(Close::Aborted));
+        assert!(t0.elapsed() >= Duration::from_millis(290));
+        assert!(brx.try_recv().is_err(), "the busy connection stayed open");
+        assert_eq!(recv(&mut brx).await, Event::Closed(Close::Aborted));
+        assert!(t0.elapsed() >= Duration::from_millis(890));
     });
 }
 

@@ -18,6 +18,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::rc::{Rc, Weak};
 use std::time::Duration;
 
+use host_backend::stream::IdleTimer;
 use host_backend::tcp::{self, Server, Slots};
 use mlua::{AnyUserData, Function, Lua, Value};
 
@@ -141,9 +142,9 @@ fn listen(lua: &Lua, rt: &Rc<Runtime>, a: &Args) -> FwResult<()> {
     let dev_port = device_port(rt, local.port(), port);
     let events = rt.event_sink();
     let (r, s) = (Rc::downgrade(rt), Rc::downgrade(&srv.0));
-    let idle = (timeout > 0).then(|| Duration::from_secs(timeout as u64));
+    let idle = (timeout > 0).then(|| IdleTimer::new(Duration::from_secs(timeout as u64)));
     let server = Server::start(listener, slots, move |stream, peer, slot| {
-        let (r, s) = (r.clone(), s.clone());
+        let (r, s, idle) = (r.clone(), s.clone(), idle.clone());
         events.push(Box::new(move |lua| {
             accepted(lua, &r, &s, epoch, (stream, peer, slot), idle, dev_port)
         }));
@@ -187,7 +188,7 @@ fn accepted(
     srv: &Weak<RefCell<ServerState>>,
     epoch: u64,
     (stream, peer, slot): Accepted,
-    idle: Option<Duration>,
+    idle: Option<IdleTimer>,
     dev_port: u16,
 ) -> mlua::Result<()> {
     let (Some(rt), Some(srv)) = (rt.upgrade(), srv.upgrade()) else {

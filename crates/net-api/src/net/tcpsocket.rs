@@ -22,7 +22,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::rc::Rc;
 
 use conn::{conn_sink, resolve, settle};
-use host_backend::stream::{Conn, Options, Payload};
+use host_backend::stream::{Conn, IdleTimer, Options, Payload};
 use host_backend::tcp::Slot;
 use mlua::{AnyUserData, Lua, Value};
 use tokio::net::TcpStream;
@@ -119,7 +119,7 @@ fn check_sock(a: &Args) -> FwResult<(&AnyUserData, TcpSocket)> {
 }
 
 /// How connections of this device read (decisions.md §2).
-fn options(rt: &Runtime, idle: Option<std::time::Duration>) -> Options {
+fn options(rt: &Runtime, idle: Option<IdleTimer>) -> Options {
     let target = rt.cfg.target;
     Options {
         handover: Some(rt.handover.clone()),
@@ -134,7 +134,7 @@ fn options(rt: &Runtime, idle: Option<std::time::Duration>) -> Options {
         } else {
             256 * 1024
         },
-        idle_timeout: idle,
+        idle,
         shutdown: false,
         ..Options::default()
     }
@@ -183,7 +183,7 @@ pub(crate) fn accepted(
     stream: TcpStream,
     peer: SocketAddr,
     slot: Slot,
-    idle: Option<std::time::Duration>,
+    idle: Option<IdleTimer>,
     device_port: u16,
 ) -> mlua::Result<AnyUserData> {
     let sock = TcpSocket::new(rt);
