@@ -14,6 +14,10 @@ mod testrun;
 
 use clap::Parser;
 
+/// See the dependency's note in Cargo.toml: short-lived blocks, many of them, per request.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let args = cli::Cli::parse();
     let code = match args.command {
