@@ -291,6 +291,48 @@ fn local_close_fires_nothing_and_the_peer_sees_the_queued_data_then_eof() {
     assert_eq!(sim.wait(), 0);
 }
 
+/// `send` and `close` called from a coroutine (another Lua thread than the loop's), on the host
+/// profile (no send limit), with a number to send and a string just under and at the size sent without a copy: every byte
+/// arrives in order, and the second `close` is refused as for any closed socket.
+#[test]
+fn send_and_close_work_from_a_coroutine_with_every_kind_of_data() {
+    let sim = Sim::start(
+        r#"
+        local sv = net.createServer(net.TCP, 30)
+        sv:listen(0, function(c)
+          c:on("receive", function(s, d)
+            coroutine.wrap(function()
+              s:send("co:" .. d)
+              s:send(42)
+              s:send(string.rep("a", 16383))
+              s:send(string.rep("b", 16384))
+            end)()
+          end)
+          local n = 0
+          c:on("sent", function(s)
+            n = n + 1
+            if n < 4 then return end
+            coroutine.wrap(function()
+              s:close()
+              print("closed", pcall(s.close, s))
+              sv:close()
+            end)()
+          end)
+        end)
+        print("port", (sv:getaddr()))
+        "#,
+        &["--target", "host"],
+    );
+    let mut c = connect(sim.port());
+    c.write_all(b"hi").unwrap();
+    let mut want = b"co:hi42".to_vec();
+    want.extend(std::iter::repeat_n(b'a', 16383));
+    want.extend(std::iter::repeat_n(b'b', 16384));
+    assert!(read_all(&mut c) == want, "bytes differ");
+    assert_eq!(sim.line(), "closed\tfalse\tnot connected");
+    assert_eq!(sim.wait(), 0);
+}
+
 #[test]
 fn idle_clients_of_a_server_are_closed_after_its_timeout() {
     let sim = Sim::start(

@@ -53,12 +53,13 @@ impl Device {
                 .load(include_str!("prelude.lua"))
                 .set_name("=[sim]")
                 .call(())?;
-            lauxlib::install_shim(&lua, h.get("wrap")?, h.get("wrap_on")?)?;
+            lauxlib::install_shim(&lua, &h)?;
             *rt.helpers.borrow_mut() = Some(Helpers {
                 pcallx: h.get("pcallx")?,
                 traceback: h.get("traceback")?,
                 raise: h.get("raise")?,
                 strings: lauxlib::StringMaker::new(&lua)?,
+                on_tables: crate::net::events::TableMaker::new(&lua)?,
                 pcall: h.get("pcall")?,
             });
             lua.set_app_data(rt.clone());

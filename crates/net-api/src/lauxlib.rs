@@ -124,6 +124,7 @@ type Binding = Rc<dyn Fn(&Lua, Args) -> FwResult<MultiValue>>;
 struct Natives {
     wrap: Function,
     wrap_on: Function,
+    wrap_fast: Function,
     native: Function,
     table: Rc<RefCell<Vec<Binding>>>,
     sealed: bool,
@@ -149,6 +150,21 @@ where
 {
     bind_with(lua, f, |natives, native, id| {
         natives.wrap_on.call((native, id, slots, mark))
+    })
+}
+
+/// [`bind`] with a fast path: `fast`, a C function, is called first with the same arguments and
+/// either does the whole call and returns true, or changes nothing and returns false, and then
+/// `f` runs (and raises any error). For the few methods called once per request or per chunk.
+pub fn bind_fast<F, R>(lua: &Lua, f: F, fast: mlua::ffi::lua_CFunction) -> mlua::Result<Function>
+where
+    F: Fn(&Lua, Args) -> FwResult<R> + 'static,
+    R: IntoLuaMulti,
+{
+    // SAFETY: the caller's `fast` follows the lua_CFunction contract.
+    let fast = unsafe { lua.create_c_function(fast)? };
+    bind_with(lua, f, |natives, native, id| {
+        natives.wrap_fast.call((native, id, fast))
     })
 }
 
@@ -196,12 +212,13 @@ fn native(lua: &Lua, table: Rc<RefCell<Vec<Binding>>>) -> mlua::Result<Function>
 }
 
 /// Installs the wrapper from the prelude and the native; done once when a state is created.
-pub(crate) fn install_shim(lua: &Lua, wrap: Function, wrap_on: Function) -> mlua::Result<()> {
+pub(crate) fn install_shim(lua: &Lua, helpers: &Table) -> mlua::Result<()> {
     let table = Rc::new(RefCell::new(Vec::new()));
     let native = native(lua, table.clone())?;
     lua.set_app_data(Natives {
-        wrap,
-        wrap_on,
+        wrap: helpers.get("wrap")?,
+        wrap_on: helpers.get("wrap_on")?,
+        wrap_fast: helpers.get("wrap_fast")?,
         native,
         table,
         sealed: false,

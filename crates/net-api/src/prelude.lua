@@ -17,6 +17,15 @@ function H.wrap(native, id)
   return function(...) return check(native(id, ...)) end
 end
 
+-- A binding with a fast path (lauxlib.rs's bind_fast): `fast` does the common case and returns
+-- true, or does nothing and returns false, and the binding runs, raising its errors as usual.
+function H.wrap_fast(native, id, fast)
+  return function(...)
+    if fast(...) then return end
+    return check(native(id, ...))
+  end
+end
+
 -- A TCP socket's on(event, fn): the binding, with its common case done here, where it costs no
 -- call into Rust. When `self` has its callback table (`mark` set) and is a socket of this kind
 -- (its `on` is this function), `event` has a slot and `fn` is a function or nil, `fn` goes

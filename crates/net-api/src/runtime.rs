@@ -137,6 +137,8 @@ pub(crate) struct Helpers {
     pub raise: Function,
     /// Makes the strings of received data.
     pub strings: crate::lauxlib::StringMaker,
+    /// Makes the callback tables of new sockets.
+    pub on_tables: crate::net::events::TableMaker,
     pub pcall: Function,
 }
 

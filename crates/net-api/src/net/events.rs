@@ -86,13 +86,55 @@ pub fn slot_indices(lua: &Lua) -> mlua::Result<(mlua::Table, usize)> {
     Ok((t, MARK))
 }
 
+/// Gives new handles their tables. One C function, called under `lua_pcall` so that a failed
+/// allocation comes back as an error: one protected call per handle, where making and filling the
+/// table through mlua costs two (a web server makes a handle per request).
+pub(crate) struct TableMaker(Function);
+
+impl TableMaker {
+    pub(crate) fn new(lua: &Lua) -> mlua::Result<TableMaker> {
+        // SAFETY: `make_on_table` follows the lua_CFunction contract.
+        Ok(TableMaker(unsafe { lua.create_c_function(make_on_table)? }))
+    }
+}
+
+/// `make_on_table(ud)`: sets a new, marked callback table as `ud`'s user value. Only ever called
+/// by [`OnTable::prepare`], with a handle.
+unsafe extern "C-unwind" fn make_on_table(state: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    use mlua::ffi;
+    // SAFETY: argument 1 is a full userdata (see above); a C function has room for two values.
+    unsafe {
+        ffi::lua_createtable(state, MARK as _, 0);
+        ffi::lua_pushboolean(state, 1);
+        ffi::lua_rawseti(state, -2, MARK as _);
+        ffi::lua_setuservalue(state, 1);
+    }
+    0
+}
+
 impl OnTable<'_> {
-    /// Gives the handle its table now, so that `on()` never has to (see [`slot_indices`]).
-    pub fn prepare(&self) -> mlua::Result<()> {
-        if !self.with_table(|_| Ok(()))? {
-            self.make_table()?;
-        }
-        Ok(())
+    /// Gives a handle just made its table, so that `on()` never has to (see [`slot_indices`]).
+    pub(crate) fn prepare(&self, maker: &TableMaker) -> mlua::Result<()> {
+        use mlua::ffi;
+        self.0.exec_raw_lua(|raw| unsafe {
+            let state = raw.state();
+            if ffi::lua_checkstack(state, 2) == 0 {
+                return Err(mlua::Error::StackError);
+            }
+            raw.push(&maker.0)?;
+            raw.push(self.1)?;
+            match ffi::lua_pcall(state, 1, 0, 0) {
+                ffi::LUA_OK => Ok(()),
+                status => {
+                    ffi::lua_pop(state, 1);
+                    Err(if status == ffi::LUA_ERRMEM {
+                        mlua::Error::MemoryError("not enough memory".into())
+                    } else {
+                        mlua::Error::runtime("cannot make a callback table")
+                    })
+                }
+            }
+        })
     }
 
     /// `on(event, value)`, with `allowed` the kind's event names.

@@ -16,6 +16,7 @@
 //! own user value ([`OnTable`]), so a closed socket whose callbacks capture it is collected.
 
 mod conn;
+mod fast;
 
 use std::cell::RefCell;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -30,7 +31,7 @@ use tokio::net::TcpStream;
 use super::events::OnTable;
 use crate::config::Target;
 use crate::handle_type;
-use crate::lauxlib::{Args, FwResult, arg_check, bind, bind_on, fw_err};
+use crate::lauxlib::{Args, FwResult, arg_check, bind, bind_fast, bind_on, fw_err};
 use crate::modules::register_methods;
 use crate::runtime::Runtime;
 
@@ -148,21 +149,27 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
             methods.push(($name, bind(lua, move |lua, a| $f(lua, &r, &a))?));
         }};
     }
+    macro_rules! method_fast {
+        ($name:expr, $f:expr, $fast:expr) => {{
+            let r = rt.clone();
+            methods.push(($name, bind_fast(lua, move |lua, a| $f(lua, &r, &a), $fast)?));
+        }};
+    }
     method!("connect", connect);
-    method!("close", close);
+    method_fast!("close", close, fast::close_fast);
     let r = rt.clone();
     let (slots, mark) = super::events::slot_indices(lua)?;
     methods.push((
         "on",
         bind_on(lua, move |lua, a| on(lua, &r, &a), slots, mark)?,
     ));
-    method!("send", send);
+    method_fast!("send", send, fast::send_fast);
     method!("dns", dns);
     method!("getpeer", getpeer);
     method!("getaddr", getaddr);
     if rt.cfg.target != Target::Esp32 {
-        method!("hold", hold);
-        method!("unhold", unhold);
+        method_fast!("hold", hold, fast::hold_fast);
+        method_fast!("unhold", unhold, fast::unhold_fast);
         method!("ttl", ttl);
     }
     register_methods(lua, TYPE, methods)?;
@@ -171,9 +178,15 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
 
 /// `net.createConnection()`: a TCP client.
 pub fn create(lua: &Lua, rt: &Rc<Runtime>) -> FwResult<Value> {
-    let ud = lua.create_userdata(TcpSocket::new(rt))?;
-    OnTable(lua, &ud).prepare()?;
-    Ok(Value::UserData(ud))
+    Ok(Value::UserData(handle(lua, rt, TcpSocket::new(rt))?))
+}
+
+/// The Lua handle of a new socket, with its callback table.
+fn handle(lua: &Lua, rt: &Runtime, sock: TcpSocket) -> mlua::Result<AnyUserData> {
+    let ud = lua.create_userdata(sock)?;
+    let helpers = rt.helpers.borrow();
+    OnTable(lua, &ud).prepare(&helpers.as_ref().expect("prelude loaded").on_tables)?;
+    Ok(ud)
 }
 
 /// A socket for a connection a server accepted: anchored, open, reading.
@@ -187,8 +200,7 @@ pub(crate) fn accepted(
     device_port: u16,
 ) -> mlua::Result<AnyUserData> {
     let sock = TcpSocket::new(rt);
-    let ud = lua.create_userdata(sock.clone())?;
-    OnTable(lua, &ud).prepare()?;
+    let ud = handle(lua, rt, sock.clone())?;
     let (id, epoch) = {
         let s = sock.0.borrow();
         (s.id, s.epoch)
@@ -253,6 +265,11 @@ fn connect(lua: &Lua, rt: &Rc<Runtime>, a: &Args) -> FwResult<()> {
 /// `sk:close()`: no callback fires; `not connected` when there is nothing to close.
 fn close(_: &Lua, rt: &Rc<Runtime>, a: &Args) -> FwResult<()> {
     let (_, sock) = check_sock(a)?;
+    close_sock(rt, &sock)
+}
+
+/// `close`'s work: a failure changes nothing (see [`send_bytes`]).
+fn close_sock(rt: &Runtime, sock: &TcpSocket) -> FwResult<()> {
     {
         let mut s = sock.0.borrow_mut();
         match std::mem::replace(&mut s.pcb, Pcb::None) {
@@ -292,6 +309,17 @@ fn send(lua: &Lua, rt: &Rc<Runtime>, a: &Args) -> FwResult<()> {
     if let Value::Function(f) = a.get(3) {
         OnTable(lua, ud).replace("sent", f)?;
     }
+    send_bytes(rt, &sock, data.len(), || payload(lua, string, &data))
+}
+
+/// `send`'s work once it has `len` bytes to send: the board's limits, then the queue. A failure
+/// changes nothing, so the fast path (`fast.rs`) can leave it to the binding to raise.
+fn send_bytes(
+    rt: &Runtime,
+    sock: &TcpSocket,
+    len: usize,
+    payload: impl FnOnce() -> Payload,
+) -> FwResult<()> {
     let mut s = sock.0.borrow_mut();
     let id = s.id;
     let Pcb::Live(l) = &s.pcb else {
@@ -299,10 +327,10 @@ fn send(lua: &Lua, rt: &Rc<Runtime>, a: &Args) -> FwResult<()> {
     };
     let conn = l.conn.clone();
     match rt.cfg.target {
-        Target::Esp8266 if conn.queued() + data.len() > ESP8266_SND_BUF => {
+        Target::Esp8266 if conn.queued() + len > ESP8266_SND_BUF => {
             return fw_err("out of memory");
         }
-        Target::Esp32 if data.len() > ESP32_SND_BUF => return fw_err("buffer error"),
+        Target::Esp32 if len > ESP32_SND_BUF => return fw_err("buffer error"),
         _ => {}
     }
     if rt.cfg.target == Target::Esp8266 && s.unsent > 0 {
@@ -315,7 +343,7 @@ fn send(lua: &Lua, rt: &Rc<Runtime>, a: &Args) -> FwResult<()> {
     }
     // A connection that just ended on the host side: its "disconnection" is on its way, and
     // lwIP would still have accepted the bytes.
-    if conn.send(payload(lua, string, &data)) {
+    if conn.send(payload()) {
         s.unsent += 1;
     }
     Ok(())
@@ -358,23 +386,28 @@ impl AsRef<[u8]> for HeldString {
 /// `sk:hold()`: stop reading, so the peer's writes stall once the window is full.
 fn hold(_: &Lua, _: &Rc<Runtime>, a: &Args) -> FwResult<()> {
     let (_, sock) = check_sock(a)?;
-    let mut s = sock.0.borrow_mut();
-    if let Pcb::Live(l) = &s.pcb {
-        l.conn.hold();
-        s.held = true;
-    }
+    set_hold(&sock, true);
     Ok(())
 }
 
 /// `sk:unhold()`.
 fn unhold(_: &Lua, _: &Rc<Runtime>, a: &Args) -> FwResult<()> {
     let (_, sock) = check_sock(a)?;
+    set_hold(&sock, false);
+    Ok(())
+}
+
+/// `hold`'s and `unhold`'s work (nothing on a socket without a connection).
+fn set_hold(sock: &TcpSocket, held: bool) {
     let mut s = sock.0.borrow_mut();
     if let Pcb::Live(l) = &s.pcb {
-        l.conn.unhold();
-        s.held = false;
+        if held {
+            l.conn.hold();
+        } else {
+            l.conn.unhold();
+        }
+        s.held = held;
     }
-    Ok(())
 }
 
 /// `sk:dns(domain[, fn])`: the "dns" callback gets `(sk, ip|nil)`.

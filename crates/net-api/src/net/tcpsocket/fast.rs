@@ -1,0 +1,138 @@
+//! `sk:send(data)`, `sk:close()`, `sk:hold()` and `sk:unhold()` in their common case, as plain C
+//! functions.
+//!
+//! A web server calls the first two once per request, a flow-controlled stream the last two once
+//! every few chunks. Through mlua every call pays for its protection
+//! (a prepared error value, a catch of panics) and turns each argument into a reference on its
+//! own stack: about two thousand instructions, the largest cost of a request after the kernel's.
+//! Here the prelude's `wrap_fast` wrapper first calls one of these functions with the method's
+//! arguments. It either does the whole call and returns true, or touches nothing and returns
+//! false, and the wrapper then calls the binding as before. The fast path declines anything
+//! unusual (a callback argument, a number to convert, a large string, any error the firmware
+//! raises), so every error, and its message, stays the binding's.
+
+use std::ffi::c_int;
+use std::rc::Rc;
+
+use mlua::{FromLua, Lua, UserDataRef, ffi};
+
+use super::{HOLD_FROM, TcpSocket, close_sock, send_bytes, set_hold};
+use crate::runtime::Runtime;
+
+/// `send_fast(sk, data)`: true when `data` (a string, 1 byte to [`HOLD_FROM`]) was sent.
+pub(super) unsafe extern "C-unwind" fn send_fast(state: *mut ffi::lua_State) -> c_int {
+    // SAFETY: called by Lua as a C function, with its arguments on `state`'s stack.
+    let done = unsafe { try_send(state) };
+    unsafe { ffi::lua_pushboolean(state, done as c_int) };
+    1
+}
+
+/// `close_fast(sk)`: true when the socket was connected and is now closed.
+pub(super) unsafe extern "C-unwind" fn close_fast(state: *mut ffi::lua_State) -> c_int {
+    // SAFETY: as for `send_fast`.
+    let done = unsafe { try_close(state) };
+    unsafe { ffi::lua_pushboolean(state, done as c_int) };
+    1
+}
+
+/// `hold_fast(sk)`: true when `sk` is a socket (then held, if it has a connection).
+pub(super) unsafe extern "C-unwind" fn hold_fast(state: *mut ffi::lua_State) -> c_int {
+    // SAFETY: as for `send_fast`.
+    unsafe { held(state, true) }
+}
+
+/// `unhold_fast(sk)`: as `hold_fast`.
+pub(super) unsafe extern "C-unwind" fn unhold_fast(state: *mut ffi::lua_State) -> c_int {
+    // SAFETY: as for `send_fast`.
+    unsafe { held(state, false) }
+}
+
+unsafe fn held(state: *mut ffi::lua_State, held: bool) -> c_int {
+    unsafe {
+        let sock = match ffi::lua_gettop(state) {
+            1 => socket_at(Lua::get_or_init_from_ptr(state), state),
+            _ => None,
+        };
+        if let Some(sock) = &sock {
+            set_hold(sock, held);
+        }
+        ffi::lua_pushboolean(state, sock.is_some() as c_int);
+    }
+    1
+}
+
+unsafe fn try_send(state: *mut ffi::lua_State) -> bool {
+    unsafe {
+        if ffi::lua_gettop(state) != 2 || ffi::lua_type(state, 2) != ffi::LUA_TSTRING {
+            return false;
+        }
+        let mut len = 0;
+        // A string already: no conversion, nothing allocated. The bytes stay put while the
+        // string is on the stack, which it is until this function returns.
+        let ptr = ffi::lua_tolstring(state, 2, &mut len);
+        if len == 0 || len >= HOLD_FROM {
+            return false;
+        }
+        let data = std::slice::from_raw_parts(ptr.cast::<u8>(), len);
+        let lua = Lua::get_or_init_from_ptr(state);
+        let Some(sock) = socket_at(lua, state) else {
+            return false;
+        };
+        let Some(rt) = runtime(lua) else {
+            return false;
+        };
+        send_bytes(&rt, &sock, data.len(), || data.to_vec().into()).is_ok()
+    }
+}
+
+unsafe fn try_close(state: *mut ffi::lua_State) -> bool {
+    unsafe {
+        if ffi::lua_gettop(state) != 1 {
+            return false;
+        }
+        let lua = Lua::get_or_init_from_ptr(state);
+        let Some(sock) = socket_at(lua, state) else {
+            return false;
+        };
+        let Some(rt) = runtime(lua) else {
+            return false;
+        };
+        close_sock(&rt, &sock).is_ok()
+    }
+}
+
+/// The device's runtime (a clone: nothing is left borrowed from mlua while the socket changes).
+fn runtime(lua: &Lua) -> Option<Rc<Runtime>> {
+    lua.app_data_ref::<Rc<Runtime>>().map(|rt| rt.clone())
+}
+
+/// The `net.tcpsocket` at stack index 1 of `state`, checked by mlua as the binding's is.
+/// `state` may be a coroutine: the value is moved to the thread mlua reads from.
+unsafe fn socket_at(lua: &Lua, state: *mut ffi::lua_State) -> Option<TcpSocket> {
+    unsafe {
+        if ffi::lua_type(state, 1) != ffi::LUA_TUSERDATA {
+            return None;
+        }
+        lua.exec_raw_lua(|raw| {
+            let to = raw.state();
+            let idx = if to == state {
+                1
+            } else {
+                if ffi::lua_checkstack(to, 1) == 0 {
+                    return None;
+                }
+                ffi::lua_pushvalue(state, 1);
+                ffi::lua_xmove(state, to, 1);
+                -1
+            };
+            // Borrowed where it lies: no reference is made for it.
+            let sock = UserDataRef::<TcpSocket>::from_stack(idx, raw)
+                .ok()
+                .map(|s| (*s).clone());
+            if idx == -1 {
+                ffi::lua_pop(to, 1);
+            }
+            sock
+        })
+    }
+}
