@@ -291,6 +291,38 @@ fn local_close_fires_nothing_and_the_peer_sees_the_queued_data_then_eof() {
     assert_eq!(sim.wait(), 0);
 }
 
+/// `on(event, fn)` replaces the event's callback; `on(event, nil)` and `on(event)` remove it.
+#[test]
+fn on_replaces_a_callback_and_nil_or_no_function_removes_it() {
+    let sim = Sim::start(
+        r#"
+        local sv = net.createServer(net.TCP, 30)
+        sv:listen(0, function(c)
+          c:on("receive", function() print("replaced") end)
+          c:on("receive", function(s, d) print("receive", d); s:send("ok") end)
+          c:on("sent", function() print("removed by nil") end)
+          c:on("sent", nil)
+          c:on("disconnection", function() print("removed by no function") end)
+          c:on("disconnection")
+          coroutine.wrap(function() c:on("connection", function() print("connection") end) end)()
+          sv:close()
+        end)
+        print("port", (sv:getaddr()))
+        "#,
+        &[],
+    );
+    let mut c = connect(sim.port());
+    assert_eq!(sim.line(), "connection");
+    c.write_all(b"hi").unwrap();
+    let mut ok = [0u8; 2];
+    c.read_exact(&mut ok).unwrap();
+    drop(c);
+    assert_eq!(sim.line(), "receive\thi");
+    // The run ends with the connection: nothing else is printed before the output closes.
+    assert_eq!(sim.line_within(Duration::from_secs(30)), None);
+    assert_eq!(sim.wait(), 0);
+}
+
 /// `send` and `close` called from a coroutine (another Lua thread than the loop's), on the host
 /// profile (no send limit), with a number to send and a string just under and at the size sent without a copy: every byte
 /// arrives in order, and the second `close` is refused as for any closed socket.

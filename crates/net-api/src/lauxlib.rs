@@ -123,7 +123,6 @@ type Binding = Rc<dyn Fn(&Lua, Args) -> FwResult<MultiValue>>;
 /// later (a pipe's reader) gets a native of its own, which the collector can free with it.
 struct Natives {
     wrap: Function,
-    wrap_on: Function,
     wrap_fast: Function,
     native: Function,
     table: Rc<RefCell<Vec<Binding>>>,
@@ -139,17 +138,6 @@ where
 {
     bind_with(lua, f, |natives, native, id| {
         natives.wrap.call((native, id))
-    })
-}
-
-/// [`bind`] for a TCP socket's `on`, wrapped by the prelude's `wrap_on`, which stores the common
-/// case's callback in `slots` of the socket's table (marked at `mark`) without calling `f`.
-pub fn bind_on<F>(lua: &Lua, f: F, slots: Table, mark: usize) -> mlua::Result<Function>
-where
-    F: Fn(&Lua, Args) -> FwResult<()> + 'static,
-{
-    bind_with(lua, f, |natives, native, id| {
-        natives.wrap_on.call((native, id, slots, mark))
     })
 }
 
@@ -217,7 +205,6 @@ pub(crate) fn install_shim(lua: &Lua, helpers: &Table) -> mlua::Result<()> {
     let native = native(lua, table.clone())?;
     lua.set_app_data(Natives {
         wrap: helpers.get("wrap")?,
-        wrap_on: helpers.get("wrap_on")?,
         wrap_fast: helpers.get("wrap_fast")?,
         native,
         table,

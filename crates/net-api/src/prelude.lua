@@ -2,7 +2,6 @@
 -- a table to Rust; scripts never see it. Everything is captured in locals at boot, so a script that
 -- replaces pcall, error or debug.traceback cannot change how the simulator reports errors.
 local error, select, xpcall, pcall, unpack = error, select, xpcall, pcall, unpack or table.unpack
-local rawget = rawget
 local traceback = debug.traceback
 
 local H = {}
@@ -24,31 +23,6 @@ function H.wrap_fast(native, id, fast)
     if fast(...) then return end
     return check(native(id, ...))
   end
-end
-
--- A TCP socket's on(event, fn): the binding, with its common case done here, where it costs no
--- call into Rust. When `self` has its callback table (`mark` set) and is a socket of this kind
--- (its `on` is this function), `event` has a slot and `fn` is a function or nil, `fn` goes
--- straight into the slot. Anything else goes to the binding, which raises the firmware's error.
--- (type() costs a string lookup per call, so only `fn` is asked: a value other than a userdata has
--- no table of ours for `getuservalue` to find, and the mark is read raw, so a 5.1 function's
--- environment (_G, whatever its metatable) is only looked at, never run.)
-local getuservalue = debug.getuservalue or debug.getfenv
-function H.wrap_on(native, id, slots, mark)
-  local on
-  on = function(...)
-    local self, event, fn = ...
-    local t = getuservalue(self)
-    if t and rawget(t, mark) == true and self.on == on then
-      local n = slots[event]
-      if n and (fn == nil or type(fn) == 'function') then
-        t[n] = fn
-        return
-      end
-    end
-    return check(native(id, ...))
-  end
-  return on
 end
 
 -- luaL_pcallx: a protected call whose error becomes debug.traceback(err, 2), as the firmware's

@@ -5,6 +5,8 @@
 //! out before they are called (never called under a borrow), because a callback may call `on`
 //! again for its own socket.
 
+use std::ffi::c_int;
+
 use mlua::{Function, Lua, Value};
 
 use crate::lauxlib::{FwResult, fw_err};
@@ -76,14 +78,37 @@ fn slot(name: &str) -> Option<usize> {
     SLOTS.iter().position(|n| *n == name).map(|i| i + 1)
 }
 
-/// What the prelude's fast `on()` needs to store a callback itself: each name's index, and the
-/// marker's.
-pub fn slot_indices(lua: &Lua) -> mlua::Result<(mlua::Table, usize)> {
-    let t = lua.create_table()?;
-    for (i, name) in SLOTS.iter().enumerate() {
-        t.raw_set(*name, i + 1)?;
+/// `sk:on(name, value)` done on the Lua stack, for the fast path (`tcpsocket/fast.rs`): stores
+/// the value at index `value` (nil when absent) as callback `name` of the handle at index 1,
+/// straight into its table's array part, where it can neither allocate nor raise. False, with
+/// nothing changed, when `name` has no slot or the handle has no table of ours.
+///
+/// SAFETY: `state` is running a C function (so has room for three more values); index 1 is a
+/// userdata and `value` is a valid or absent index.
+pub(crate) unsafe fn store_raw(
+    state: *mut mlua::ffi::lua_State,
+    name: &[u8],
+    value: c_int,
+) -> bool {
+    use mlua::ffi;
+    let Some(n) = SLOTS.iter().position(|s| s.as_bytes() == name) else {
+        return false;
+    };
+    unsafe {
+        if ffi::lua_getuservalue(state, 1) != ffi::LUA_TTABLE {
+            ffi::lua_pop(state, 1);
+            return false;
+        }
+        ffi::lua_rawgeti(state, -1, MARK as _);
+        let ours = ffi::lua_toboolean(state, -1) != 0;
+        ffi::lua_pop(state, 1);
+        if ours {
+            ffi::lua_pushvalue(state, value);
+            ffi::lua_rawseti(state, -2, (n + 1) as _);
+        }
+        ffi::lua_pop(state, 1);
+        ours
     }
-    Ok((t, MARK))
 }
 
 /// Gives new handles their tables. One C function, called under `lua_pcall` so that a failed
@@ -113,7 +138,7 @@ unsafe extern "C-unwind" fn make_on_table(state: *mut mlua::ffi::lua_State) -> s
 }
 
 impl OnTable<'_> {
-    /// Gives a handle just made its table, so that `on()` never has to (see [`slot_indices`]).
+    /// Gives a handle just made its table, so that `on()` never has to (see [`store_raw`]).
     pub(crate) fn prepare(&self, maker: &TableMaker) -> mlua::Result<()> {
         use mlua::ffi;
         self.0.exec_raw_lua(|raw| unsafe {

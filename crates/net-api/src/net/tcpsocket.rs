@@ -31,7 +31,7 @@ use tokio::net::TcpStream;
 use super::events::OnTable;
 use crate::config::Target;
 use crate::handle_type;
-use crate::lauxlib::{Args, FwResult, arg_check, bind, bind_fast, bind_on, fw_err};
+use crate::lauxlib::{Args, FwResult, arg_check, bind, bind_fast, fw_err};
 use crate::modules::register_methods;
 use crate::runtime::Runtime;
 
@@ -157,12 +157,7 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
     }
     method!("connect", connect);
     method_fast!("close", close, fast::close_fast);
-    let r = rt.clone();
-    let (slots, mark) = super::events::slot_indices(lua)?;
-    methods.push((
-        "on",
-        bind_on(lua, move |lua, a| on(lua, &r, &a), slots, mark)?,
-    ));
+    method_fast!("on", on, fast::on_fast);
     method_fast!("send", send, fast::send_fast);
     method!("dns", dns);
     method!("getpeer", getpeer);

@@ -1,8 +1,8 @@
-//! `sk:send(data)`, `sk:close()`, `sk:hold()` and `sk:unhold()` in their common case, as plain C
-//! functions.
+//! `sk:on(event, fn)`, `sk:send(data)`, `sk:close()`, `sk:hold()` and `sk:unhold()` in their
+//! common case, as plain C functions.
 //!
-//! A web server calls the first two once per request, a flow-controlled stream the last two once
-//! every few chunks. Through mlua every call pays for its protection
+//! A web server calls the first three once or twice per request, a flow-controlled stream the last
+//! two once every few chunks. Through mlua every call pays for its protection
 //! (a prepared error value, a catch of panics) and turns each argument into a reference on its
 //! own stack: about two thousand instructions, the largest cost of a request after the kernel's.
 //! Here the prelude's `wrap_fast` wrapper first calls one of these functions with the method's
@@ -17,6 +17,7 @@ use std::rc::Rc;
 use mlua::{FromLua, Lua, UserDataRef, ffi};
 
 use super::{HOLD_FROM, TcpSocket, close_sock, send_bytes, set_hold};
+use crate::net::events::store_raw;
 use crate::runtime::Runtime;
 
 /// `send_fast(sk, data)`: true when `data` (a string, 1 byte to [`HOLD_FROM`]) was sent.
@@ -33,6 +34,36 @@ pub(super) unsafe extern "C-unwind" fn close_fast(state: *mut ffi::lua_State) ->
     let done = unsafe { try_close(state) };
     unsafe { ffi::lua_pushboolean(state, done as c_int) };
     1
+}
+
+/// `on_fast(sk, event[, fn])`: true when `fn` (a function, or nil or absent) is stored as callback
+/// `event` of `sk`. Nothing of mlua's is touched: the callback table is found through the handle's
+/// user value and marked as ours (see `events.rs`), which only TCP sockets have.
+pub(super) unsafe extern "C-unwind" fn on_fast(state: *mut ffi::lua_State) -> c_int {
+    // SAFETY: as for `send_fast`.
+    let done = unsafe { try_on(state) };
+    unsafe { ffi::lua_pushboolean(state, done as c_int) };
+    1
+}
+
+unsafe fn try_on(state: *mut ffi::lua_State) -> bool {
+    unsafe {
+        let top = ffi::lua_gettop(state);
+        if !(2..=3).contains(&top)
+            || ffi::lua_type(state, 1) != ffi::LUA_TUSERDATA
+            || ffi::lua_type(state, 2) != ffi::LUA_TSTRING
+            || !matches!(
+                ffi::lua_type(state, 3),
+                ffi::LUA_TNONE | ffi::LUA_TNIL | ffi::LUA_TFUNCTION
+            )
+        {
+            return false;
+        }
+        let mut len = 0;
+        let ptr = ffi::lua_tolstring(state, 2, &mut len);
+        let name = std::slice::from_raw_parts(ptr.cast::<u8>(), len);
+        store_raw(state, name, 3)
+    }
 }
 
 /// `hold_fast(sk)`: true when `sk` is a socket (then held, if it has a connection).
