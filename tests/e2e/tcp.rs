@@ -323,8 +323,8 @@ fn on_replaces_a_callback_and_nil_or_no_function_removes_it() {
     assert_eq!(sim.wait(), 0);
 }
 
-/// `send` and `close` called from a coroutine (another Lua thread than the loop's), on the host
-/// profile (no send limit), with a number to send and a string just under and at the size sent without a copy: every byte
+/// `send` and `close` called from a coroutine (another Lua thread than the loop's, which the fast
+/// paths leave to the bindings), on the host profile (no send limit), with a number to send and a string just under and at the size sent without a copy: every byte
 /// arrives in order, and the second `close` is refused as for any closed socket.
 #[test]
 fn send_and_close_work_from_a_coroutine_with_every_kind_of_data() {

@@ -8,6 +8,7 @@
 //! same messages.
 
 use std::cell::RefCell;
+use std::ffi::c_int;
 use std::rc::Rc;
 
 use mlua::{AnyUserData, Function, IntoLuaMulti, Lua, MultiValue, Table, UserData, Value};
@@ -479,9 +480,24 @@ unsafe fn push_string(
         }
         unsafe { ffi::lua_pop(state, 1) };
     }
+    if status == ffi::LUA_ERRMEM {
+        return Err(mlua::Error::MemoryError("not enough memory".into()));
+    }
+    unsafe { pcall_result(raw, status) }
+}
+
+/// What a `lua_pcall` of the simulator's own C function ended with; a failure's value is popped.
+/// (Short of memory is "not enough memory", as the firmware reports it.)
+///
+/// SAFETY: `status` is what `lua_pcall` just returned on `raw`'s state.
+pub(crate) unsafe fn pcall_result(raw: &mlua::state::RawLua, status: c_int) -> mlua::Result<()> {
+    use mlua::ffi;
     match status {
         ffi::LUA_OK => Ok(()),
-        ffi::LUA_ERRMEM => Err(mlua::Error::MemoryError("not enough memory".into())),
+        ffi::LUA_ERRMEM => {
+            unsafe { ffi::lua_pop(raw.state(), 1) };
+            Err(mlua::Error::MemoryError("not enough memory".into()))
+        }
         _ => match unsafe { raw.pop_value() } {
             Value::Error(e) => Err(*e),
             v => Err(mlua::Error::runtime(

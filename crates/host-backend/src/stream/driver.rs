@@ -192,7 +192,7 @@ where
         {
             d.idle = Some(timer.watch(cx.waker()));
         }
-        if d.idle.as_ref().is_some_and(IdleWatch::expired) {
+        if d.idle.as_ref().is_some_and(|w| w.expired(cx.waker())) {
             ev.push(Event::Closed(Close::Aborted));
             st.phase = Phase::Closing;
             continue;

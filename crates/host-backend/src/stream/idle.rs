@@ -76,9 +76,7 @@ impl IdleTimer {
                 }
             }
         };
-        if !self.0.sweeping.replace(true) {
-            tokio::task::spawn_local(sweep(self.0.clone()));
-        }
+        self.0.ensure_sweeping();
         IdleWatch {
             timer: self.0.clone(),
             slot,
@@ -98,14 +96,27 @@ impl IdleWatch {
         f(t.slots[self.slot].as_mut().expect("watched until dropped"))
     }
 
-    /// Something was received or written: idle from now.
+    /// Something was received or written: idle from now. Activity seen before the task looked
+    /// at an expiry the sweeper just marked undoes it, as a timer re-checked on firing would.
     pub(super) fn touch(&self) {
-        self.with(|w| w.last = Instant::now());
+        let revived = self.with(|w| {
+            w.last = Instant::now();
+            std::mem::replace(&mut w.expired, false)
+        });
+        if revived {
+            self.timer.ensure_sweeping();
+        }
     }
 
-    /// The connection has been idle for the whole timeout.
-    pub(super) fn expired(&self) -> bool {
-        self.with(|w| w.expired)
+    /// The connection has been idle for the whole timeout. `waker` is the task's, kept for the
+    /// sweeper to wake it with.
+    pub(super) fn expired(&self, waker: &Waker) -> bool {
+        self.with(|w| {
+            if !w.waker.will_wake(waker) {
+                w.waker = waker.clone();
+            }
+            w.expired
+        })
     }
 }
 
@@ -118,7 +129,7 @@ impl Drop for IdleWatch {
 }
 
 /// Clears `sweeping` however the sweeper ends (nothing left to watch, or its `LocalSet` dropped
-/// with it pending), so the next connection starts a new one.
+/// with it, even before it first ran), so the next connection starts a new one.
 struct Sweeping(Rc<Timer>);
 
 impl Drop for Sweeping {
@@ -127,8 +138,7 @@ impl Drop for Sweeping {
     }
 }
 
-async fn sweep(timer: Rc<Timer>) {
-    let timer = Sweeping(timer);
+async fn sweep(timer: Sweeping) {
     let gap = timer.0.timeout / 64;
     while let Some(due) = timer.0.sweep(Instant::now()) {
         tokio::time::sleep_until(due.max(Instant::now() + gap)).await;
@@ -136,6 +146,13 @@ async fn sweep(timer: Rc<Timer>) {
 }
 
 impl Timer {
+    /// Starts the sweeper unless it is running.
+    fn ensure_sweeping(self: &Rc<Self>) {
+        if !self.sweeping.replace(true) {
+            tokio::task::spawn_local(sweep(Sweeping(self.clone())));
+        }
+    }
+
     /// Expires the connections idle since `now - timeout`; the earliest moment another could be
     /// due, or `None` when none is left to watch.
     fn sweep(&self, now: Instant) -> Option<Instant> {
@@ -187,14 +204,42 @@ mod tests {
             let w = timer.watch(Waker::noop());
             assert!(timer.0.sweeping.get());
             tokio::time::sleep(Duration::from_millis(120)).await;
-            assert!(w.expired());
+            assert!(w.expired(Waker::noop()));
             assert!(!timer.0.sweeping.get(), "nothing left to watch");
             drop(w);
             let w = timer.watch(Waker::noop());
             assert!(timer.0.sweeping.get());
-            assert!(!w.expired());
+            assert!(!w.expired(Waker::noop()));
             tokio::time::sleep(Duration::from_millis(120)).await;
-            assert!(w.expired());
+            assert!(w.expired(Waker::noop()));
         });
+    }
+
+    #[test]
+    fn activity_after_the_sweep_undoes_the_expiry_and_the_watch_goes_on() {
+        local(async {
+            let timer = IdleTimer::new(Duration::from_millis(50));
+            let w = timer.watch(Waker::noop());
+            tokio::time::sleep(Duration::from_millis(120)).await;
+            assert!(!timer.0.sweeping.get(), "swept and ended");
+            w.touch();
+            assert!(!w.expired(Waker::noop()));
+            assert!(timer.0.sweeping.get(), "watching again");
+            tokio::time::sleep(Duration::from_millis(120)).await;
+            assert!(w.expired(Waker::noop()));
+        });
+    }
+
+    #[test]
+    fn a_sweeper_dropped_before_it_ran_lets_the_next_watch_start_one() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let timer = IdleTimer::new(Duration::from_millis(50));
+        let local = tokio::task::LocalSet::new();
+        local.block_on(&rt, async { drop(timer.watch(Waker::noop())) });
+        drop(local);
+        assert!(!timer.0.sweeping.get());
     }
 }

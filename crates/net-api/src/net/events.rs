@@ -148,17 +148,8 @@ impl OnTable<'_> {
             }
             raw.push(&maker.0)?;
             raw.push(self.1)?;
-            match ffi::lua_pcall(state, 1, 0, 0) {
-                ffi::LUA_OK => Ok(()),
-                status => {
-                    ffi::lua_pop(state, 1);
-                    Err(if status == ffi::LUA_ERRMEM {
-                        mlua::Error::MemoryError("not enough memory".into())
-                    } else {
-                        mlua::Error::runtime("cannot make a callback table")
-                    })
-                }
-            }
+            let status = ffi::lua_pcall(state, 1, 0, 0);
+            crate::lauxlib::pcall_result(raw, status)
         })
     }
 

@@ -20,20 +20,46 @@ use super::{HOLD_FROM, TcpSocket, close_sock, send_bytes, set_hold};
 use crate::net::events::store_raw;
 use crate::runtime::Runtime;
 
+/// Runs a fast path for Lua: pushes whether it did the call. A panic (a bug) must not unwind
+/// through Lua's C frames, which would leave a protected call's state pointing at dead frames;
+/// it becomes a Lua error instead, raised once nothing of Rust's is left to drop.
+///
+/// SAFETY: `state` is running a C function called by Lua.
+unsafe fn run(state: *mut ffi::lua_State, f: unsafe fn(*mut ffi::lua_State) -> bool) -> c_int {
+    // SAFETY: passed on from the caller.
+    let done = std::panic::catch_unwind(|| unsafe { f(state) });
+    match done {
+        Ok(done) => {
+            unsafe { ffi::lua_pushboolean(state, done as c_int) };
+            1
+        }
+        Err(panic) => {
+            drop(panic);
+            unsafe { raise_internal(state) }
+        }
+    }
+}
+
+unsafe fn raise_internal(state: *mut ffi::lua_State) -> c_int {
+    unsafe {
+        ffi::lua_pushstring(
+            state,
+            c"nodemcu-sim internal error in a socket method".as_ptr(),
+        );
+        ffi::lua_error(state)
+    }
+}
+
 /// `send_fast(sk, data)`: true when `data` (a string, 1 byte to [`HOLD_FROM`]) was sent.
 pub(super) unsafe extern "C-unwind" fn send_fast(state: *mut ffi::lua_State) -> c_int {
     // SAFETY: called by Lua as a C function, with its arguments on `state`'s stack.
-    let done = unsafe { try_send(state) };
-    unsafe { ffi::lua_pushboolean(state, done as c_int) };
-    1
+    unsafe { run(state, try_send) }
 }
 
 /// `close_fast(sk)`: true when the socket was connected and is now closed.
 pub(super) unsafe extern "C-unwind" fn close_fast(state: *mut ffi::lua_State) -> c_int {
     // SAFETY: as for `send_fast`.
-    let done = unsafe { try_close(state) };
-    unsafe { ffi::lua_pushboolean(state, done as c_int) };
-    1
+    unsafe { run(state, try_close) }
 }
 
 /// `on_fast(sk, event[, fn])`: true when `fn` (a function, or nil or absent) is stored as callback
@@ -41,9 +67,7 @@ pub(super) unsafe extern "C-unwind" fn close_fast(state: *mut ffi::lua_State) ->
 /// user value and marked as ours (see `events.rs`), which only TCP sockets have.
 pub(super) unsafe extern "C-unwind" fn on_fast(state: *mut ffi::lua_State) -> c_int {
     // SAFETY: as for `send_fast`.
-    let done = unsafe { try_on(state) };
-    unsafe { ffi::lua_pushboolean(state, done as c_int) };
-    1
+    unsafe { run(state, try_on) }
 }
 
 unsafe fn try_on(state: *mut ffi::lua_State) -> bool {
@@ -69,27 +93,26 @@ unsafe fn try_on(state: *mut ffi::lua_State) -> bool {
 /// `hold_fast(sk)`: true when `sk` is a socket (then held, if it has a connection).
 pub(super) unsafe extern "C-unwind" fn hold_fast(state: *mut ffi::lua_State) -> c_int {
     // SAFETY: as for `send_fast`.
-    unsafe { held(state, true) }
+    unsafe { run(state, |state| held(state, true)) }
 }
 
 /// `unhold_fast(sk)`: as `hold_fast`.
 pub(super) unsafe extern "C-unwind" fn unhold_fast(state: *mut ffi::lua_State) -> c_int {
     // SAFETY: as for `send_fast`.
-    unsafe { held(state, false) }
+    unsafe { run(state, |state| held(state, false)) }
 }
 
-unsafe fn held(state: *mut ffi::lua_State, held: bool) -> c_int {
+unsafe fn held(state: *mut ffi::lua_State, held: bool) -> bool {
     unsafe {
-        let sock = match ffi::lua_gettop(state) {
-            1 => socket_at(Lua::get_or_init_from_ptr(state), state),
-            _ => None,
-        };
-        if let Some(sock) = &sock {
-            set_hold(sock, held);
+        if ffi::lua_gettop(state) != 1 {
+            return false;
         }
-        ffi::lua_pushboolean(state, sock.is_some() as c_int);
+        let Some(sock) = socket_at(Lua::get_or_init_from_ptr(state), state) else {
+            return false;
+        };
+        set_hold(&sock, held);
+        true
     }
-    1
 }
 
 unsafe fn try_send(state: *mut ffi::lua_State) -> bool {
@@ -137,33 +160,21 @@ fn runtime(lua: &Lua) -> Option<Rc<Runtime>> {
     lua.app_data_ref::<Rc<Runtime>>().map(|rt| rt.clone())
 }
 
-/// The `net.tcpsocket` at stack index 1 of `state`, checked by mlua as the binding's is.
-/// `state` may be a coroutine: the value is moved to the thread mlua reads from.
+/// The `net.tcpsocket` at stack index 1 of `state`, checked by mlua as the binding's is. Only
+/// on the thread mlua reads from (the loop's): a coroutine's call goes to the binding.
 unsafe fn socket_at(lua: &Lua, state: *mut ffi::lua_State) -> Option<TcpSocket> {
     unsafe {
         if ffi::lua_type(state, 1) != ffi::LUA_TUSERDATA {
             return None;
         }
         lua.exec_raw_lua(|raw| {
-            let to = raw.state();
-            let idx = if to == state {
-                1
-            } else {
-                if ffi::lua_checkstack(to, 1) == 0 {
-                    return None;
-                }
-                ffi::lua_pushvalue(state, 1);
-                ffi::lua_xmove(state, to, 1);
-                -1
-            };
-            // Borrowed where it lies: no reference is made for it.
-            let sock = UserDataRef::<TcpSocket>::from_stack(idx, raw)
-                .ok()
-                .map(|s| (*s).clone());
-            if idx == -1 {
-                ffi::lua_pop(to, 1);
+            if raw.state() != state {
+                return None;
             }
-            sock
+            // Borrowed where it lies: no reference is made for it.
+            UserDataRef::<TcpSocket>::from_stack(1, raw)
+                .ok()
+                .map(|s| (*s).clone())
         })
     }
 }
