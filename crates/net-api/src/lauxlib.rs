@@ -7,10 +7,14 @@
 //! the failure as a plain value. [`bind`] builds that pair; [`Args`] mirrors `luaL_check*` with the
 //! same messages.
 
+mod fast;
+
 use std::cell::RefCell;
 use std::ffi::c_int;
 use std::rc::Rc;
 
+pub use fast::bind_fast;
+pub(crate) use fast::method;
 use mlua::{AnyUserData, Function, IntoLuaMulti, Lua, MultiValue, Table, UserData, Value};
 
 /// Why a binding failed, in the firmware's terms.
@@ -124,7 +128,6 @@ type Binding = Rc<dyn Fn(&Lua, Args) -> FwResult<MultiValue>>;
 /// later (a pipe's reader) gets a native of its own, which the collector can free with it.
 struct Natives {
     wrap: Function,
-    wrap_fast: Function,
     native: Function,
     table: Rc<RefCell<Vec<Binding>>>,
     sealed: bool,
@@ -139,21 +142,6 @@ where
 {
     bind_with(lua, f, |natives, native, id| {
         natives.wrap.call((native, id))
-    })
-}
-
-/// [`bind`] with a fast path: `fast`, a C function, is called first with the same arguments and
-/// either does the whole call and returns true, or changes nothing and returns false, and then
-/// `f` runs (and raises any error). For the few methods called once per request or per chunk.
-pub fn bind_fast<F, R>(lua: &Lua, f: F, fast: mlua::ffi::lua_CFunction) -> mlua::Result<Function>
-where
-    F: Fn(&Lua, Args) -> FwResult<R> + 'static,
-    R: IntoLuaMulti,
-{
-    // SAFETY: the caller's `fast` follows the lua_CFunction contract.
-    let fast = unsafe { lua.create_c_function(fast)? };
-    bind_with(lua, f, |natives, native, id| {
-        natives.wrap_fast.call((native, id, fast))
     })
 }
 
@@ -206,7 +194,6 @@ pub(crate) fn install_shim(lua: &Lua, helpers: &Table) -> mlua::Result<()> {
     let native = native(lua, table.clone())?;
     lua.set_app_data(Natives {
         wrap: helpers.get("wrap")?,
-        wrap_fast: helpers.get("wrap_fast")?,
         native,
         table,
         sealed: false,

@@ -16,15 +16,6 @@ function H.wrap(native, id)
   return function(...) return check(native(id, ...)) end
 end
 
--- A binding with a fast path (lauxlib.rs's bind_fast): `fast` does the common case and returns
--- true, or does nothing and returns false, and the binding runs, raising its errors as usual.
-function H.wrap_fast(native, id, fast)
-  return function(...)
-    if fast(...) then return end
-    return check(native(id, ...))
-  end
-end
-
 -- luaL_pcallx: a protected call whose error becomes debug.traceback(err, 2), as the firmware's
 -- handler makes it before posting it to node.setonerror's function.
 -- Level 3, not the firmware's 2: mlua's xpcall runs this handler from a C function of its own.

@@ -126,3 +126,28 @@ print(sv.on, sv.send)
     want += "nil\tnil\n";
     assert_eq!(r.stdout, want);
 }
+
+/// An error raised by a socket method inside a callback reads as on the board: the method is the
+/// C function right below the script's frame, with no frame of the simulator's in between.
+#[test]
+fn a_socket_methods_error_in_a_callback_has_the_firmwares_traceback() {
+    let r = run_lua(
+        "node.setonerror(function(s) print(s) end)\n\
+         local sk = net.createConnection()\n\
+         tmr.create():alarm(5, tmr.ALARM_SINGLE, function()\n\
+           sk:send('x')\n\
+         end)\n",
+        &["--virtual-time", "--target", "host"],
+    );
+    // Lua 5.3 names a method call "method 'send'", 5.1 "function 'send'".
+    let kind = if cfg!(feature = "lua53") {
+        "method"
+    } else {
+        "function"
+    };
+    let expected = format!(
+        "init.lua:4: not connected\nstack traceback:\n\t[C]: in {kind} 'send'\n\
+         \tinit.lua:4: in function <init.lua:3>\n"
+    );
+    assert_eq!(r.stdout, expected, "{}", r.stderr);
+}

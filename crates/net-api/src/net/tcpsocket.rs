@@ -156,15 +156,15 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
         }};
     }
     method!("connect", connect);
-    method_fast!("close", close, fast::close_fast);
-    method_fast!("on", on, fast::on_fast);
-    method_fast!("send", send, fast::send_fast);
+    method_fast!("close", close, fast::close);
+    method_fast!("on", on, fast::on);
+    method_fast!("send", send, fast::send);
     method!("dns", dns);
     method!("getpeer", getpeer);
     method!("getaddr", getaddr);
     if rt.cfg.target != Target::Esp32 {
-        method_fast!("hold", hold, fast::hold_fast);
-        method_fast!("unhold", unhold, fast::unhold_fast);
+        method_fast!("hold", hold, fast::hold);
+        method_fast!("unhold", unhold, fast::unhold);
         method!("ttl", ttl);
     }
     register_methods(lua, TYPE, methods)?;

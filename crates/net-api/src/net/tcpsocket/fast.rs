@@ -1,15 +1,13 @@
-//! `sk:on(event, fn)`, `sk:send(data)`, `sk:close()`, `sk:hold()` and `sk:unhold()` in their
-//! common case, as plain C functions.
+//! The fast paths of `sk:on(event, fn)`, `sk:send(data)`, `sk:close()`, `sk:hold()` and
+//! `sk:unhold()`: these methods are C closures made by `lauxlib::bind_fast`, which run the fast
+//! path here and call the binding only when it declines.
 //!
 //! A web server calls the first three once or twice per request, a flow-controlled stream the last
-//! two once every few chunks. Through mlua every call pays for its protection
-//! (a prepared error value, a catch of panics) and turns each argument into a reference on its
-//! own stack: about two thousand instructions, the largest cost of a request after the kernel's.
-//! Here the prelude's `wrap_fast` wrapper first calls one of these functions with the method's
-//! arguments. It either does the whole call and returns true, or touches nothing and returns
-//! false, and the wrapper then calls the binding as before. The fast path declines anything
-//! unusual (a callback argument, a number to convert, a large string, any error the firmware
-//! raises), so every error, and its message, stays the binding's.
+//! two once every few chunks, and through mlua each call costs about two thousand instructions.
+//! A fast path either does the whole call and returns true, or touches nothing and returns false.
+//! It declines anything unusual (a callback argument, a number to convert, a large string, a call
+//! from a coroutine, any error the firmware raises), so every error, and its message, stays the
+//! binding's.
 
 use std::ffi::c_int;
 use std::rc::Rc;
@@ -17,57 +15,28 @@ use std::rc::Rc;
 use mlua::{FromLua, Lua, UserDataRef, ffi};
 
 use super::{HOLD_FROM, TcpSocket, close_sock, send_bytes, set_hold};
+use crate::lauxlib::method;
 use crate::net::events::store_raw;
 use crate::runtime::Runtime;
 
-/// Runs a fast path for Lua: pushes whether it did the call. A panic (a bug) must not unwind
-/// through Lua's C frames, which would leave a protected call's state pointing at dead frames;
-/// it becomes a Lua error instead, raised once nothing of Rust's is left to drop.
-///
-/// SAFETY: `state` is running a C function called by Lua.
-unsafe fn run(state: *mut ffi::lua_State, f: unsafe fn(*mut ffi::lua_State) -> bool) -> c_int {
-    // SAFETY: passed on from the caller.
-    let done = std::panic::catch_unwind(|| unsafe { f(state) });
-    match done {
-        Ok(done) => {
-            unsafe { ffi::lua_pushboolean(state, done as c_int) };
-            1
-        }
-        Err(panic) => {
-            drop(panic);
-            unsafe { raise_internal(state) }
-        }
-    }
-}
-
-unsafe fn raise_internal(state: *mut ffi::lua_State) -> c_int {
-    unsafe {
-        ffi::lua_pushstring(
-            state,
-            c"nodemcu-sim internal error in a socket method".as_ptr(),
-        );
-        ffi::lua_error(state)
-    }
-}
-
-/// `send_fast(sk, data)`: true when `data` (a string, 1 byte to [`HOLD_FROM`]) was sent.
-pub(super) unsafe extern "C-unwind" fn send_fast(state: *mut ffi::lua_State) -> c_int {
+/// `sk:send(data)`: itself for a string of 1 byte to [`HOLD_FROM`] on a connected socket.
+pub(super) unsafe extern "C-unwind" fn send(state: *mut ffi::lua_State) -> c_int {
     // SAFETY: called by Lua as a C function, with its arguments on `state`'s stack.
-    unsafe { run(state, try_send) }
+    unsafe { method(state, try_send) }
 }
 
-/// `close_fast(sk)`: true when the socket was connected and is now closed.
-pub(super) unsafe extern "C-unwind" fn close_fast(state: *mut ffi::lua_State) -> c_int {
-    // SAFETY: as for `send_fast`.
-    unsafe { run(state, try_close) }
+/// `sk:close()`: itself for a socket with a connection (or a pending one).
+pub(super) unsafe extern "C-unwind" fn close(state: *mut ffi::lua_State) -> c_int {
+    // SAFETY: as for `send`.
+    unsafe { method(state, try_close) }
 }
 
-/// `on_fast(sk, event[, fn])`: true when `fn` (a function, or nil or absent) is stored as callback
-/// `event` of `sk`. Nothing of mlua's is touched: the callback table is found through the handle's
+/// `sk:on(event[, fn])`: itself when `fn` is a function, nil or absent and `event` one of a TCP
+/// socket's. Nothing of mlua's is touched: the callback table is found through the handle's
 /// user value and marked as ours (see `events.rs`), which only TCP sockets have.
-pub(super) unsafe extern "C-unwind" fn on_fast(state: *mut ffi::lua_State) -> c_int {
-    // SAFETY: as for `send_fast`.
-    unsafe { run(state, try_on) }
+pub(super) unsafe extern "C-unwind" fn on(state: *mut ffi::lua_State) -> c_int {
+    // SAFETY: as for `send`.
+    unsafe { method(state, try_on) }
 }
 
 unsafe fn try_on(state: *mut ffi::lua_State) -> bool {
@@ -90,16 +59,16 @@ unsafe fn try_on(state: *mut ffi::lua_State) -> bool {
     }
 }
 
-/// `hold_fast(sk)`: true when `sk` is a socket (then held, if it has a connection).
-pub(super) unsafe extern "C-unwind" fn hold_fast(state: *mut ffi::lua_State) -> c_int {
-    // SAFETY: as for `send_fast`.
-    unsafe { run(state, |state| held(state, true)) }
+/// `sk:hold()`: itself for any socket (a socket without a connection has nothing to hold).
+pub(super) unsafe extern "C-unwind" fn hold(state: *mut ffi::lua_State) -> c_int {
+    // SAFETY: as for `send`.
+    unsafe { method(state, |state| held(state, true)) }
 }
 
-/// `unhold_fast(sk)`: as `hold_fast`.
-pub(super) unsafe extern "C-unwind" fn unhold_fast(state: *mut ffi::lua_State) -> c_int {
-    // SAFETY: as for `send_fast`.
-    unsafe { run(state, |state| held(state, false)) }
+/// `sk:unhold()`: as `hold`.
+pub(super) unsafe extern "C-unwind" fn unhold(state: *mut ffi::lua_State) -> c_int {
+    // SAFETY: as for `send`.
+    unsafe { method(state, |state| held(state, false)) }
 }
 
 unsafe fn held(state: *mut ffi::lua_State, held: bool) -> bool {

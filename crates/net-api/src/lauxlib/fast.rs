@@ -1,0 +1,91 @@
+//! Methods with a fast path: a C function that does the common case itself and calls the
+//! binding for everything else.
+//!
+//! A binding behind [`bind`](super::bind) costs two calls per use: the prelude's Lua wrapper,
+//! then mlua's callback machinery (a prepared error value, panic catching, a reference per
+//! argument), together a couple of thousand instructions. For the few methods a script calls once
+//! per request or per chunk, the method itself is a C closure over the binding's native and id.
+//! It first runs its fast path, which either does the whole call or changes nothing; in the
+//! second case it calls the native exactly as the wrapper would, and raises its failure. The
+//! native then sees this closure where it would see the wrapper (the caller's frame is the
+//! script's), so error positions and `bad argument` names come out the same, and the traceback
+//! of an error is the firmware's: `[C]: in function 'send'` below the script's frame.
+
+use std::ffi::{c_int, c_void};
+
+use mlua::{Function, IntoLuaMulti, LightUserData, Lua, ffi};
+
+use super::{Args, FwResult, bind_with};
+
+/// A fast path: true when it did the whole call (it returns nothing), false when it changed
+/// nothing and the binding is to run.
+pub(crate) type FastPath = unsafe fn(*mut ffi::lua_State) -> bool;
+
+/// [`bind`](super::bind) for a method whose common case `body` (a C function calling [`method`]
+/// with its fast path) does without calling into mlua.
+pub fn bind_fast<F, R>(lua: &Lua, f: F, body: ffi::lua_CFunction) -> mlua::Result<Function>
+where
+    F: Fn(&Lua, Args) -> FwResult<R> + 'static,
+    R: IntoLuaMulti,
+{
+    bind_with(lua, f, |_, native, id| {
+        // SAFETY: `make_method` follows the lua_CFunction contract.
+        let maker = unsafe { lua.create_c_function(make_method)? };
+        maker.call((LightUserData(body as *mut c_void), native, id))
+    })
+}
+
+/// `make_method(body, native, id)`: the C closure of `body` over `native` and `id`. Called under
+/// mlua's protection (it allocates).
+unsafe extern "C-unwind" fn make_method(state: *mut ffi::lua_State) -> c_int {
+    // SAFETY: argument 1 is the light userdata `bind_fast` made of a lua_CFunction.
+    unsafe {
+        let body: ffi::lua_CFunction = std::mem::transmute(ffi::lua_touserdata(state, 1));
+        ffi::lua_pushcclosure(state, body, 2);
+    }
+    1
+}
+
+/// The body of a method made by [`bind_fast`]: runs `fast`, else the binding. A panic in `fast`
+/// (a bug) must not unwind through Lua's C frames, which would leave a protected call's state
+/// pointing at dead frames; it becomes a Lua error instead.
+///
+/// SAFETY: `state` is running the C closure `bind_fast` made.
+pub(crate) unsafe fn method(state: *mut ffi::lua_State, fast: FastPath) -> c_int {
+    // SAFETY: passed on from the caller.
+    match std::panic::catch_unwind(|| unsafe { fast(state) }) {
+        Ok(true) => 0,
+        Ok(false) => unsafe { call_binding(state) },
+        Err(panic) => {
+            drop(panic);
+            unsafe { raise(state, c"nodemcu-sim internal error in a socket method") }
+        }
+    }
+}
+
+/// Calls the native with the binding's id and this call's arguments, as the prelude's wrapper
+/// does: its `false, results...` are returned, anything else is raised as it is. Lua errors may
+/// jump out of here: nothing of Rust's is alive in this frame.
+unsafe fn call_binding(state: *mut ffi::lua_State) -> c_int {
+    unsafe {
+        let n = ffi::lua_gettop(state);
+        ffi::luaL_checkstack(state, 2, c"too many arguments".as_ptr());
+        ffi::lua_pushvalue(state, ffi::lua_upvalueindex(1));
+        ffi::lua_insert(state, 1);
+        ffi::lua_pushvalue(state, ffi::lua_upvalueindex(2));
+        ffi::lua_insert(state, 2);
+        ffi::lua_call(state, n + 1, ffi::LUA_MULTRET);
+        if ffi::lua_toboolean(state, 1) != 0 {
+            ffi::lua_settop(state, 1);
+            ffi::lua_error(state);
+        }
+        ffi::lua_gettop(state) - 1
+    }
+}
+
+unsafe fn raise(state: *mut ffi::lua_State, msg: &std::ffi::CStr) -> ! {
+    unsafe {
+        ffi::lua_pushstring(state, msg.as_ptr());
+        ffi::lua_error(state)
+    }
+}
