@@ -158,10 +158,7 @@ where
             return false;
         }
         // Read ahead, unless the script is holding or the buffer is full.
-        if !st.held && !st.eof && st.rx.len() < st.rx_cap {
-            let room = st.rx_cap - st.rx.len();
-            // Takes the buffer back once every reported chunk of it is gone, else a new one.
-            st.rx.reserve(room);
+        if let Some(room) = read_room(st) {
             let Shared { stream, rx, .. } = &mut *st;
             let s = stream.as_mut().expect("open stream");
             let mut rb = ReadBuf::uninit(&mut rx.spare_capacity_mut()[..room]);
@@ -199,6 +196,27 @@ where
         }
         return false;
     }
+}
+
+/// Reads smaller than this wait for the unread bytes to be reported first (see [`read_room`]).
+const MIN_READ: usize = 1024;
+
+/// How many bytes the next read may take into the receive buffer, if it is to read at all.
+/// Reads go into the buffer's free space. Unread bytes are never moved: a buffer without space
+/// is replaced only once everything in it was reported (making room while reported chunks still
+/// share it would copy what is unread, for a stream most of what it carries).
+fn read_room<S>(st: &mut Shared<S>) -> Option<usize> {
+    if st.held || st.eof || st.rx.len() >= st.rx_cap {
+        return None;
+    }
+    if st.rx.capacity() - st.rx.len() < MIN_READ {
+        if !st.rx.is_empty() {
+            return None; // reporting the last of it wakes the task
+        }
+        // Takes the buffer back once every reported chunk of it is gone, else a new one.
+        st.rx.reserve(st.rx_cap);
+    }
+    Some((st.rx.capacity() - st.rx.len()).min(st.rx_cap - st.rx.len()))
 }
 
 fn reset_idle<F>(d: &mut Driver<F>) {
