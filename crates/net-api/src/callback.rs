@@ -16,17 +16,33 @@ use std::time::Duration;
 use mlua::{Function, IntoLuaMulti, Lua, Value, ffi};
 
 use crate::lauxlib::{FwError, FwResult};
+use crate::net::events::OnTable;
 use crate::runtime::{Priority, ResetCause, Runtime};
+
+/// What a callback call calls: a function, or a socket's callback by name, fetched straight
+/// onto the Lua stack from its table (no reference is made for it). A socket without that
+/// callback is not called.
+#[derive(Clone, Copy)]
+pub enum Callee<'a> {
+    Function(&'a Function),
+    On(&'a OnTable<'a>, &'a str),
+}
+
+impl<'a> From<&'a Function> for Callee<'a> {
+    fn from(f: &'a Function) -> Self {
+        Callee::Function(f)
+    }
+}
 
 /// The firmware's default error handler restarts the board this long after printing.
 const DEFAULT_ONERROR_DELAY: Duration = Duration::from_millis(2000);
 
 impl Runtime {
     /// Calls `f(args)` the `luaL_pcallx` way.
-    pub fn call_protected(
+    pub fn call_protected<'a>(
         self: &Rc<Self>,
         lua: &Lua,
-        f: &Function,
+        f: impl Into<Callee<'a>>,
         args: impl IntoLuaMulti,
     ) -> mlua::Result<()> {
         let res = {
@@ -45,10 +61,10 @@ impl Runtime {
     }
 
     /// Calls a net or tls callback: a PANIC on the ESP8266, the `pcallx` way elsewhere.
-    pub fn call_net(
+    pub fn call_net<'a>(
         self: &Rc<Self>,
         lua: &Lua,
-        f: &Function,
+        f: impl Into<Callee<'a>>,
         args: impl IntoLuaMulti,
     ) -> mlua::Result<()> {
         if !self.cfg.target.net_errors_panic() {
@@ -63,10 +79,10 @@ impl Runtime {
     /// Calls a net callback with `(ud, data)`, `data` made a Lua string on the way (see
     /// [`crate::lauxlib::StringMaker`]): a PANIC on the ESP8266 when there is no heap for it,
     /// as for an error in the callback.
-    pub fn call_received(
+    pub fn call_received<'a>(
         self: &Rc<Self>,
         lua: &Lua,
-        f: &Function,
+        f: impl Into<Callee<'a>>,
         ud: &mlua::AnyUserData,
         data: &[u8],
     ) -> mlua::Result<()> {
@@ -103,10 +119,10 @@ impl Runtime {
     }
 
     /// `pcall(f, args)`: the raw error value on failure.
-    fn call_raw(
+    fn call_raw<'a>(
         &self,
         lua: &Lua,
-        f: &Function,
+        f: impl Into<Callee<'a>>,
         args: impl IntoLuaMulti,
     ) -> mlua::Result<Result<(), Value>> {
         pcall(lua, None, f, args)
@@ -165,12 +181,13 @@ impl Runtime {
 /// callback takes this path, so it makes no argument or result vectors and no closures (mlua's
 /// `Function::call` and its `xpcall` make both). The raw error value on failure. A Rust panic
 /// raised inside (the watchdog's bite) comes out of `pop_value` and keeps unwinding.
-fn pcall(
+fn pcall<'a>(
     lua: &Lua,
     handler: Option<&Function>,
-    f: &Function,
+    f: impl Into<Callee<'a>>,
     args: impl IntoLuaMulti,
 ) -> mlua::Result<Result<(), Value>> {
+    let f = f.into();
     lua.exec_raw_lua(|raw| {
         let state = raw.state();
         // SAFETY: the stack is checked before pushing, and restored whichever way this returns.
@@ -188,7 +205,14 @@ fn pcall(
                 }
                 None => 0,
             };
-            raw.push(f)?;
+            match f {
+                Callee::Function(f) => raw.push(f)?,
+                Callee::On(on, name) => {
+                    if !on.push_callback(raw, name)? {
+                        return Ok(Ok(()));
+                    }
+                }
+            }
             let nargs = args.push_into_stack_multi(raw)?;
             if ffi::lua_pcall(state, nargs, 0, errfunc) == ffi::LUA_OK {
                 Ok(Ok(()))

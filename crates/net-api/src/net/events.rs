@@ -189,6 +189,42 @@ impl OnTable<'_> {
         Ok(())
     }
 
+    /// Pushes callback `name` onto the stack of `raw` if the handle has one (true), for a call
+    /// that needs no reference to it; the stack is unchanged otherwise.
+    ///
+    /// SAFETY: the stack has room for three more values.
+    pub(crate) unsafe fn push_callback(
+        &self,
+        raw: &mlua::state::RawLua,
+        name: &str,
+    ) -> mlua::Result<bool> {
+        use mlua::ffi;
+        let Some(n) = slot(name) else {
+            return Ok(false);
+        };
+        let state = raw.state();
+        unsafe {
+            let top = ffi::lua_gettop(state);
+            raw.push(self.1)?;
+            let found = ffi::lua_getuservalue(state, -1) == ffi::LUA_TTABLE
+                && {
+                    ffi::lua_rawgeti(state, -1, MARK as _);
+                    let ours = ffi::lua_toboolean(state, -1) != 0;
+                    ffi::lua_pop(state, 1);
+                    ours
+                }
+                && {
+                    ffi::lua_rawgeti(state, -1, n as _);
+                    ffi::lua_type(state, -1) == ffi::LUA_TFUNCTION
+                };
+            if found {
+                ffi::lua_replace(state, top + 1);
+            }
+            ffi::lua_settop(state, top + found as c_int);
+            Ok(found)
+        }
+    }
+
     pub fn get(&self, name: &str) -> Option<Function> {
         let n = slot(name)?;
         let mut found = None;

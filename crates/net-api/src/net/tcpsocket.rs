@@ -29,6 +29,7 @@ use mlua::{AnyUserData, Lua, Value};
 use tokio::net::TcpStream;
 
 use super::events::OnTable;
+use crate::callback::Callee;
 use crate::config::Target;
 use crate::handle_type;
 use crate::lauxlib::{Args, FwResult, arg_check, bind, bind_fast, fw_err};
@@ -230,10 +231,10 @@ pub(crate) fn connected(lua: &Lua, rt: &Rc<Runtime>, ud: &AnyUserData) -> mlua::
         .borrow::<TcpSocket>()
         .map(|s| matches!(s.0.borrow().pcb, Pcb::Live(_)))
         .unwrap_or(false);
-    match OnTable(lua, ud).get("connection") {
-        Some(f) if open => rt.call_net(lua, &f, ud.clone()),
-        _ => Ok(()),
+    if !open {
+        return Ok(());
     }
+    rt.call_net(lua, Callee::On(&OnTable(lua, ud), "connection"), ud)
 }
 
 /// `sk:connect(port[, ip|host][, fn])`.

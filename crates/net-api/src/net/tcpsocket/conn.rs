@@ -14,6 +14,7 @@ use mlua::Lua;
 use tokio::net::TcpStream;
 
 use super::{DEFAULT_TTL, Live, Pcb, SockState, options};
+use crate::callback::Callee;
 use crate::lauxlib::{FwError, FwResult};
 use crate::net::dns::{Lookup, lookup};
 use crate::net::events::OnTable;
@@ -106,16 +107,10 @@ fn on_event(
             {
                 c.with_stream(|s| s.set_ttl(ttl as u32));
             }
-            match cb("connection") {
-                Some(f) => rt.call_net(lua, &f, ud.clone()),
-                None => Ok(()),
-            }
+            rt.call_net(lua, Callee::On(&on, "connection"), &ud)
         }
         Event::Data(d) => {
-            let r = match cb("receive") {
-                Some(f) => rt.call_received(lua, &f, &ud, &d),
-                None => Ok(()),
-            };
+            let r = rt.call_received(lua, Callee::On(&on, "receive"), &ud, &d);
             if let Some(c) = conn {
                 c.consumed();
             }
@@ -126,10 +121,7 @@ fn on_event(
                 let mut s = st.borrow_mut();
                 s.unsent = s.unsent.saturating_sub(1);
             }
-            match cb("sent") {
-                Some(f) => rt.call_net(lua, &f, ud.clone()),
-                None => Ok(()),
-            }
+            rt.call_net(lua, Callee::On(&on, "sent"), &ud)
         }
         Event::Closed(c) => {
             {
