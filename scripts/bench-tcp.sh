@@ -18,7 +18,7 @@ cd "$(dirname "$0")/.."
 SECONDS_PER_RUN=5
 MIB=128
 CONNECTIONS=16
-ROUNDS=3
+ROUNDS=5
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) SECONDS_PER_RUN=$2; shift 2 ;;
