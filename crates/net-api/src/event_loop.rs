@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use mlua::Lua;
 
-use crate::console::Console;
+use crate::console::{Console, ConsoleInput};
 use crate::runtime::{Job, ResetCause, Runtime, WatchdogBite};
 
 /// Jobs run back to back before the loop yields to the I/O tasks under sustained load.
@@ -108,13 +108,29 @@ pub(crate) async fn run(lua: &Lua, rt: &Rc<Runtime>, mut console: Option<&mut Co
             continue;
         }
         let sleep = wake_at.map(|t| tokio::time::Instant::from_std(rt.host_instant(t)));
-        let typed = tokio::select! {
-            _ = rt.wake.notified() => None,
-            _ = async { match sleep { Some(at) => tokio::time::sleep_until(at).await, None => std::future::pending().await } } => None,
-            input = async { match console.as_deref_mut() { Some(c) => c.next().await, None => std::future::pending().await } } => Some(input),
-        };
+        let typed = wait(rt, sleep, console.as_deref_mut()).await;
         if let (Some(input), Some(c)) = (typed, console.as_deref_mut()) {
             c.handle(lua, rt, input);
         }
+    }
+}
+
+/// Waits for the next thing to do: a job (an event, a task, a reset), the next timer, a console
+/// line. A server with no timer waits for jobs alone, many times a second, so that case skips
+/// the `select!`.
+async fn wait(
+    rt: &Runtime,
+    sleep: Option<tokio::time::Instant>,
+    console: Option<&mut Console>,
+) -> Option<Option<ConsoleInput>> {
+    if sleep.is_none() && console.is_none() {
+        rt.wake.notified().await;
+        return None;
+    }
+    tokio::select! {
+        biased;
+        _ = rt.wake.notified() => None,
+        _ = async { match sleep { Some(at) => tokio::time::sleep_until(at).await, None => std::future::pending().await } } => None,
+        input = async { match console { Some(c) => c.next().await, None => std::future::pending().await } } => Some(input),
     }
 }
