@@ -53,7 +53,7 @@ impl Device {
                 .load(include_str!("prelude.lua"))
                 .set_name("=[sim]")
                 .call(())?;
-            lauxlib::install_shim(&lua, &h)?;
+            lauxlib::install_shim(&lua)?;
             *rt.helpers.borrow_mut() = Some(Helpers {
                 pcallx: h.get("pcallx")?,
                 traceback: h.get("traceback")?,

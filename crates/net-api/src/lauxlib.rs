@@ -3,9 +3,9 @@
 //! On a board every module error comes from `luaL_error` or `luaL_argerror`: a plain string prefixed
 //! with the caller's `chunk:line:`, so `pcall` hands scripts (and NTest) exactly the text the device
 //! would print. An mlua error raised from Rust would instead reach Lua as a userdata. So every binding
-//! is a Rust function that *returns* its outcome, and a two-line Lua shim (see `prelude.lua`) raises
-//! the failure as a plain value. [`bind`] builds that pair; [`Args`] mirrors `luaL_check*` with the
-//! same messages.
+//! is a Rust function that *returns* its outcome, and a C closure around it (see `lauxlib/fast.rs`)
+//! raises the failure as a plain value. [`bind`] builds that pair; [`Args`] mirrors `luaL_check*`
+//! with the same messages.
 
 mod fast;
 
@@ -15,7 +15,7 @@ use std::rc::Rc;
 
 pub use fast::bind_fast;
 pub(crate) use fast::method;
-use mlua::{AnyUserData, Function, IntoLuaMulti, Lua, MultiValue, Table, UserData, Value};
+use mlua::{AnyUserData, Function, IntoLuaMulti, Lua, MultiValue, UserData, Value};
 
 /// Why a binding failed, in the firmware's terms.
 #[derive(Debug)]
@@ -53,7 +53,8 @@ pub fn arg_check(cond: bool, n: usize, msg: &str) -> FwResult<()> {
     if cond { Ok(()) } else { arg_err(n, msg) }
 }
 
-/// The shim levels as seen from inside a native: 0 is the native, 1 the shim, 2 the script's caller.
+/// The stack levels as seen from inside a native: 0 is the native, 1 the binding's closure (the
+/// function the script called), 2 the script's caller.
 const SHIM_LEVEL: usize = 1;
 const CALLER_LEVEL: usize = 2;
 
@@ -69,7 +70,7 @@ pub fn where_(lua: &Lua) -> String {
 }
 
 impl FwError {
-    /// The value the shim raises.
+    /// The value the binding's closure raises.
     fn into_value(self, lua: &Lua) -> mlua::Result<Value> {
         let text = match self {
             FwError::Raise(v) => return Ok(v),
@@ -115,19 +116,18 @@ pub fn lua_error_text(e: &mlua::Error) -> String {
 /// A binding as the one native function dispatches to it.
 type Binding = Rc<dyn Fn(&Lua, Args) -> FwResult<MultiValue>>;
 
-/// Every module binding of a state, behind one native function, and `prelude.lua`'s `wrap`.
+/// Every module binding of a state, behind one native function.
 ///
 /// mlua makes each Rust function a C closure with a userdata (and its finaliser) of its own. A
 /// board keeps its module tables in flash, out of the collector's way; here they are in the Lua
 /// heap and every collection cycle marks and sweeps them, so a few hundred bindings would make a
 /// script streaming data through short-lived strings pay for all of them, thousands of times a
-/// second. One native, told which binding to run by an integer upvalue of its Lua wrapper, keeps
-/// the heap the collector walks to the wrappers alone.
+/// second. One native, told which binding to run by an integer upvalue of the binding's C closure,
+/// keeps the heap the collector walks to the closures alone.
 ///
 /// The table is filled while the modules are installed and then sealed: a function a script makes
 /// later (a pipe's reader) gets a native of its own, which the collector can free with it.
 struct Natives {
-    wrap: Function,
     native: Function,
     table: Rc<RefCell<Vec<Binding>>>,
     sealed: bool,
@@ -140,15 +140,15 @@ where
     F: Fn(&Lua, Args) -> FwResult<R> + 'static,
     R: IntoLuaMulti,
 {
-    bind_with(lua, f, |natives, native, id| {
-        natives.wrap.call((native, id))
+    bind_with(lua, f, |native, id| {
+        fast::closure(lua, fast::plain, native, id)
     })
 }
 
 fn bind_with<F, R>(
     lua: &Lua,
     f: F,
-    wrap: impl FnOnce(&Natives, &Function, usize) -> mlua::Result<Function>,
+    wrap: impl FnOnce(&Function, usize) -> mlua::Result<Function>,
 ) -> mlua::Result<Function>
 where
     F: Fn(&Lua, Args) -> FwResult<R> + 'static,
@@ -159,18 +159,22 @@ where
         Rc::new(move |lua, args| f(lua, args).and_then(|r| Ok(r.into_lua_multi(lua)?)));
     if natives.sealed {
         let own = Rc::new(RefCell::new(vec![f]));
-        return wrap(&natives, &native(lua, own)?, 0);
+        let native = native(lua, own)?;
+        drop(natives);
+        return wrap(&native, 0);
     }
     let id = {
         let mut table = natives.table.borrow_mut();
         table.push(f);
         table.len() - 1
     };
-    wrap(&natives, &natives.native, id)
+    let native = natives.native.clone();
+    drop(natives);
+    wrap(&native, id)
 }
 
 /// A native behind bindings: `native(id, ...)` runs binding `id` on the other arguments and
-/// returns `false, results...` or the error value for the wrapper to raise.
+/// returns `false, results...` or the error value for the closure to raise.
 fn native(lua: &Lua, table: Rc<RefCell<Vec<Binding>>>) -> mlua::Result<Function> {
     lua.create_function(move |lua, mut args: MultiValue| {
         let f = match args.pop_front() {
@@ -189,11 +193,10 @@ fn native(lua: &Lua, table: Rc<RefCell<Vec<Binding>>>) -> mlua::Result<Function>
 }
 
 /// Installs the wrapper from the prelude and the native; done once when a state is created.
-pub(crate) fn install_shim(lua: &Lua, helpers: &Table) -> mlua::Result<()> {
+pub(crate) fn install_shim(lua: &Lua) -> mlua::Result<()> {
     let table = Rc::new(RefCell::new(Vec::new()));
     let native = native(lua, table.clone())?;
     lua.set_app_data(Natives {
-        wrap: helpers.get("wrap")?,
         native,
         table,
         sealed: false,

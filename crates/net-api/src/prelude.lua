@@ -6,16 +6,6 @@ local traceback = debug.traceback
 
 local H = {}
 
--- Raises a binding's failure as a plain value: the Rust side already put the caller's position in it.
-local function check(err, ...)
-  if err then error(err, 0) end
-  return ...
-end
-
-function H.wrap(native, id)
-  return function(...) return check(native(id, ...)) end
-end
-
 -- luaL_pcallx: a protected call whose error becomes debug.traceback(err, 2), as the firmware's
 -- handler makes it before posting it to node.setonerror's function.
 -- Level 3, not the firmware's 2: mlua's xpcall runs this handler from a C function of its own.

@@ -127,15 +127,19 @@ print(sv.on, sv.send)
     assert_eq!(r.stdout, want);
 }
 
-/// An error raised by a socket method inside a callback reads as on the board: the method is the
-/// C function right below the script's frame, with no frame of the simulator's in between.
+/// An error raised by a binding inside a callback reads as on the board: the method is the C
+/// function right below the script's frame, with no frame of the simulator's in between; for a
+/// socket method with a fast path and for any other binding alike.
 #[test]
-fn a_socket_methods_error_in_a_callback_has_the_firmwares_traceback() {
+fn a_bindings_error_in_a_callback_has_the_firmwares_traceback() {
     let r = run_lua(
         "node.setonerror(function(s) print(s) end)\n\
          local sk = net.createConnection()\n\
          tmr.create():alarm(5, tmr.ALARM_SINGLE, function()\n\
            sk:send('x')\n\
+         end)\n\
+         tmr.create():alarm(10, tmr.ALARM_SINGLE, function()\n\
+           sk:connect('x')\n\
          end)\n",
         &["--virtual-time", "--target", "host"],
     );
@@ -147,7 +151,30 @@ fn a_socket_methods_error_in_a_callback_has_the_firmwares_traceback() {
     };
     let expected = format!(
         "init.lua:4: not connected\nstack traceback:\n\t[C]: in {kind} 'send'\n\
-         \tinit.lua:4: in function <init.lua:3>\n"
+         \tinit.lua:4: in function <init.lua:3>\n\
+         init.lua:7: bad argument #1 to 'connect' (number expected, got string)\n\
+         stack traceback:\n\t[C]: in {kind} 'connect'\n\tinit.lua:7: in function <init.lua:6>\n"
     );
     assert_eq!(r.stdout, expected, "{}", r.stderr);
+}
+
+/// A binding called in tail position still names its caller's line and itself, as a C function
+/// of the firmware does (the script's frame is not replaced by a wrapper of the simulator's).
+#[test]
+fn a_binding_called_in_tail_position_keeps_the_callers_position_and_name() {
+    let r = run_lua(
+        "local sk = net.createConnection()\n\
+         print(select(2, pcall(function() return sk:send() end)))\n\
+         print(select(2, pcall(function() return sk:connect('x') end)))\n\
+         print(select(2, pcall(function() return tmr.create():alarm('x') end)))\n",
+        &[],
+    );
+    assert_eq!(
+        r.stdout,
+        "init.lua:2: bad argument #1 to 'send' (string expected, got no value)\n\
+         init.lua:3: bad argument #1 to 'connect' (number expected, got string)\n\
+         init.lua:4: bad argument #1 to 'alarm' (number expected, got string)\n",
+        "{}",
+        r.stderr
+    );
 }

@@ -171,7 +171,9 @@ where
                     if n == 0 {
                         st.eof = true;
                     } else {
-                        if n == room && st.rx_cap < st.read_ahead {
+                        // A read that filled the buffer to its cap: the peer sends faster
+                        // than small buffers carry.
+                        if st.rx.len() == st.rx_cap && st.rx_cap < st.read_ahead {
                             st.rx_cap = (st.rx_cap * 4).min(st.read_ahead);
                         }
                         reset_idle(d);

@@ -1,15 +1,16 @@
-//! Methods with a fast path: a C function that does the common case itself and calls the
-//! binding for everything else.
+//! How a binding becomes a Lua function: a C closure over the native that runs it and the
+//! binding's id, optionally with a fast path that does the common case itself.
 //!
-//! A binding behind [`bind`](super::bind) costs two calls per use: the prelude's Lua wrapper,
-//! then mlua's callback machinery (a prepared error value, panic catching, a reference per
-//! argument), together a couple of thousand instructions. For the few methods a script calls once
-//! per request or per chunk, the method itself is a C closure over the binding's native and id.
-//! It first runs its fast path, which either does the whole call or changes nothing; in the
-//! second case it calls the native exactly as the wrapper would, and raises its failure. The
-//! native then sees this closure where it would see the wrapper (the caller's frame is the
-//! script's), so error positions and `bad argument` names come out the same, and the traceback
-//! of an error is the firmware's: `[C]: in function 'send'` below the script's frame.
+//! The closure calls the native exactly as a C function of the firmware would run its body, and
+//! raises its failure with `lua_error`. The native therefore sees the closure where the script
+//! called it (the caller's frame is the script's, even for a call in tail position), so error
+//! positions and `bad argument` names come out as on the board, and an error's traceback is the
+//! firmware's: `[C]: in function 'send'` right below the script's frame.
+//!
+//! For the few methods a script calls once per request or per chunk, a fast path skips the
+//! native: mlua's callback machinery (a prepared error value, panic catching, a reference per
+//! argument) costs a couple of thousand instructions per call. The fast path either does the
+//! whole call or changes nothing, and then the native runs.
 
 use std::ffi::{c_int, c_void};
 
@@ -21,6 +22,19 @@ use super::{Args, FwResult, bind_with};
 /// nothing and the binding is to run.
 pub(crate) type FastPath = unsafe fn(*mut ffi::lua_State) -> bool;
 
+/// The Lua function of a binding: a C closure over `native` and the binding's `id`, whose body
+/// is `body` (a C function calling [`method`] with its fast path), or [`plain`].
+pub(super) fn closure(
+    lua: &Lua,
+    body: ffi::lua_CFunction,
+    native: &Function,
+    id: usize,
+) -> mlua::Result<Function> {
+    // SAFETY: `make_method` follows the lua_CFunction contract.
+    let maker = unsafe { lua.create_c_function(make_method)? };
+    maker.call((LightUserData(body as *mut c_void), native, id))
+}
+
 /// [`bind`](super::bind) for a method whose common case `body` (a C function calling [`method`]
 /// with its fast path) does without calling into mlua.
 pub fn bind_fast<F, R>(lua: &Lua, f: F, body: ffi::lua_CFunction) -> mlua::Result<Function>
@@ -28,11 +42,13 @@ where
     F: Fn(&Lua, Args) -> FwResult<R> + 'static,
     R: IntoLuaMulti,
 {
-    bind_with(lua, f, |_, native, id| {
-        // SAFETY: `make_method` follows the lua_CFunction contract.
-        let maker = unsafe { lua.create_c_function(make_method)? };
-        maker.call((LightUserData(body as *mut c_void), native, id))
-    })
+    bind_with(lua, f, |native, id| closure(lua, body, native, id))
+}
+
+/// The body of a binding without a fast path.
+pub(super) unsafe extern "C-unwind" fn plain(state: *mut ffi::lua_State) -> c_int {
+    // SAFETY: `state` is running a closure made by `closure`.
+    unsafe { call_binding(state) }
 }
 
 /// `make_method(body, native, id)`: the C closure of `body` over `native` and `id`. Called under
@@ -53,19 +69,23 @@ unsafe extern "C-unwind" fn make_method(state: *mut ffi::lua_State) -> c_int {
 /// SAFETY: `state` is running the C closure `bind_fast` made.
 pub(crate) unsafe fn method(state: *mut ffi::lua_State, fast: FastPath) -> c_int {
     // SAFETY: passed on from the caller.
-    match std::panic::catch_unwind(|| unsafe { fast(state) }) {
-        Ok(true) => 0,
-        Ok(false) => unsafe { call_binding(state) },
+    let done = match std::panic::catch_unwind(|| unsafe { fast(state) }) {
+        Ok(done) => done,
         Err(panic) => {
             drop(panic);
             unsafe { raise(state, c"nodemcu-sim internal error in a socket method") }
         }
+    };
+    if done {
+        return 0;
     }
+    // Nothing of Rust's is alive from here on: the binding's error jumps out of this frame.
+    unsafe { call_binding(state) }
 }
 
-/// Calls the native with the binding's id and this call's arguments, as the prelude's wrapper
-/// does: its `false, results...` are returned, anything else is raised as it is. Lua errors may
-/// jump out of here: nothing of Rust's is alive in this frame.
+/// Calls the native with the binding's id and this call's arguments: its `false, results...` are
+/// returned, anything else is raised as it is. Lua errors may jump out of here: nothing of
+/// Rust's is alive in this frame.
 unsafe fn call_binding(state: *mut ffi::lua_State) -> c_int {
     unsafe {
         let n = ffi::lua_gettop(state);
@@ -79,7 +99,7 @@ unsafe fn call_binding(state: *mut ffi::lua_State) -> c_int {
             ffi::lua_settop(state, 1);
             ffi::lua_error(state);
         }
-        ffi::lua_gettop(state) - 1
+        (ffi::lua_gettop(state) - 1).max(0)
     }
 }
 
