@@ -198,13 +198,7 @@ fn pcall<'a>(
             if ffi::lua_checkstack(state, 8) == 0 {
                 return Err(mlua::Error::StackError);
             }
-            let errfunc = match handler {
-                Some(h) => {
-                    raw.push(h)?;
-                    ffi::lua_gettop(state)
-                }
-                None => 0,
-            };
+            let base = ffi::lua_gettop(state);
             match f {
                 Callee::Function(f) => raw.push(f)?,
                 Callee::On(on, name) => {
@@ -213,6 +207,15 @@ fn pcall<'a>(
                     }
                 }
             }
+            // The handler goes below the function, once there is one to call.
+            let errfunc = match handler {
+                Some(h) => {
+                    raw.push(h)?;
+                    ffi::lua_insert(state, base + 1);
+                    base + 1
+                }
+                None => 0,
+            };
             let nargs = args.push_into_stack_multi(raw)?;
             if ffi::lua_pcall(state, nargs, 0, errfunc) == ffi::LUA_OK {
                 Ok(Ok(()))

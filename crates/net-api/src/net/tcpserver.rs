@@ -202,7 +202,7 @@ fn accepted(
         }
     };
     let sock = tcpsocket::accepted(lua, &rt, stream, peer, slot, idle, dev_port)?;
-    rt.call_net(lua, &f, sock.clone())?;
+    rt.call_net(lua, &f, &sock.0)?;
     if rt.take_reset().is_some() {
         return Ok(());
     }

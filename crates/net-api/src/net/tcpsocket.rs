@@ -194,7 +194,7 @@ pub(crate) fn accepted(
     slot: Slot,
     idle: Option<IdleTimer>,
     device_port: u16,
-) -> mlua::Result<AnyUserData> {
+) -> mlua::Result<(AnyUserData, TcpSocket)> {
     let sock = TcpSocket::new(rt);
     let ud = handle(lua, rt, sock.clone())?;
     let (id, epoch) = {
@@ -209,7 +209,7 @@ pub(crate) fn accepted(
         peer,
         device_port: Some(device_port),
     });
-    Ok(ud)
+    Ok((ud, sock))
 }
 
 /// At the end of a boot: drops every connection still open, with what it had queued, as a board's
@@ -226,12 +226,12 @@ pub(crate) fn abort_all(rt: &Runtime) {
 }
 
 /// After the server's `fn(sock)`: the socket's "connection" callback, if it is still open.
-pub(crate) fn connected(lua: &Lua, rt: &Rc<Runtime>, ud: &AnyUserData) -> mlua::Result<()> {
-    let open = ud
-        .borrow::<TcpSocket>()
-        .map(|s| matches!(s.0.borrow().pcb, Pcb::Live(_)))
-        .unwrap_or(false);
-    if !open {
+pub(crate) fn connected(
+    lua: &Lua,
+    rt: &Rc<Runtime>,
+    (ud, sock): &(AnyUserData, TcpSocket),
+) -> mlua::Result<()> {
+    if !matches!(sock.0.borrow().pcb, Pcb::Live(_)) {
         return Ok(());
     }
     rt.call_net(lua, Callee::On(&OnTable(lua, ud), "connection"), ud)
