@@ -136,6 +136,13 @@ fn options(rt: &Runtime, idle: Option<IdleTimer>) -> Options {
         } else {
             256 * 1024
         },
+        // The socket buffer sends are handed over to: a host kernel's is larger than 64 KB,
+        // and a stream of large sends then goes out several to a write.
+        buffer: if target.is_device() {
+            64 * 1024
+        } else {
+            256 * 1024
+        },
         idle,
         shutdown: false,
         ..Options::default()
