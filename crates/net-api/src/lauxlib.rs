@@ -55,7 +55,7 @@ pub fn arg_check(cond: bool, n: usize, msg: &str) -> FwResult<()> {
 
 /// The stack levels as seen from inside a native: 0 is the native, 1 the binding's closure (the
 /// function the script called), 2 the script's caller.
-const SHIM_LEVEL: usize = 1;
+const METHOD_LEVEL: usize = 1;
 const CALLER_LEVEL: usize = 2;
 
 /// `luaL_where(L, 1)`: "chunk:line: " of the script code that called the binding, or "".
@@ -86,7 +86,7 @@ impl FwError {
 /// `luaL_argerror`'s text: method calls don't count `self`, and an error on `self` reads differently.
 fn arg_message(lua: &Lua, n: usize, msg: &str) -> String {
     let (name, method) = lua
-        .inspect_stack(SHIM_LEVEL, |d| {
+        .inspect_stack(METHOD_LEVEL, |d| {
             let names = d.names();
             (
                 names.name.map(|s| s.into_owned()),
@@ -128,6 +128,7 @@ type Binding = Rc<dyn Fn(&Lua, Args) -> FwResult<MultiValue>>;
 /// The table is filled while the modules are installed and then sealed: a function a script makes
 /// later (a pipe's reader) gets a native of its own, which the collector can free with it.
 struct Natives {
+    maker: fast::Maker,
     native: Function,
     table: Rc<RefCell<Vec<Binding>>>,
     sealed: bool,
@@ -140,15 +141,15 @@ where
     F: Fn(&Lua, Args) -> FwResult<R> + 'static,
     R: IntoLuaMulti,
 {
-    bind_with(lua, f, |native, id| {
-        fast::closure(lua, fast::plain, native, id)
+    bind_with(lua, f, |maker, native, id| {
+        fast::closure(maker, fast::plain, native, id)
     })
 }
 
 fn bind_with<F, R>(
     lua: &Lua,
     f: F,
-    wrap: impl FnOnce(&Function, usize) -> mlua::Result<Function>,
+    wrap: impl FnOnce(&fast::Maker, &Function, usize) -> mlua::Result<Function>,
 ) -> mlua::Result<Function>
 where
     F: Fn(&Lua, Args) -> FwResult<R> + 'static,
@@ -159,18 +160,18 @@ where
         Rc::new(move |lua, args| f(lua, args).and_then(|r| Ok(r.into_lua_multi(lua)?)));
     if natives.sealed {
         let own = Rc::new(RefCell::new(vec![f]));
-        let native = native(lua, own)?;
+        let (maker, native) = (natives.maker.clone(), native(lua, own)?);
         drop(natives);
-        return wrap(&native, 0);
+        return wrap(&maker, &native, 0);
     }
     let id = {
         let mut table = natives.table.borrow_mut();
         table.push(f);
         table.len() - 1
     };
-    let native = natives.native.clone();
+    let (maker, native) = (natives.maker.clone(), natives.native.clone());
     drop(natives);
-    wrap(&native, id)
+    wrap(&maker, &native, id)
 }
 
 /// A native behind bindings: `native(id, ...)` runs binding `id` on the other arguments and
@@ -192,11 +193,12 @@ fn native(lua: &Lua, table: Rc<RefCell<Vec<Binding>>>) -> mlua::Result<Function>
     })
 }
 
-/// Installs the wrapper from the prelude and the native; done once when a state is created.
+/// Installs the native and the closure maker; done once when a state is created.
 pub(crate) fn install_shim(lua: &Lua) -> mlua::Result<()> {
     let table = Rc::new(RefCell::new(Vec::new()));
     let native = native(lua, table.clone())?;
     lua.set_app_data(Natives {
+        maker: fast::Maker::new(lua)?,
         native,
         table,
         sealed: false,

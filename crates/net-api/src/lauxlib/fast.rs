@@ -25,14 +25,25 @@ pub(crate) type FastPath = unsafe fn(*mut ffi::lua_State) -> bool;
 /// The Lua function of a binding: a C closure over `native` and the binding's `id`, whose body
 /// is `body` (a C function calling [`method`] with its fast path), or [`plain`].
 pub(super) fn closure(
-    lua: &Lua,
+    maker: &Maker,
     body: ffi::lua_CFunction,
     native: &Function,
     id: usize,
 ) -> mlua::Result<Function> {
-    // SAFETY: `make_method` follows the lua_CFunction contract.
-    let maker = unsafe { lua.create_c_function(make_method)? };
-    maker.call((LightUserData(body as *mut c_void), native, id))
+    maker
+        .0
+        .call((LightUserData(body as *mut c_void), native, id))
+}
+
+/// Makes the bindings' closures: `make_method` as a Lua function, made once per state.
+#[derive(Clone)]
+pub(super) struct Maker(Function);
+
+impl Maker {
+    pub(super) fn new(lua: &Lua) -> mlua::Result<Maker> {
+        // SAFETY: `make_method` follows the lua_CFunction contract.
+        Ok(Maker(unsafe { lua.create_c_function(make_method)? }))
+    }
 }
 
 /// [`bind`](super::bind) for a method whose common case `body` (a C function calling [`method`]
@@ -42,7 +53,7 @@ where
     F: Fn(&Lua, Args) -> FwResult<R> + 'static,
     R: IntoLuaMulti,
 {
-    bind_with(lua, f, |native, id| closure(lua, body, native, id))
+    bind_with(lua, f, |maker, native, id| closure(maker, body, native, id))
 }
 
 /// The body of a binding without a fast path.

@@ -74,8 +74,31 @@ const SLOTS: &[&str] = super::tcpsocket::EVENTS;
 const MARK: usize = SLOTS.len() + 1;
 
 /// The index of a callback name.
-fn slot(name: &str) -> Option<usize> {
-    SLOTS.iter().position(|n| *n == name).map(|i| i + 1)
+fn slot(name: &[u8]) -> Option<usize> {
+    SLOTS
+        .iter()
+        .position(|n| n.as_bytes() == name)
+        .map(|i| i + 1)
+}
+
+/// Pushes the user value of the handle at stack index `idx` when it is a callback table of ours
+/// (true); pushes nothing otherwise.
+///
+/// SAFETY: `idx` is a valid, absolute index; the stack has room for two more values.
+unsafe fn push_own_table(state: *mut mlua::ffi::lua_State, idx: c_int) -> bool {
+    use mlua::ffi;
+    unsafe {
+        if ffi::lua_getuservalue(state, idx) == ffi::LUA_TTABLE {
+            ffi::lua_rawgeti(state, -1, MARK as _);
+            let ours = ffi::lua_toboolean(state, -1) != 0;
+            ffi::lua_pop(state, 1);
+            if ours {
+                return true;
+            }
+        }
+        ffi::lua_pop(state, 1);
+        false
+    }
 }
 
 /// `sk:on(name, value)` done on the Lua stack, for the fast path (`tcpsocket/fast.rs`): stores
@@ -91,24 +114,18 @@ pub(crate) unsafe fn store_raw(
     value: c_int,
 ) -> bool {
     use mlua::ffi;
-    let Some(n) = SLOTS.iter().position(|s| s.as_bytes() == name) else {
+    let Some(n) = slot(name) else {
         return false;
     };
     unsafe {
-        if ffi::lua_getuservalue(state, 1) != ffi::LUA_TTABLE {
-            ffi::lua_pop(state, 1);
+        if !push_own_table(state, 1) {
             return false;
         }
-        ffi::lua_rawgeti(state, -1, MARK as _);
-        let ours = ffi::lua_toboolean(state, -1) != 0;
+        ffi::lua_pushvalue(state, value);
+        ffi::lua_rawseti(state, -2, n as _);
         ffi::lua_pop(state, 1);
-        if ours {
-            ffi::lua_pushvalue(state, value);
-            ffi::lua_rawseti(state, -2, (n + 1) as _);
-        }
-        ffi::lua_pop(state, 1);
-        ours
     }
+    true
 }
 
 /// Gives new handles their tables. One C function, called under `lua_pcall` so that a failed
@@ -170,7 +187,7 @@ impl OnTable<'_> {
     }
 
     fn store(&self, name: &str, value: &Value) -> mlua::Result<()> {
-        let Some(n) = slot(name) else {
+        let Some(n) = slot(name.as_bytes()) else {
             // A programming error (a kind accepting a name missing from SLOTS), not a script's.
             return Err(mlua::Error::runtime(format!(
                 "no slot for callback '{name}'"
@@ -199,24 +216,17 @@ impl OnTable<'_> {
         name: &str,
     ) -> mlua::Result<bool> {
         use mlua::ffi;
-        let Some(n) = slot(name) else {
+        let Some(n) = slot(name.as_bytes()) else {
             return Ok(false);
         };
         let state = raw.state();
         unsafe {
             let top = ffi::lua_gettop(state);
             raw.push(self.1)?;
-            let found = ffi::lua_getuservalue(state, -1) == ffi::LUA_TTABLE
-                && {
-                    ffi::lua_rawgeti(state, -1, MARK as _);
-                    let ours = ffi::lua_toboolean(state, -1) != 0;
-                    ffi::lua_pop(state, 1);
-                    ours
-                }
-                && {
-                    ffi::lua_rawgeti(state, -1, n as _);
-                    ffi::lua_type(state, -1) == ffi::LUA_TFUNCTION
-                };
+            let found = push_own_table(state, top + 1) && {
+                ffi::lua_rawgeti(state, -1, n as _);
+                ffi::lua_type(state, -1) == ffi::LUA_TFUNCTION
+            };
             if found {
                 ffi::lua_replace(state, top + 1);
             }
@@ -226,7 +236,7 @@ impl OnTable<'_> {
     }
 
     pub fn get(&self, name: &str) -> Option<Function> {
-        let n = slot(name)?;
+        let n = slot(name.as_bytes())?;
         let mut found = None;
         self.with_table(|raw| unsafe {
             mlua::ffi::lua_rawgeti(raw.state(), -1, n as _);
@@ -251,13 +261,7 @@ impl OnTable<'_> {
                 return Err(mlua::Error::runtime("stack overflow"));
             }
             raw.push(self.1)?;
-            let ours = ffi::lua_getuservalue(state, -1) == ffi::LUA_TTABLE && {
-                ffi::lua_rawgeti(state, -1, MARK as _);
-                let marked = ffi::lua_toboolean(state, -1) != 0;
-                ffi::lua_pop(state, 1);
-                marked
-            };
-            let done = if ours {
+            let done = if push_own_table(state, top + 1) {
                 f(raw).map(|()| true)
             } else {
                 Ok(false)
@@ -293,7 +297,7 @@ mod tests {
     #[test]
     fn every_socket_event_has_a_slot() {
         for name in crate::net::tcpsocket::EVENTS {
-            assert!(slot(name).is_some(), "{name}");
+            assert!(slot(name.as_bytes()).is_some(), "{name}");
         }
     }
 }
