@@ -60,6 +60,49 @@ impl Target {
     }
 }
 
+/// The firmware generation whose API surface the device has. Scripts in the wild were written
+/// for all three; each generation is what that release's `app/modules/*.c` had, and a module or
+/// function that a generation lacked is absent (nil) there, as on that board.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum Firmware {
+    /// The 2016 builds (1.5.4.1): static timers, positional `wifi.sta.config`, `eventMonReg`, `cjson`.
+    V1_5,
+    /// 2.2.1 (2018-12-07): the last build with static timers; the table-only `wifi.sta.config`.
+    V2_2,
+    /// The current release (3.0): timer objects only, `sjson`, `node.LFS`.
+    #[default]
+    V3_0,
+}
+
+impl Firmware {
+    pub fn parse(s: &str) -> Option<Firmware> {
+        match s {
+            "1.5" => Some(Firmware::V1_5),
+            "2.2" => Some(Firmware::V2_2),
+            "3.0" => Some(Firmware::V3_0),
+            _ => None,
+        }
+    }
+
+    /// The name `--firmware` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Firmware::V1_5 => "1.5",
+            Firmware::V2_2 => "2.2",
+            Firmware::V3_0 => "3.0",
+        }
+    }
+
+    /// The release's version as the banner and `node.info()` give it (major, minor, dev).
+    pub fn version(self) -> (u8, u8, u8) {
+        match self {
+            Firmware::V1_5 => (1, 5, 4),
+            Firmware::V2_2 => (2, 2, 1),
+            Firmware::V3_0 => (3, 0, 0),
+        }
+    }
+}
+
 /// The file system's capacity on a 4 MB ESP8266 module, as `file.fsinfo()` reports it.
 pub const DEFAULT_FLASH_SIZE: u64 = host_backend::flash_file::geometry::DEFAULT_TOTAL;
 
@@ -136,6 +179,8 @@ impl NetOptions {
 #[derive(Clone)]
 pub struct Config {
     pub target: Target,
+    /// Which firmware release's API the device has (`--firmware`).
+    pub firmware: Firmware,
     /// The flash root: the directory the script sees as its file system.
     pub flash: PathBuf,
     /// True when the user named the root (`--flash`): only then may `file.format()` erase it.
@@ -159,6 +204,7 @@ impl Config {
     pub fn new(flash: PathBuf) -> Self {
         Config {
             target: Target::default(),
+            firmware: Firmware::default(),
             flash,
             flash_explicit: false,
             flash_size: DEFAULT_FLASH_SIZE,

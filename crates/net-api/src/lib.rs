@@ -23,9 +23,9 @@ pub mod runtime;
 mod stdlib;
 pub mod tls;
 
-pub use config::{Config, NetOptions, OnReset, Sinks, Target};
+pub use config::{Config, Firmware, NetOptions, OnReset, Sinks, Target};
 pub use console::{Console, ConsoleBoot, ConsoleHandle, Prompt};
 pub use device::run_console;
 pub use device::{Device, banner, run};
 pub use event_loop::Outcome;
-pub use runtime::ResetCause;
+pub use runtime::{Removed, ResetCause};

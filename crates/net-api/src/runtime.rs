@@ -24,6 +24,17 @@ use tokio::sync::Notify;
 use crate::config::Config;
 use crate::heap::Heap;
 
+/// Something an older generation had and a newer one removed, for [`Runtime::note_removed`].
+#[derive(Debug, Clone, Copy)]
+pub struct Removed {
+    /// The release that removed it, as users know it ("3.0").
+    pub removed_in: &'static str,
+    /// What it was, in a few words ("static timers").
+    pub why: &'static str,
+    /// The newest generation that still has it.
+    pub newest: crate::config::Firmware,
+}
+
 /// A unit of work for the Lua thread: a callback to run, with everything it needs captured.
 pub type Job = Box<dyn FnOnce(&Lua) -> mlua::Result<()>>;
 
@@ -445,6 +456,22 @@ impl Runtime {
     pub fn warn_once(&self, key: &str, msg: &str) {
         if self.warned.borrow_mut().insert(key.to_string()) {
             self.diag(&format!("warning: {msg}"));
+        }
+    }
+
+    /// Once per boot and per `what`: tells the user that the script used something a newer
+    /// firmware removed, and which `--firmware` still has it. The script still gets the
+    /// firmware's own error; this only names the likely cause, without guessing the generation.
+    pub fn note_removed(&self, what: &str, removed: &Removed) {
+        if self.warned.borrow_mut().insert(format!("removed:{what}")) {
+            let newest = removed.newest;
+            self.diag(&format!(
+                "{what} was removed in firmware {} ({}); this script may be written for {}.x: try --firmware {}",
+                removed.removed_in,
+                removed.why,
+                newest.version().0,
+                newest.name()
+            ));
         }
     }
 }

@@ -38,6 +38,19 @@ pub enum TargetArg {
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FirmwareArg {
+    /// The 2016 builds (1.5.4.1): static tmr API, wifi.sta.config(ssid, pwd), eventMonReg, cjson.
+    #[value(name = "1.5")]
+    V1_5,
+    /// 2.2.1 (2018): static tmr API beside timer objects, wifi.sta.config{table}, wifi.eventmon.
+    #[value(name = "2.2")]
+    V2_2,
+    /// The current release: timer objects only, sjson, node.LFS.
+    #[value(name = "3.0")]
+    V3_0,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OnResetArg {
     /// End the run with the reset's exit status.
     Exit,
@@ -57,6 +70,9 @@ pub struct DeviceArgs {
     /// Chip profile: its limits, libraries and error behaviour.
     #[arg(long, value_enum, default_value = "esp8266")]
     pub target: TargetArg,
+    /// Firmware generation: which release's API the device has (modules, functions, argument forms).
+    #[arg(long, value_enum, default_value = "3.0")]
+    pub firmware: FirmwareArg,
     /// The flash root: the directory the script sees as its file system (default: the script's directory; for the console, the current directory).
     #[arg(long, value_name = "DIR")]
     pub flash: Option<PathBuf>,

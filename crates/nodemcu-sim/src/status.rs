@@ -8,9 +8,9 @@
 
 use std::path::{Path, PathBuf};
 
-use net_api::{Config, NetOptions, OnReset, Outcome, ResetCause, Target};
+use net_api::{Config, Firmware, NetOptions, OnReset, Outcome, ResetCause, Target};
 
-use crate::cli::{DeviceArgs, OnResetArg, RunArgs, TargetArg};
+use crate::cli::{DeviceArgs, FirmwareArg, OnResetArg, RunArgs, TargetArg};
 
 pub const EXIT_MAIN_ERROR: i32 = 1;
 
@@ -68,6 +68,11 @@ pub fn config(dev: &DeviceArgs, root: PathBuf, script: Option<String>) -> Config
         TargetArg::Esp8266 => Target::Esp8266,
         TargetArg::Esp32 => Target::Esp32,
         TargetArg::Host => Target::Host,
+    };
+    cfg.firmware = match dev.firmware {
+        FirmwareArg::V1_5 => Firmware::V1_5,
+        FirmwareArg::V2_2 => Firmware::V2_2,
+        FirmwareArg::V3_0 => Firmware::V3_0,
     };
     cfg.virtual_time = dev.virtual_time;
     cfg.on_reset = match dev.on_reset {

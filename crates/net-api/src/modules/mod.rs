@@ -7,9 +7,9 @@
 
 use std::rc::Rc;
 
-use mlua::{Function, Lua, Table};
+use mlua::{Function, Lua, Table, Value};
 
-use crate::runtime::{ResetCause, Runtime};
+use crate::runtime::{Removed, ResetCause, Runtime};
 
 pub mod bit;
 pub mod file;
@@ -55,6 +55,35 @@ pub fn module_table(lua: &Lua, fns: Vec<(&str, Function)>) -> mlua::Result<Table
         t.set(k, f)?;
     }
     Ok(t)
+}
+
+/// Makes `table` (a module, or `_G` with `prefix` "") answer reads of names the running generation
+/// lacks but an older one had: the read still gives nil, so the script gets the firmware's own
+/// error (`attempt to call field 'alarm' (a nil value)`), and the first read of each name puts a
+/// note on stderr naming the removal and the `--firmware` that has it. Only misses pay for this.
+pub fn note_removed(
+    lua: &Lua,
+    rt: &Rc<Runtime>,
+    table: &Table,
+    prefix: &'static str,
+    removed: &'static [(&'static str, Removed)],
+) -> mlua::Result<()> {
+    if removed.is_empty() {
+        return Ok(());
+    }
+    let rt = Rc::downgrade(rt);
+    let index = lua.create_function(move |_, (_, key): (Value, Value)| {
+        if let (Value::String(k), Some(rt)) = (key, rt.upgrade())
+            && let Some((name, r)) = removed.iter().find(|(n, _)| k.as_bytes() == n.as_bytes())
+        {
+            rt.note_removed(&format!("{prefix}{name}"), r);
+        }
+        Ok(Value::Nil)
+    })?;
+    let mt = lua.create_table()?;
+    mt.set("__index", index)?;
+    table.set_metatable(Some(mt))?;
+    Ok(())
 }
 
 /// Installs every module as a global of a freshly booted device.
