@@ -8,6 +8,7 @@
 mod cli;
 mod console;
 mod expect;
+mod project;
 mod status;
 mod term;
 mod testrun;
@@ -24,6 +25,16 @@ fn main() {
         Some(cli::Command::Run(run)) => status::run(run),
         Some(cli::Command::Console(c)) => console::run(c),
         Some(cli::Command::Test(test)) => testrun::main(test),
+        Some(cli::Command::Init(init)) => match project::init(&init.dir) {
+            Ok(path) => {
+                println!("wrote {}", path.display());
+                0
+            }
+            Err(e) => {
+                eprintln!("nodemcu-sim: {e}");
+                status::EXIT_USAGE
+            }
+        },
         None => console::run(args.console),
     };
     std::process::exit(code);
