@@ -11,6 +11,7 @@ mod file;
 mod generations;
 mod project;
 mod runtime;
+mod serial;
 mod tcp;
 mod testrunner;
 mod tls;

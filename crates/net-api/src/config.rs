@@ -198,6 +198,10 @@ pub struct Config {
     pub sinks: Sinks,
     /// Stop the run (outcome `TimedOut`) when the device clock passes this many milliseconds.
     pub time_limit_ms: Option<u64>,
+    /// The UART is a byte stream, as on a board (`nodemcu-sim serial`): console output writes
+    /// `\r\n` for each `\n` (and drops `\r`), as the firmware's `uart0_putc` does, while
+    /// `uart.write` stays raw.
+    pub serial: bool,
 }
 
 impl Config {
@@ -215,6 +219,7 @@ impl Config {
             net: NetOptions::default(),
             sinks: Sinks::default(),
             time_limit_ms: None,
+            serial: false,
         }
     }
 }

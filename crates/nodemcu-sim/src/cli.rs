@@ -28,8 +28,25 @@ pub enum Command {
     Test(TestArgs),
     /// Boot a device and open its serial console (also what `nodemcu-sim` alone does).
     Console(ConsoleArgs),
+    /// Boot a device whose UART is a byte stream (stdin/stdout, or a pseudo-terminal with
+    /// --pty), as upload tools and serial terminals expect of a board.
+    Serial(SerialArgs),
     /// Write a commented starter project file, nodemcu-sim.toml, into DIR (default: here).
     Init(InitArgs),
+}
+
+/// `nodemcu-sim serial`: the board's serial port.
+#[derive(Args, Debug)]
+pub struct SerialArgs {
+    #[command(flatten)]
+    pub device: DeviceArgs,
+    /// Open a pseudo-terminal and link it at PATH, for tools that want a serial device
+    /// (e.g. `nodemcu-tool --port PATH`); without it the port is stdin and stdout.
+    #[arg(long, value_name = "PATH")]
+    pub pty: Option<PathBuf>,
+    /// Boot without running init.lua.
+    #[arg(long)]
+    pub no_init: bool,
 }
 
 #[derive(Args, Debug)]

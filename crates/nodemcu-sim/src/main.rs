@@ -9,6 +9,7 @@ mod cli;
 mod console;
 mod expect;
 mod project;
+mod serial;
 mod status;
 mod term;
 mod testrun;
@@ -25,6 +26,7 @@ fn main() {
         Some(cli::Command::Run(run)) => status::run(run),
         Some(cli::Command::Console(c)) => console::run(c),
         Some(cli::Command::Test(test)) => testrun::main(test),
+        Some(cli::Command::Serial(args)) => serial::run(args),
         Some(cli::Command::Init(init)) => match project::init(&init.dir) {
             Ok(path) => {
                 println!("wrote {}", path.display());
