@@ -256,3 +256,132 @@ fn pty_links_a_serial_device_at_the_path() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// A device serving `serial --pty` at a path inside its flash directory's parent.
+#[cfg(unix)]
+struct PtyDevice {
+    child: Child,
+    link: std::path::PathBuf,
+    flash: Flash,
+    _dir: tempfile::TempDir,
+}
+
+#[cfg(unix)]
+impl PtyDevice {
+    fn start(args: &[&str]) -> PtyDevice {
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("ttyUSB0");
+        let flash = Flash::new(&[]);
+        let child = Command::new(BIN)
+            .arg("serial")
+            .arg("--flash")
+            .arg(flash.path())
+            .arg("--pty")
+            .arg(&link)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        while !link.exists() {
+            assert!(start.elapsed() < Duration::from_secs(10), "no {link:?}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        PtyDevice {
+            child,
+            link,
+            flash,
+            _dir: dir,
+        }
+    }
+}
+
+#[cfg(unix)]
+impl Drop for PtyDevice {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs nodemcu-uploader (PyPI) in `cwd` against the device, with the documented shim that lets
+/// pyserial accept a port without modem lines. Fails, never skips, when the tool is missing.
+#[cfg(unix)]
+fn uploader(dev: &PtyDevice, cwd: &std::path::Path, args: &[&str]) -> String {
+    let shim =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/pty-modem-lines");
+    let out = Command::new("python3")
+        .args(["-m", "nodemcu_uploader", "--port"])
+        .arg(&dev.link)
+        .args(args)
+        .current_dir(cwd)
+        .env("PYTHONPATH", shim)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("python3 is needed to run nodemcu-uploader (pip install nodemcu-uploader): {e}")
+        });
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !text.contains("No module named nodemcu_uploader"),
+        "this test needs nodemcu-uploader: pip install nodemcu-uploader"
+    );
+    assert!(out.status.success(), "nodemcu-uploader {args:?}: {text}");
+    text
+}
+
+#[cfg(unix)]
+#[test]
+fn nodemcu_uploader_uploads_downloads_lists_runs_removes_and_formats() {
+    let dev = PtyDevice::start(&[]);
+    let work = tempfile::tempdir().unwrap();
+    let small = "print('hello from ' .. 'upload')\n".to_string();
+    let big: String = (0..400)
+        .map(|i| format!("-- line {i} {}\n", "x".repeat(10 + i * 7 % 50)))
+        .collect();
+    assert!(big.len() > 10_000);
+    std::fs::write(work.path().join("small.lua"), &small).unwrap();
+    std::fs::write(work.path().join("big.lua"), &big).unwrap();
+
+    uploader(&dev, work.path(), &["upload", "small.lua", "big.lua"]);
+    assert_eq!(
+        std::fs::read_to_string(dev.flash.file("small.lua")).unwrap(),
+        small
+    );
+    assert_eq!(
+        std::fs::read_to_string(dev.flash.file("big.lua")).unwrap(),
+        big
+    );
+
+    let list = uploader(&dev, work.path(), &["file", "list"]);
+    assert!(
+        list.contains(&format!("big.lua{}{}", " ".repeat(31 - 7), big.len())),
+        "{list}"
+    );
+    assert!(list.contains("small.lua"), "{list}");
+
+    let down = tempfile::tempdir().unwrap();
+    uploader(&dev, down.path(), &["download", "big.lua"]);
+    assert_eq!(
+        std::fs::read(down.path().join("big.lua")).unwrap(),
+        big.as_bytes()
+    );
+
+    let ran = uploader(&dev, work.path(), &["file", "do", "small.lua"]);
+    assert!(ran.contains("hello from upload"), "{ran}");
+
+    uploader(&dev, work.path(), &["file", "remove", "big.lua"]);
+    assert!(!dev.flash.file("big.lua").exists());
+
+    uploader(&dev, work.path(), &["node", "restart"]);
+    let list = uploader(&dev, work.path(), &["file", "list"]);
+    assert!(
+        list.contains("small.lua"),
+        "the flash survives a restart: {list}"
+    );
+
+    uploader(&dev, work.path(), &["file", "format"]);
+    assert!(!dev.flash.file("small.lua").exists());
+}
