@@ -113,11 +113,10 @@ mod pty {
     /// lost when nobody listens.
     const WRITE_PATIENCE_MS: i32 = 200;
 
+    /// The master side of the pseudo-terminal; tools open the other side at the link. The
+    /// simulator does not keep that side open itself, so it can tell when nobody listens.
     pub struct Port {
         master: File,
-        /// Held open so the master neither reads EIO nor loses its settings between the
-        /// sessions of the tools that open PATH.
-        _slave: OwnedFd,
         link: PathBuf,
     }
 
@@ -141,22 +140,29 @@ mod pty {
             // SAFETY: both descriptors were just opened by openpty and are owned here alone.
             let (master, slave) =
                 unsafe { (File::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+            // Raw stays set for the tools that open it later: the settings belong to the
+            // terminal, which lives as long as the master.
             make_raw(slave.as_raw_fd());
             set_nonblocking(master.as_raw_fd());
             let name = std::fs::read_link(format!("/proc/self/fd/{}", slave.as_raw_fd()))?;
+            drop(slave);
             if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
                 std::fs::remove_file(path)?;
             }
             std::os::unix::fs::symlink(&name, path)?;
             Ok(Port {
                 master,
-                _slave: slave,
                 link: path.to_path_buf(),
             })
         }
 
-        /// The device's output, written to the port; dropped if nobody reads it for a while.
+        /// The device's output, written to the port. As on a board whose serial adapter is not
+        /// open, bytes are lost while no tool has the port open (they would otherwise wait in
+        /// the terminal and greet the next tool as stale output), or when one stops reading.
         pub fn write(&self, mut bytes: &[u8]) {
+            if self.nobody_listens() {
+                return;
+            }
             while !bytes.is_empty() {
                 match (&self.master).write(bytes) {
                     Ok(n) => bytes = &bytes[n..],
@@ -171,7 +177,20 @@ mod pty {
             }
         }
 
-        /// Sends what the tools write to the device, for as long as the device runs.
+        /// The other side is closed: the master reports a hang-up.
+        fn nobody_listens(&self) -> bool {
+            let mut p = libc::pollfd {
+                fd: self.master.as_raw_fd(),
+                events: libc::POLLOUT,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd for the duration of the call.
+            let n = unsafe { libc::poll(&mut p, 1, 0) };
+            n > 0 && p.revents & libc::POLLHUP != 0
+        }
+
+        /// Sends what the tools write to the device, for as long as the device runs. While no
+        /// tool has the port open, reads fail (EIO) and the thread waits for one.
         pub fn read_into(&self, handle: &ConsoleHandle) {
             let mut buf = [0u8; 4096];
             loop {
