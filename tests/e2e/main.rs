@@ -9,6 +9,7 @@ mod decisions;
 mod dns;
 mod file;
 mod generations;
+mod lfs;
 mod project;
 mod runtime;
 mod serial;

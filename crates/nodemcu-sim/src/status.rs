@@ -73,6 +73,10 @@ pub fn config(dev: &DeviceArgs, root: PathBuf, script: Option<String>) -> Result
     cfg.flash_explicit = dev.flash.is_some();
     apply_project(&mut cfg, project);
     apply_flags(&mut cfg, dev);
+    if !dev.lfs.is_empty() {
+        let image = crate::lfs::image(&dev.lfs).map_err(|e| format!("--lfs: {e}"))?;
+        *cfg.lfs.lock().unwrap_or_else(|e| e.into_inner()) = Some(std::sync::Arc::new(image));
+    }
     Ok(cfg)
 }
 
