@@ -73,10 +73,7 @@ fn lfs_code_costs_no_heap() {
     let plain = f.run("init.lua", &[]);
     let with_lfs = f.run("init.lua", &["--lfs", f.file("big.lua").to_str().unwrap()]);
     let heap = |r: &crate::support::Ran| -> i64 {
-        r.stdout
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("{r:?}"))
+        r.stdout.trim().parse().unwrap_or_else(|_| panic!("{r:?}"))
     };
     let (a, b) = (heap(&plain), heap(&with_lfs));
     assert!((a - b).abs() < 256, "heap {a} without LFS, {b} with it");
@@ -143,7 +140,11 @@ fn build_refuses_sources_that_do_not_compile() {
         out.as_os_str(),
     ]);
     assert_eq!(r.status, 1);
-    assert!(r.stderr.contains("bad:2: unexpected symbol"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("bad:2: unexpected symbol"),
+        "{}",
+        r.stderr
+    );
     assert!(!out.exists());
 }
 
@@ -177,4 +178,12 @@ print(t, base, phys, size, table.concat(list, ","))
     let r = Flash::new(&[("init.lua", "print(node.flashindex, node.LFS)\n")])
         .run("init.lua", &["--firmware", "1.5"]);
     assert_eq!(r.stdout, "nil\tnil\n");
+}
+
+#[test]
+fn the_project_file_can_name_the_lfs_sources() {
+    let f = project("print(table.concat(node.LFS.list(), ','))\n");
+    std::fs::write(f.file("nodemcu-sim.toml"), "lfs = [\"src\"]\n").unwrap();
+    let r = f.run("init.lua", &[]);
+    assert_eq!(r.stdout, "_init,greet\n", "{}", r.stderr);
 }

@@ -71,10 +71,14 @@ pub fn config(dev: &DeviceArgs, root: PathBuf, script: Option<String>) -> Result
     let mut cfg = Config::new(root);
     cfg.script = script;
     cfg.flash_explicit = dev.flash.is_some();
+    let lfs = match &dev.lfs[..] {
+        [] => project.lfs.clone().unwrap_or_default(),
+        given => given.to_vec(),
+    };
     apply_project(&mut cfg, project);
     apply_flags(&mut cfg, dev);
-    if !dev.lfs.is_empty() {
-        let image = crate::lfs::image(&dev.lfs).map_err(|e| format!("--lfs: {e}"))?;
+    if !lfs.is_empty() {
+        let image = crate::lfs::image(&lfs).map_err(|e| format!("lfs: {e}"))?;
         *cfg.lfs.lock().unwrap_or_else(|e| e.into_inner()) = Some(std::sync::Arc::new(image));
     }
     Ok(cfg)
