@@ -20,6 +20,7 @@ pub mod modules;
 pub mod net;
 pub mod ntest;
 pub mod runtime;
+mod chunks;
 mod stdlib;
 pub mod tls;
 

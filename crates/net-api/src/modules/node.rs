@@ -217,7 +217,8 @@ fn info(lua: &Lua, a: Args) -> FwResult<mlua::MultiValue> {
     Ok(t.into_lua_multi(lua)?)
 }
 
-/// `node.compile("x.lua")`: writes `x.lc`, bytecode that `require` and `dofile` load.
+/// `node.compile("x.lua")`: writes `x.lc`, bytecode that `require` and `dofile` load, sealed as
+/// the simulator's own (`chunks.rs`).
 fn compile(lua: &Lua, rt: &Runtime, a: &Args) -> FwResult<()> {
     let name = a.check_str(lua, 1)?;
     if name.len() > host_backend::flash::MAX_NAME_LEN {
@@ -232,7 +233,7 @@ fn compile(lua: &Lua, rt: &Runtime, a: &Args) -> FwResult<()> {
     };
     let out = format!("{stem}.lc");
     match rt.flash.resolve(&out) {
-        Some(path) if std::fs::write(&path, f.dump(true)).is_ok() => Ok(()),
+        Some(path) if std::fs::write(&path, crate::chunks::seal(f.dump(true))).is_ok() => Ok(()),
         _ => fw_err("cannot open/write to file"),
     }
 }
