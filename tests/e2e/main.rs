@@ -9,6 +9,7 @@ mod decisions;
 mod dns;
 mod file;
 mod runtime;
+mod safety;
 mod tcp;
 mod testrunner;
 mod tls;
