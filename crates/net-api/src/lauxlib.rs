@@ -155,7 +155,9 @@ where
     F: Fn(&Lua, Args) -> FwResult<R> + 'static,
     R: IntoLuaMulti,
 {
-    let natives = lua.app_data_ref::<Natives>().expect("prelude installed");
+    let natives = lua
+        .app_data_ref::<Natives>()
+        .ok_or_else(|| mlua::Error::runtime("bindings made before the shim was installed"))?;
     let f: Binding =
         Rc::new(move |lua, args| f(lua, args).and_then(|r| Ok(r.into_lua_multi(lua)?)));
     if natives.sealed {
@@ -307,9 +309,10 @@ impl Args {
     pub fn check_bytes(&self, lua: &Lua, n: usize) -> FwResult<mlua::LuaString> {
         match self.get(n) {
             Value::String(s) => Ok(s),
-            v @ (Value::Integer(_) | Value::Number(_)) => {
-                Ok(lua.coerce_string(v)?.expect("number converts"))
-            }
+            v @ (Value::Integer(_) | Value::Number(_)) => match lua.coerce_string(v)? {
+                Some(s) => Ok(s),
+                None => self.type_error(n, "string"),
+            },
             _ => self.type_error(n, "string"),
         }
     }
