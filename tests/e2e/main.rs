@@ -8,6 +8,7 @@ mod console;
 mod decisions;
 mod dns;
 mod file;
+mod fuzz;
 mod runtime;
 mod safety;
 mod tcp;
