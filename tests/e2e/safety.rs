@@ -98,7 +98,13 @@ print("still works", sk ~= nil, type(tostring(sk)))
 fn expected_probes(target: &str) -> String {
     let lua53 = cfg!(feature = "lua53");
     let full = target == "host" || lua53;
-    let absent = |present: bool, v: &str| if present { v.to_string() } else { "absent".into() };
+    let absent = |present: bool, v: &str| {
+        if present {
+            v.to_string()
+        } else {
+            "absent".into()
+        }
+    };
     let lines = [
         ("getmetatable", "false".to_string()),
         (
@@ -140,10 +146,7 @@ fn expected_probes(target: &str) -> String {
             absent(full && lua53, "cannot change a protected userdata"),
         ),
     ];
-    let mut out: String = lines
-        .iter()
-        .map(|(k, v)| format!("{k}\t{v}\n"))
-        .collect();
+    let mut out: String = lines.iter().map(|(k, v)| format!("{k}\t{v}\n")).collect();
     out.push_str("probe\nC frames\ttrue\t0\nguard frame\t0\nstill works\ttrue\tstring\n");
     out
 }

@@ -36,7 +36,9 @@ impl<'a> From<&'a Function> for Callee<'a> {
 
 /// The boot's helpers. They are set before any script runs, so this fails only for a bug; a
 /// failure is an error, never a panic.
-pub(crate) fn helpers(h: &Option<crate::runtime::Helpers>) -> mlua::Result<&crate::runtime::Helpers> {
+pub(crate) fn helpers(
+    h: &Option<crate::runtime::Helpers>,
+) -> mlua::Result<&crate::runtime::Helpers> {
     h.as_ref()
         .ok_or_else(|| mlua::Error::runtime("the device has not finished booting"))
 }

@@ -515,8 +515,8 @@ pub fn error_value_text(v: &Value) -> Option<String> {
 }
 
 /// `make_string(collect)`: the string of the bytes `push_string` is making, after a full
-/// collection if `collect`. Called any other way it makes nothing (it is never reachable from a
-/// script, and would have no bytes to read if it were).
+/// collection if `collect`. Called any other way it makes nothing (no script reaches it, as
+/// `guard.lua` sees to, and it would have no bytes to read if one did).
 unsafe extern "C-unwind" fn make_string(state: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
     let (ptr, len) = MAKING.with(|m| m.get());
     if ptr.is_null() {

@@ -10,6 +10,7 @@
 //! [`lauxlib::Args`] and fails with the firmware's message ([`lauxlib::FwError`]).
 
 pub mod callback;
+mod chunks;
 pub mod config;
 pub mod console;
 pub mod device;
@@ -20,7 +21,6 @@ pub mod modules;
 pub mod net;
 pub mod ntest;
 pub mod runtime;
-mod chunks;
 mod stdlib;
 pub mod tls;
 

@@ -34,7 +34,9 @@ pub fn report_internal_errors() {
             .location()
             .map(|l| format!(" at {}:{}", l.file(), l.line()))
             .unwrap_or_default();
-        eprintln!("nodemcu-sim: internal error: {msg}{at} (a bug in the simulator; please report it)");
+        eprintln!(
+            "nodemcu-sim: internal error: {msg}{at} (a bug in the simulator; please report it)"
+        );
     }));
 }
 

@@ -63,9 +63,12 @@ pub(super) unsafe extern "C-unwind" fn plain(state: *mut ffi::lua_State) -> c_in
 }
 
 /// `make_method(body, native, id)`: the C closure of `body` over `native` and `id`. Called under
-/// mlua's protection (it allocates).
+/// mlua's protection (it allocates). Only the simulator can call it: the function is held by
+/// Rust alone (on mlua's reference thread), which no script reaches (`guard.lua` keeps
+/// `debug.getregistry` from handing that thread out).
 unsafe extern "C-unwind" fn make_method(state: *mut ffi::lua_State) -> c_int {
-    // SAFETY: argument 1 is the light userdata `bind_fast` made of a lua_CFunction.
+    // SAFETY: argument 1 is the light userdata `bind_fast` made of a lua_CFunction (see above:
+    // no other caller exists).
     unsafe {
         let body: ffi::lua_CFunction = std::mem::transmute(ffi::lua_touserdata(state, 1));
         ffi::lua_pushcclosure(state, body, 2);
