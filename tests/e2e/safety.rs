@@ -109,7 +109,11 @@ fn expected_probes(target: &str) -> String {
         ("getmetatable", "false".to_string()),
         (
             "setmetatable",
-            "bad argument #1 to 'setmetatable' (table expected, got userdata)".into(),
+            // 5.3 names a userdata by its metatable's __name.
+            format!(
+                "bad argument #1 to 'setmetatable' (table expected, got {})",
+                if lua53 { "net.tcpsocket" } else { "userdata" }
+            ),
         ),
         (
             "newproxy",
@@ -265,11 +269,12 @@ fn a_failed_allocation_on_host_is_not_enough_memory() {
 #[test]
 fn loading_with_the_device_heap_exhausted_is_an_error_not_a_crash() {
     // Fill the heap, then call loadfile at every degree of fullness left; the outcomes are
-    // counted without allocating.
+    // counted without allocating (no closure is made in the loop either).
     let script = "local t, opened, short, other = {}, 0, 0, 0\n\
+        local function add(i) t[#t + 1] = 'x' .. i end\n\
         pcall(function() while true do t[#t + 1] = {} end end)\n\
         for i = 1, 300 do\n\
-          pcall(function() t[#t + 1] = 'x' .. i end)\n\
+          pcall(add, i)\n\
           local ok, a, b = pcall(loadfile, 'missing')\n\
           if ok and a == nil and b == 'cannot open missing' then opened = opened + 1\n\
           elseif not ok and a == 'not enough memory' then short = short + 1\n\

@@ -274,7 +274,9 @@ else
     return function(...)
       local chunk, name, mode, env = ...
       local n = select('#', ...)
-      if type(chunk) ~= "string" then check("load", 1, chunk, n, "function") end
+      if type(chunk) ~= "string" and type(chunk) ~= "number" then
+        check("load", 1, chunk, n, "function")
+      end
       check("load", 2, name, n, "string", true)
       check("load", 3, mode, n, "string", true)
       if not (binary(chunk) and loadable(chunk)) then

@@ -199,6 +199,7 @@ fn native(lua: &Lua, table: Rc<RefCell<Vec<Binding>>>) -> mlua::Result<Function>
 pub(crate) fn install_shim(lua: &Lua) -> mlua::Result<()> {
     let table = Rc::new(RefCell::new(Vec::new()));
     let native = native(lua, table.clone())?;
+    fast::install_translator(lua)?;
     lua.set_app_data(Natives {
         maker: fast::Maker::new(lua)?,
         native,
