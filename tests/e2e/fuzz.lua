@@ -89,8 +89,22 @@ local function args(n)
   return a
 end
 
+-- An error's words: a binding raises a string in the firmware's words; an error value that is
+-- a userdata, or mlua's or Rust's words, is the simulator's own failure showing.
+local RUST = { "memory error", "runtime error", "callback error", "<traceback unavailable>",
+  "error converting", "Option::unwrap", "called `", "panicked", "RuntimeError(",
+  "CallbackError", "stack traceback" }
+local find = string.find
+local function judge(err)
+  if type(err) == "userdata" then print("BAD error value: " .. tostring(err)) return end
+  if type(err) ~= "string" then return end
+  for _, w in ipairs(RUST) do
+    if find(err, w, 1, true) then print("BAD error: " .. err) return end
+  end
+end
+
 local function keep(ok, ...)
-  if not ok then return end
+  if not ok then pcall(judge, (...)) return end
   for i = 1, select('#', ...) do
     local v = select(i, ...)
     if type(v) == "userdata" and #handles < 60 then handles[#handles + 1] = v end
