@@ -61,7 +61,16 @@ local function callback(...)
   if rnd(4) == 1 then error("in a callback") end
 end
 
+-- A table whose metamethods call back in, for bindings that convert or index their arguments.
+local reentrant = {
+  __tostring = function() fuzz_calls(2) return "t" end,
+  __index = function() fuzz_calls(1) end,
+  __len = function() fuzz_calls(1) return 3 end,
+  __call = callback,
+}
+
 values = {
+  function() return setmetatable({}, reentrant) end,
   function() return nil end, function() return true end, function() return false end,
   function() return 0 end, function() return -1 end, function() return 1 end,
   function() return rnd(70000) end, function() return 2^31 end, function() return -2^31 - 1 end,
