@@ -34,6 +34,15 @@ impl<'a> From<&'a Function> for Callee<'a> {
     }
 }
 
+/// The boot's helpers. They are set before any script runs, so this fails only for a bug; a
+/// failure is an error, never a panic.
+pub(crate) fn helpers(
+    h: &Option<crate::runtime::Helpers>,
+) -> mlua::Result<&crate::runtime::Helpers> {
+    h.as_ref()
+        .ok_or_else(|| mlua::Error::runtime("the device has not finished booting"))
+}
+
 /// The firmware's default error handler restarts the board this long after printing.
 const DEFAULT_ONERROR_DELAY: Duration = Duration::from_millis(2000);
 
@@ -47,7 +56,7 @@ impl Runtime {
     ) -> mlua::Result<()> {
         let res = {
             let helpers = self.helpers.borrow();
-            let handler = &helpers.as_ref().expect("prelude loaded").traceback;
+            let handler = &self::helpers(&helpers)?.traceback;
             pcall(lua, Some(handler), f, args)
         };
         match res {
@@ -88,7 +97,7 @@ impl Runtime {
     ) -> mlua::Result<()> {
         let r = {
             let helpers = self.helpers.borrow();
-            let arg = helpers.as_ref().expect("prelude loaded").strings.arg(data);
+            let arg = self::helpers(&helpers)?.strings.arg(data);
             self.call_net(lua, f, (ud, arg))
         };
         match r {
@@ -103,7 +112,7 @@ impl Runtime {
     pub fn raise_net(self: &Rc<Self>, lua: &Lua, e: &mlua::Error) -> mlua::Result<()> {
         let (raise, msg) = {
             let helpers = self.helpers.borrow();
-            let h = helpers.as_ref().expect("prelude loaded");
+            let h = self::helpers(&helpers)?;
             let text = crate::lauxlib::lua_error_text(e);
             (h.raise.clone(), h.strings.make(lua, text.as_bytes())?)
         };

@@ -53,8 +53,11 @@ impl Device {
             .map_err(|e| format!("flash directory {}: {e}", cfg.flash.display()))?
             .with_capacity(cfg.flash_size);
         let device = cfg.target.is_device();
-        // SAFETY: the debug library is needed for debug.traceback; scripts get only the subset that
-        // `stdlib::install` leaves. No C modules can be loaded (package.loadlib is removed).
+        // SAFETY: the debug library (needed for debug.traceback) can reach mlua's own objects:
+        // userdata metatables and their finalisers, C functions' upvalues and frames. Scripts get
+        // the firmware's subset, which `stdlib::install` trims, behind the guard of `debug.lua`,
+        // which keeps every one of those out of reach. No C modules can be loaded (package.loadlib
+        // is removed).
         // Lua's pcall must not catch Rust panics: the watchdog unwinds through them.
         let options = LuaOptions::new().catch_rust_panics(false);
         let lua = unsafe { Lua::unsafe_new_with(crate::stdlib::libraries(device), options) };

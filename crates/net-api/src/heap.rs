@@ -28,6 +28,8 @@ pub(crate) struct Heap {
     alloc: Cell<Option<&'static Allocator>>,
     /// Lua memory in use above which the loop collects garbage between callbacks.
     above: Cell<usize>,
+    /// The address of the main thread, which mlua must be back on whenever the loop runs.
+    main: Cell<usize>,
 }
 
 impl Heap {
@@ -36,12 +38,21 @@ impl Heap {
     pub(crate) fn apply_limit(self: &Rc<Self>, lua: &Lua, rt: &Runtime) {
         let base = lua.used_memory();
         self.base.set(base);
+        self.main.set(current_thread(lua));
         lua.set_app_data(self.clone());
-        if let Some(heap) = rt.cfg.target.heap() {
-            let limit = base + heap * HOST_BYTES_PER_DEVICE_BYTE;
-            self.alloc.set(Some(Allocator::install(lua, limit)));
-            self.above
-                .set(base + heap * HOST_BYTES_PER_DEVICE_BYTE * 3 / 4);
+        match rt.cfg.target.heap() {
+            Some(heap) => {
+                let limit = base + heap * HOST_BYTES_PER_DEVICE_BYTE;
+                self.alloc.set(Some(Allocator::install(lua, limit)));
+                self.above
+                    .set(base + heap * HOST_BYTES_PER_DEVICE_BYTE * 3 / 4);
+            }
+            // No cap on the host profile, but the same allocator: a failed allocation is Lua's
+            // `not enough memory` (mlua's own aborts the process), and mlua keeps its protected
+            // paths (see `allocator.rs`).
+            None => {
+                Allocator::install(lua, 0);
+            }
         }
     }
 
@@ -58,7 +69,15 @@ impl Heap {
     /// paced by the [`Allocator`] keeps up with garbage within a callback; between callbacks, the
     /// loop calls this: a full collection once three quarters of the device heap is taken, in
     /// case the incremental collector fell behind.
+    ///
+    /// It also checks that mlua is back on the main thread. Every binding and callback leaves it
+    /// there whatever unwinds through it, since no Lua error can jump over mlua's frames (see
+    /// `allocator.rs`); if a bug ever broke that, the next callback would run on a coroutine's
+    /// thread, possibly freed: the run ends as an internal error instead.
     pub(crate) fn between_callbacks(&self, lua: &Lua) {
+        if current_thread(lua) != self.main.get() {
+            panic!("a callback left the Lua state on a coroutine's thread");
+        }
         if self.alloc.get().is_some() && self.used(lua) > self.above.get() {
             let _ = lua.gc_collect();
         }
@@ -81,6 +100,11 @@ impl Heap {
             self.above.set(self.above.get() + grown);
         }
     }
+}
+
+/// The address of the thread mlua runs Lua on (the main thread outside callbacks).
+fn current_thread(lua: &Lua) -> usize {
+    lua.exec_raw_lua(|raw| raw.state() as usize)
 }
 
 /// Runs `load` with its allocations kept off the device heap: what a board keeps in flash (LFS),

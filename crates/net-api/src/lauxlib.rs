@@ -155,7 +155,9 @@ where
     F: Fn(&Lua, Args) -> FwResult<R> + 'static,
     R: IntoLuaMulti,
 {
-    let natives = lua.app_data_ref::<Natives>().expect("prelude installed");
+    let natives = lua
+        .app_data_ref::<Natives>()
+        .ok_or_else(|| mlua::Error::runtime("bindings made before the shim was installed"))?;
     let f: Binding =
         Rc::new(move |lua, args| f(lua, args).and_then(|r| Ok(r.into_lua_multi(lua)?)));
     if natives.sealed {
@@ -197,6 +199,7 @@ fn native(lua: &Lua, table: Rc<RefCell<Vec<Binding>>>) -> mlua::Result<Function>
 pub(crate) fn install_shim(lua: &Lua) -> mlua::Result<()> {
     let table = Rc::new(RefCell::new(Vec::new()));
     let native = native(lua, table.clone())?;
+    fast::install_translator(lua)?;
     lua.set_app_data(Natives {
         maker: fast::Maker::new(lua)?,
         native,
@@ -307,9 +310,10 @@ impl Args {
     pub fn check_bytes(&self, lua: &Lua, n: usize) -> FwResult<mlua::LuaString> {
         match self.get(n) {
             Value::String(s) => Ok(s),
-            v @ (Value::Integer(_) | Value::Number(_)) => {
-                Ok(lua.coerce_string(v)?.expect("number converts"))
-            }
+            v @ (Value::Integer(_) | Value::Number(_)) => match lua.coerce_string(v)? {
+                Some(s) => Ok(s),
+                None => self.type_error(n, "string"),
+            },
             _ => self.type_error(n, "string"),
         }
     }
@@ -512,8 +516,8 @@ pub fn error_value_text(v: &Value) -> Option<String> {
 }
 
 /// `make_string(collect)`: the string of the bytes `push_string` is making, after a full
-/// collection if `collect`. Called any other way it makes nothing (it is never reachable from a
-/// script, and would have no bytes to read if it were).
+/// collection if `collect`. Called any other way it makes nothing (no script reaches it, as
+/// `guard.lua` sees to, and it would have no bytes to read if one did).
 unsafe extern "C-unwind" fn make_string(state: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
     let (ptr, len) = MAKING.with(|m| m.get());
     if ptr.is_null() {

@@ -10,6 +10,7 @@
 //! [`lauxlib::Args`] and fails with the firmware's message ([`lauxlib::FwError`]).
 
 pub mod callback;
+mod chunks;
 pub mod config;
 pub mod console;
 pub mod device;

@@ -1,7 +1,9 @@
 //! The Lua libraries a script finds, shaped like the firmware's.
 //!
 //! On a device profile there is no `io` or `os`, and the 5.1 build's `math` and `debug` are the
-//! firmware's small subsets; `host` keeps the full libraries. On every profile `print` writes to the
+//! firmware's small subsets (the 5.3 build's `debug` lacks `debug.debug`, as the firmware's);
+//! `host` keeps the full libraries. On every profile `debug` is guarded so that it cannot reach
+//! the simulator's own objects (`debug.lua`). On every profile `print` writes to the
 //! device's UART, and `require`, `dofile` and `loadfile` read only the flash, by flat name, with the
 //! flash name as chunk name (so errors read `init.lua:12: ...`, as on a board).
 
@@ -38,6 +40,25 @@ const MATH_KEEP: &[&str] = &[
 ];
 /// `LUA_USE_BUILTIN_DEBUG_MINIMAL`.
 const DEBUG_KEEP: &[&str] = &["getregistry", "traceback"];
+/// The 5.3 firmware's `debug` (`app/lua53/ldblib.c`): all but `debug.debug`, which it builds for
+/// the host tools only.
+const DEBUG_KEEP_53: &[&str] = &[
+    "getuservalue",
+    "gethook",
+    "getinfo",
+    "getlocal",
+    "getregistry",
+    "getmetatable",
+    "getupvalue",
+    "upvaluejoin",
+    "upvalueid",
+    "setuservalue",
+    "sethook",
+    "setlocal",
+    "setmetatable",
+    "setupvalue",
+    "traceback",
+];
 
 pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
     let g = lua.globals();
@@ -45,6 +66,11 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
         trim(&g.get::<Table>("math")?, MATH_KEEP)?;
         trim(&g.get::<Table>("debug")?, DEBUG_KEEP)?;
     }
+    if rt.cfg.target.is_device() && cfg!(feature = "lua53") {
+        trim(&g.get::<Table>("debug")?, DEBUG_KEEP_53)?;
+    }
+    // After the trim, it guards what the profile has; before `compat53`, which copies `load`.
+    install_guard(lua)?;
     if cfg!(feature = "lua53") {
         compat53(lua)?;
     }
@@ -53,11 +79,32 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
         "loadfile",
         bind(lua, {
             let rt = rt.clone();
-            move |lua, a| Ok(loadfile(lua, &rt, &a.check_str(lua, 1)?))
+            move |lua, a| Ok(loadfile(lua, &rt, &a.check_str(lua, 1)?)?)
         })?,
     )?;
     g.set("dofile", dofile(lua, rt)?)?;
     install_require(lua, rt)
+}
+
+/// `guard.lua`, with the record of dumped chunks it checks loads against (`chunks.rs`).
+fn install_guard(lua: &Lua) -> mlua::Result<()> {
+    crate::chunks::install(lua);
+    let loadable = bind(lua, |lua, a| match a.arg(1) {
+        Value::String(s) => Ok(crate::chunks::loadable(lua, &s.as_bytes())),
+        _ => Ok(true),
+    })?;
+    let record = bind(lua, |lua, a| {
+        if let Value::String(s) = a.arg(1) {
+            crate::chunks::record(lua, &s.as_bytes());
+        }
+        Ok(())
+    })?;
+    lua.load(include_str!("guard.lua"))
+        .set_name("=[sim]")
+        .call::<()>((loadable, record))?;
+    // The compiler's garbage would otherwise be counted into the heap's baseline and freed
+    // later, making the script's first allocations look free.
+    lua.gc_collect()
 }
 
 /// The compatibility names the firmware's 5.3 build keeps (docs/lua53.md): global `unpack`,
@@ -115,21 +162,20 @@ pub(crate) fn load_flash(lua: &Lua, rt: &Runtime, name: &str) -> Result<Function
     let Some(bytes) = rt.flash.read(name) else {
         return Err(format!("cannot open {name}"));
     };
-    lua.load(bytes)
+    let (code, mode) = crate::chunks::flash_chunk(&bytes);
+    lua.load(code)
+        .set_mode(mode)
         .set_name(format!("@{name}"))
         .into_function()
         .map_err(|e| crate::lauxlib::lua_error_text(&e))
 }
 
 /// `loadfile(name)`: the chunk, or `nil, message`.
-fn loadfile(lua: &Lua, rt: &Runtime, name: &str) -> MultiValue {
-    match load_flash(lua, rt, name) {
+fn loadfile(lua: &Lua, rt: &Runtime, name: &str) -> mlua::Result<MultiValue> {
+    Ok(match load_flash(lua, rt, name) {
         Ok(f) => MultiValue::from_iter([Value::Function(f)]),
-        Err(m) => MultiValue::from_iter([
-            Value::Nil,
-            Value::String(lua.create_string(m).expect("string")),
-        ]),
-    }
+        Err(m) => MultiValue::from_iter([Value::Nil, Value::String(lua.create_string(m)?)]),
+    })
 }
 
 /// `dofile(name)`: runs the chunk and returns its results; a load error is raised.

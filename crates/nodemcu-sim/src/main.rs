@@ -23,7 +23,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
     let args = cli::Cli::parse();
-    let code = match args.command {
+    status::report_internal_errors();
+    let run = std::panic::AssertUnwindSafe(|| match args.command {
         Some(cli::Command::Run(run)) => status::run(run),
         Some(cli::Command::Console(c)) => console::run(c),
         Some(cli::Command::Test(test)) => testrun::main(test),
@@ -51,6 +52,8 @@ fn main() {
             }
         },
         None => console::run(args.console),
-    };
+    });
+    // A panic is a bug of the simulator's: its line is on stderr already (see the hook).
+    let code = std::panic::catch_unwind(run).unwrap_or(status::EXIT_INTERNAL);
     std::process::exit(code);
 }

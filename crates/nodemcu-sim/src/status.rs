@@ -5,6 +5,8 @@
 //! 3 reset by the default error handler; 4 PANIC in a net callback; 5 watchdog (runaway Lua or
 //! `tmr.softwd`); 6 `node.restart()` or `node.dsleep()`; 124 time limit reached.
 //! 7: the output did not meet `--expect-output`/`--expect-text`/`--fail-text` (`expect.rs`).
+//! 70: an internal error of the simulator (a bug: a Rust panic), with a `nodemcu-sim: internal
+//! error: ...` line on stderr.
 
 use std::path::{Path, PathBuf};
 
@@ -16,6 +18,30 @@ use crate::project::Project;
 pub const EXIT_MAIN_ERROR: i32 = 1;
 /// A bad command line or project file.
 pub const EXIT_USAGE: i32 = 2;
+/// A bug of the simulator's (a Rust panic): BSD's `EX_SOFTWARE`.
+pub const EXIT_INTERNAL: i32 = 70;
+
+/// Makes a panic (a bug of the simulator's, wherever it happens) print one line on stderr in the
+/// simulator's voice instead of Rust's panic report; the run then ends with [`EXIT_INTERNAL`].
+/// The watchdog's unwinding (`WatchdogBite`) is no panic of this kind: `resume_unwind` does not
+/// call the hook.
+pub fn report_internal_errors() {
+    std::panic::set_hook(Box::new(|info| {
+        let payload = info.payload();
+        let msg = payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("panic");
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!(
+            "nodemcu-sim: internal error: {msg}{at} (a bug in the simulator; please report it)"
+        );
+    }));
+}
 
 /// The exit status for how a run ended.
 pub fn exit_code(o: &Outcome) -> i32 {

@@ -1,5 +1,7 @@
-//! The Lua state's allocator on a device profile: it caps the heap and paces the collector from
-//! the one place that sees every allocation.
+//! The Lua state's allocator, on every profile: on a device it caps the heap and paces the
+//! collector from the one place that sees every allocation; on `host` it has no cap. On every
+//! profile a failed allocation returns null, which Lua raises as `not enough memory` (mlua's own
+//! allocator aborts the process instead).
 //!
 //! A board's Lua 5.1 has an emergency collector: when an allocation fails, it collects and tries
 //! again, so a script never runs out of memory on garbage. Stock Lua 5.1 has none, and the
@@ -14,7 +16,12 @@
 //! safe from inside an allocation. mlua's own allocator cannot be wrapped (mlua recognises its
 //! state by the function's address), so this one replaces it once the device has booted and does
 //! mlua's accounting itself; mlua then treats the state as one whose memory it does not manage and
-//! takes its protected paths for every allocation, which is what a capped heap needs.
+//! takes its protected paths for every allocation (a `lua_pcall` around each API call that can
+//! raise), which is what a capped heap needs, and what any state running scripts needs: without
+//! them an error raised inside an mlua call (a failed allocation, or a script's `__gc` erroring
+//! in the collector step that the allocation ran) jumps straight over mlua's Rust frames, skipping
+//! the guard that puts mlua's current thread back, so the loop would go on running callbacks on
+//! a coroutine's thread, and on freed memory once that coroutine is collected.
 
 use std::alloc::{self, Layout};
 use std::cell::Cell;
@@ -31,7 +38,7 @@ pub(crate) struct Allocator {
     /// The main state, for the collector's setters (they only reach the global state).
     state: *mut ffi::lua_State,
     used: Cell<usize>,
-    /// 0: no limit (while loading what a board keeps in flash).
+    /// 0: no limit (the host profile, and a device while loading what a board keeps in flash).
     limit: Cell<usize>,
     /// `used >> PACE_GRAIN_SHIFT` when the pacing was last set.
     grain: Cell<usize>,
@@ -124,9 +131,10 @@ fn knobs(_used: usize, _free: usize) -> (usize, usize) {
     (100, 400)
 }
 
-fn layout(size: usize) -> Layout {
+/// The layout of a Lua block of `size` bytes; `None` past what the host can address.
+fn layout(size: usize) -> Option<Layout> {
     // mlua's allocator uses this alignment too, so blocks it made can be freed or grown here.
-    Layout::from_size_align(size, ffi::SYS_MIN_ALIGN).expect("Lua block size")
+    Layout::from_size_align(size, ffi::SYS_MIN_ALIGN).ok()
 }
 
 /// Lua's allocator function: free (`nsize == 0`), allocate (`ptr` null) or resize. A null result
@@ -142,16 +150,19 @@ unsafe extern "C" fn allocate(
     // Lua 5.3 passes an object kind as `osize` for new blocks; only a real block has a size.
     let old = if ptr.is_null() { 0 } else { osize };
     if nsize == 0 {
-        if !ptr.is_null() {
+        // A block that exists was allocated with a valid layout, so `layout` gives it back.
+        if !ptr.is_null()
+            && let Some(l) = layout(old)
+        {
             // SAFETY: `ptr` was allocated with this size and alignment.
-            unsafe { alloc::dealloc(ptr as *mut u8, layout(old)) };
+            unsafe { alloc::dealloc(ptr as *mut u8, l) };
             a.used.set(a.used.get() - old);
         }
         return ptr::null_mut();
     }
-    if nsize > isize::MAX as usize / 2 {
+    let (Some(new_layout), Some(old_layout)) = (layout(nsize), layout(old)) else {
         return ptr::null_mut();
-    }
+    };
     let used = a.used.get() - old + nsize;
     let limit = a.limit.get();
     if nsize > old && limit != 0 && used > limit {
@@ -160,9 +171,9 @@ unsafe extern "C" fn allocate(
     // SAFETY: `nsize` is non-zero; a resized block was allocated with `old` bytes.
     let p = unsafe {
         if ptr.is_null() {
-            alloc::alloc(layout(nsize))
+            alloc::alloc(new_layout)
         } else {
-            alloc::realloc(ptr as *mut u8, layout(old), nsize)
+            alloc::realloc(ptr as *mut u8, old_layout, nsize)
         }
     };
     if p.is_null() {

@@ -63,9 +63,12 @@ pub(super) unsafe extern "C-unwind" fn plain(state: *mut ffi::lua_State) -> c_in
 }
 
 /// `make_method(body, native, id)`: the C closure of `body` over `native` and `id`. Called under
-/// mlua's protection (it allocates).
+/// mlua's protection (it allocates). Only the simulator can call it: the function is held by
+/// Rust alone (on mlua's reference thread), which no script reaches (`guard.lua` keeps
+/// `debug.getregistry` from handing that thread out).
 unsafe extern "C-unwind" fn make_method(state: *mut ffi::lua_State) -> c_int {
-    // SAFETY: argument 1 is the light userdata `bind_fast` made of a lua_CFunction.
+    // SAFETY: argument 1 is the light userdata `bind_fast` made of a lua_CFunction (see above:
+    // no other caller exists).
     unsafe {
         let body: ffi::lua_CFunction = std::mem::transmute(ffi::lua_touserdata(state, 1));
         ffi::lua_pushcclosure(state, body, 2);
@@ -95,22 +98,76 @@ pub(crate) unsafe fn method(state: *mut ffi::lua_State, fast: FastPath) -> c_int
 }
 
 /// Calls the native with the binding's id and this call's arguments: its `false, results...` are
-/// returned, anything else is raised as it is. Lua errors may jump out of here: nothing of
-/// Rust's is alive in this frame.
+/// returned, anything else is raised as it is, but for a failure of mlua's own (no memory left
+/// to convert the arguments or the results), which is raised as its firmware text (see
+/// [`translate`]). Lua errors may jump out of here: nothing of Rust's is alive in this frame.
 unsafe fn call_binding(state: *mut ffi::lua_State) -> c_int {
     unsafe {
         let n = ffi::lua_gettop(state);
-        ffi::luaL_checkstack(state, 2, c"too many arguments".as_ptr());
+        ffi::luaL_checkstack(state, 3, c"too many arguments".as_ptr());
         ffi::lua_pushvalue(state, ffi::lua_upvalueindex(1));
         ffi::lua_insert(state, 1);
         ffi::lua_pushvalue(state, ffi::lua_upvalueindex(2));
         ffi::lua_insert(state, 2);
-        ffi::lua_call(state, n + 1, ffi::LUA_MULTRET);
+        if ffi::lua_pcall(state, n + 1, ffi::LUA_MULTRET, 0) != ffi::LUA_OK {
+            if ffi::lua_type(state, -1) == ffi::LUA_TUSERDATA {
+                translate(state);
+            }
+            ffi::lua_error(state);
+        }
         if ffi::lua_toboolean(state, 1) != 0 {
             ffi::lua_settop(state, 1);
             ffi::lua_error(state);
         }
         (ffi::lua_gettop(state) - 1).max(0)
+    }
+}
+
+/// The registry key of the translator (see [`install_translator`]).
+static TRANSLATOR: u8 = 0;
+
+/// Registers the function [`translate`] calls: an mlua error value becomes its text (an mlua
+/// panic, the watchdog's, goes on as it is: reading it resumes it, and mlua wraps it again).
+pub(super) fn install_translator(lua: &Lua) -> mlua::Result<()> {
+    let f = lua.create_function(|lua, v: mlua::Value| {
+        Ok(match v {
+            mlua::Value::Error(e) => {
+                mlua::Value::String(lua.create_string(super::lua_error_text(&e))?)
+            }
+            v => v,
+        })
+    })?;
+    lua.exec_raw_lua(|raw| unsafe {
+        let state = raw.state();
+        if ffi::lua_checkstack(state, 2) == 0 {
+            return Err(mlua::Error::StackError);
+        }
+        ffi::lua_pushlightuserdata(state, &TRANSLATOR as *const u8 as *mut c_void);
+        raw.push(&f)?;
+        ffi::lua_rawset(state, ffi::LUA_REGISTRYINDEX);
+        Ok(())
+    })
+}
+
+/// Replaces the error value on top of the stack (a userdata) by what the translator makes of
+/// it. Short of memory to run it, by Lua's `not enough memory` (the native's own failure then
+/// was most likely the same; an mlua panic that it hid would be the watchdog's, which bites
+/// again at its next check).
+///
+/// SAFETY: the stack has room for two more values.
+unsafe fn translate(state: *mut ffi::lua_State) {
+    unsafe {
+        ffi::lua_pushlightuserdata(state, &TRANSLATOR as *const u8 as *mut c_void);
+        ffi::lua_rawget(state, ffi::LUA_REGISTRYINDEX);
+        if ffi::lua_type(state, -1) != ffi::LUA_TFUNCTION {
+            ffi::lua_pop(state, 1);
+            return;
+        }
+        ffi::lua_pushvalue(state, -2);
+        // Whatever the status: the text, a panic wrapped again, or Lua's memory error message
+        // (a string every state keeps, so nothing is allocated for it).
+        ffi::lua_pcall(state, 1, 1, 0);
+        ffi::lua_remove(state, -2);
     }
 }
 

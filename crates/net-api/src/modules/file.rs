@@ -276,12 +276,7 @@ impl Files {
     /// `string.match(name, pattern)`, called protected as the firmware does: its error (a bad
     /// pattern) is raised as it is, with no position.
     fn matches(&self, name: &str, pattern: &mlua::LuaString) -> FwResult<bool> {
-        let pcall = self
-            .rt
-            .helpers
-            .borrow()
-            .as_ref()
-            .expect("prelude")
+        let pcall = crate::callback::helpers(&self.rt.helpers.borrow())?
             .pcall
             .clone();
         let r = pcall.call::<MultiValue>((self.matcher.clone(), name, pattern.clone()))?;

@@ -150,8 +150,10 @@ fn random(lua: &Lua, a: Args) -> FwResult<Value> {
         _ => return fw_err("wrong number of arguments"),
     };
     arg_check(l <= u, 2, "interval is empty")?;
-    let span = (u - l + 1) as u64;
-    Ok(Value::Integer(l + (rand_u32(lua) as u64 % span) as i64))
+    // In 128 bits: the interval may span all of the 64-bit integers.
+    let span = (i128::from(u) - i128::from(l) + 1) as u128;
+    let r = u128::from(rand_u32(lua)) % span;
+    Ok(Value::Integer((i128::from(l) + r as i128) as i64))
 }
 
 /// A small xorshift generator kept per device (the chip's hardware RNG has no seed to replay).
@@ -164,7 +166,9 @@ fn rand_u32(lua: &Lua) -> u32 {
             .unwrap_or(1);
         lua.set_app_data(Rng(seed | 1));
     }
-    let mut r = lua.app_data_mut::<Rng>().expect("rng");
+    let Some(mut r) = lua.app_data_mut::<Rng>() else {
+        return 0; // just set above
+    };
     r.0 ^= r.0 << 13;
     r.0 ^= r.0 >> 7;
     r.0 ^= r.0 << 17;
@@ -217,7 +221,8 @@ fn info(lua: &Lua, a: Args) -> FwResult<mlua::MultiValue> {
     Ok(t.into_lua_multi(lua)?)
 }
 
-/// `node.compile("x.lua")`: writes `x.lc`, bytecode that `require` and `dofile` load.
+/// `node.compile("x.lua")`: writes `x.lc`, bytecode that `require` and `dofile` load, sealed as
+/// the simulator's own (`chunks.rs`).
 fn compile(lua: &Lua, rt: &Runtime, a: &Args) -> FwResult<()> {
     let name = a.check_str(lua, 1)?;
     if name.len() > host_backend::flash::MAX_NAME_LEN {
@@ -232,7 +237,7 @@ fn compile(lua: &Lua, rt: &Runtime, a: &Args) -> FwResult<()> {
     };
     let out = format!("{stem}.lc");
     match rt.flash.resolve(&out) {
-        Some(path) if std::fs::write(&path, f.dump(true)).is_ok() => Ok(()),
+        Some(path) if std::fs::write(&path, crate::chunks::seal(f.dump(true))).is_ok() => Ok(()),
         _ => fw_err("cannot open/write to file"),
     }
 }

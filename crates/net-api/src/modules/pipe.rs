@@ -74,27 +74,29 @@ impl PipeState {
     /// Appends at the tail, filling the last chunk before starting a new one.
     pub fn write(&mut self, mut bytes: &[u8]) {
         while !bytes.is_empty() {
-            if self.chunks.back().is_none_or(|c| c.len() == CHUNK) {
-                self.chunks.push_back(Vec::with_capacity(CHUNK));
+            match self.chunks.back_mut() {
+                Some(last) if last.len() < CHUNK => {
+                    let n = (CHUNK - last.len()).min(bytes.len());
+                    last.extend_from_slice(&bytes[..n]);
+                    bytes = &bytes[n..];
+                }
+                _ => self.chunks.push_back(Vec::with_capacity(CHUNK)),
             }
-            let last = self.chunks.back_mut().expect("a chunk");
-            let n = (CHUNK - last.len()).min(bytes.len());
-            last.extend_from_slice(&bytes[..n]);
-            bytes = &bytes[n..];
         }
     }
 
     /// Puts bytes back at the head, filling the first chunk before starting a new one in front.
     pub fn unread(&mut self, mut bytes: &[u8]) {
         while !bytes.is_empty() {
-            if self.chunks.front().is_none_or(|c| c.len() == CHUNK) {
-                self.chunks.push_front(Vec::with_capacity(CHUNK));
+            match self.chunks.front_mut() {
+                Some(first) if first.len() < CHUNK => {
+                    let n = (CHUNK - first.len()).min(bytes.len());
+                    let (rest, tail) = bytes.split_at(bytes.len() - n);
+                    first.splice(0..0, tail.iter().copied());
+                    bytes = rest;
+                }
+                _ => self.chunks.push_front(Vec::with_capacity(CHUNK)),
             }
-            let first = self.chunks.front_mut().expect("a chunk");
-            let n = (CHUNK - first.len()).min(bytes.len());
-            let (rest, tail) = bytes.split_at(bytes.len() - n);
-            first.splice(0..0, tail.iter().copied());
-            bytes = rest;
         }
     }
 
@@ -316,11 +318,7 @@ fn call_reader(lua: &Lua, rt: &Rc<Runtime>, ud: &AnyUserData) -> mlua::Result<Op
     let Value::Function(cb) = ud.user_value::<Value>()? else {
         return Ok(Some(false));
     };
-    let pcallx = rt
-        .helpers
-        .borrow()
-        .as_ref()
-        .expect("prelude")
+    let pcallx = crate::callback::helpers(&rt.helpers.borrow())?
         .pcallx
         .clone();
     let r = pcallx.call::<MultiValue>((cb, ud.clone()));

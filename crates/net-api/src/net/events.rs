@@ -141,11 +141,15 @@ impl TableMaker {
 }
 
 /// `make_on_table(ud)`: sets a new, marked callback table as `ud`'s user value. Only ever called
-/// by [`OnTable::prepare`], with a handle.
+/// by [`OnTable::prepare`], with a handle (no script reaches the function: see `guard.lua`); any
+/// other argument is left alone.
 unsafe extern "C-unwind" fn make_on_table(state: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
     use mlua::ffi;
-    // SAFETY: argument 1 is a full userdata (see above); a C function has room for two values.
+    // SAFETY: argument 1 is checked to be a full userdata; a C function has room for two values.
     unsafe {
+        if ffi::lua_type(state, 1) != ffi::LUA_TUSERDATA {
+            return 0;
+        }
         ffi::lua_createtable(state, MARK as _, 0);
         ffi::lua_pushboolean(state, 1);
         ffi::lua_rawseti(state, -2, MARK as _);

@@ -188,7 +188,7 @@ pub fn create(lua: &Lua, rt: &Rc<Runtime>) -> FwResult<Value> {
 fn handle(lua: &Lua, rt: &Runtime, sock: TcpSocket) -> mlua::Result<AnyUserData> {
     let ud = lua.create_userdata(sock)?;
     let helpers = rt.helpers.borrow();
-    OnTable(lua, &ud).prepare(&helpers.as_ref().expect("prelude loaded").on_tables)?;
+    OnTable(lua, &ud).prepare(&crate::callback::helpers(&helpers)?.on_tables)?;
     Ok(ud)
 }
 

@@ -427,8 +427,10 @@ fn send(lua: &Lua, rt: &Rc<Runtime>, a: &Args) -> FwResult<()> {
         Ok(())
     } else {
         let st = s.st.borrow();
-        let ep = &st.bound.as_ref().expect("bound above").ep;
-        ep.send_to(&data, dest)
+        match st.bound.as_ref() {
+            Some(b) => b.ep.send_to(&data, dest),
+            None => Err(io::Error::from(io::ErrorKind::NotConnected)),
+        }
     };
     if let Err(e) = &result
         && e.kind() == io::ErrorKind::InvalidInput

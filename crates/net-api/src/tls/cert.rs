@@ -156,7 +156,9 @@ fn auth(lua: &Lua, rt: &Runtime, certs: &Certs, a: &Args) -> FwResult<bool> {
             Ok(b) => b.into_iter(),
             Err(e) => return pem_err(e),
         };
-        let cert = blobs.next().expect("one blob per argument");
+        let Some(cert) = blobs.next() else {
+            return fw_err("no certificate");
+        };
         st.client = Some(StoredIdentity {
             cert,
             key: blobs.next(),

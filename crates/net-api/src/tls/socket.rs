@@ -308,11 +308,9 @@ fn resolved(
 /// Builds the TLS client for this connection (calling the script's certificate functions) and
 /// hands the connection to the I/O side.
 fn start(lua: &Lua, rt: &Rc<Runtime>, s: &TlsSocket, host: &str, ip: Ipv4Addr) {
-    let certs = lua
-        .app_data_ref::<TlsModule>()
-        .expect("tls installed")
-        .certs
-        .clone();
+    let Some(certs) = lua.app_data_ref::<TlsModule>().map(|m| m.certs.clone()) else {
+        return; // tls is not installed: no socket of its kind exists
+    };
     let (generation, port) = {
         let mut st = s.0.borrow_mut();
         st.phase = Phase::Handshaking;
