@@ -22,6 +22,7 @@ pub mod ntest;
 pub mod runtime;
 mod stdlib;
 pub mod tls;
+mod watchdog;
 
 pub use config::{Config, Firmware, NetOptions, OnReset, Sinks, Target};
 pub use console::{Console, ConsoleBoot, ConsoleHandle, Prompt};
