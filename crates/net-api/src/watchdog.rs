@@ -173,7 +173,7 @@ mod tests {
         assert_eq!(count_step(100), 100);
         assert_eq!(count_step(10_000), 10_000);
         assert_eq!(count_step(30_000), 10_000);
-        assert_eq!(count_step(25_000), 5_000);
+        assert_eq!(count_step(25_000), 6_250);
         assert_eq!(count_step(10_007), 1); // a prime above the step
     }
 }
