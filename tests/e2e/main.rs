@@ -7,6 +7,7 @@ mod support;
 mod console;
 mod decisions;
 mod dns;
+mod errors;
 mod file;
 mod hangs;
 mod runtime;

@@ -95,12 +95,7 @@ impl Device {
         match r {
             Ok(Ok(v)) if matches!(v.front(), Some(Value::Boolean(false))) => {
                 let msg = v.get(1).cloned().unwrap_or(Value::Nil);
-                Err(self
-                    .lua
-                    .coerce_string(msg)
-                    .ok()
-                    .flatten()
-                    .map(|s| s.to_string_lossy())
+                Err(lauxlib::error_value_text(&msg)
                     .unwrap_or_else(|| "(error object is not a string)".into()))
             }
             Ok(Ok(_)) => Ok(()),

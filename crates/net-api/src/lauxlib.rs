@@ -75,11 +75,31 @@ impl FwError {
         let text = match self {
             FwError::Raise(v) => return Ok(v),
             FwError::Lua(mlua::Error::MemoryError(_)) => "not enough memory".to_string(),
+            // Raised by Lua code the binding ran (a metamethod, a callback): it already has the
+            // position it was raised at, as the error would have on a board.
+            FwError::Lua(e) if raised_by_lua(&e).is_some() => {
+                raised_by_lua(&e).unwrap_or_default()
+            }
             FwError::Lua(e) => format!("{}{}", where_(lua), lua_error_text(&e)),
             FwError::Msg(m) => format!("{}{m}", where_(lua)),
             FwError::Arg(n, m) => format!("{}{}", where_(lua), arg_message(lua, n, &m)),
         };
         Ok(Value::String(lua.create_string(text)?))
+    }
+}
+
+/// The message of an error that Lua code raised while a binding was running, without the
+/// traceback mlua appends when it calls a function; `None` for mlua's own errors.
+fn raised_by_lua(e: &mlua::Error) -> Option<String> {
+    match e {
+        mlua::Error::RuntimeError(s) => Some(match s.rfind("\nstack traceback:\n") {
+            Some(at) => s[..at].to_string(),
+            None => s.clone(),
+        }),
+        mlua::Error::CallbackError { cause, .. } => raised_by_lua(cause),
+        #[cfg(feature = "lua53")]
+        mlua::Error::GarbageCollectorError(s) => Some(s.clone()),
+        _ => None,
     }
 }
 
@@ -99,6 +119,31 @@ fn arg_message(lua: &Lua, n: usize, msg: &str) -> String {
         (true, 1) => format!("calling '{name}' on bad self ({msg})"),
         (true, n) => format!("bad argument #{} to '{name}' ({msg})", n - 1),
         (false, n) => format!("bad argument #{n} to '{name}' ({msg})"),
+    }
+}
+
+/// Calls Lua function `f` from a binding as a firmware C function does with `lua_call`: an error
+/// it raises leaves the binding as the very value it raised (no traceback, no second position).
+pub fn call_lua(
+    lua: &Lua,
+    f: &Function,
+    args: impl mlua::IntoLuaMulti,
+) -> FwResult<MultiValue> {
+    let pcall = lua
+        .app_data_ref::<Rc<crate::runtime::Runtime>>()
+        .and_then(|rt| rt.helpers.borrow().as_ref().map(|h| h.pcall.clone()));
+    let Some(pcall) = pcall else {
+        return Ok(f.call(args)?);
+    };
+    let mut args = args.into_lua_multi(lua)?;
+    args.push_front(Value::Function(f.clone()));
+    let mut r = pcall.call::<MultiValue>(args)?;
+    match r.pop_front() {
+        Some(Value::Boolean(true)) => Ok(r),
+        _ => match r.pop_front() {
+            Some(Value::Error(e)) => Err(FwError::Lua(*e)),
+            v => Err(FwError::Raise(v.unwrap_or(Value::Nil))),
+        },
     }
 }
 
