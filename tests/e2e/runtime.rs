@@ -1,5 +1,5 @@
 //! The runtime foundation: timers, tasks, the error model, resets, the flash loaders, library sets
-//! and virtual time (issue 2; decisions.md §2-§4).
+//! and virtual time.
 
 use crate::support::{Flash, run_lua};
 

@@ -3,7 +3,7 @@
 //! Real time is simply the host's monotonic clock. Virtual time is the same clock plus an offset that
 //! the event loop grows when the device is quiescent, so the next timer fires at once instead of after
 //! a real wait. The clock itself never decides when to jump: the loop does, because only it knows
-//! whether socket I/O could still deliver an event first (decisions.md §3).
+//! whether socket I/O could still deliver an event first.
 
 use std::time::{Duration, Instant};
 

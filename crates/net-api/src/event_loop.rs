@@ -46,7 +46,7 @@ pub(crate) fn dispatch(rt: &Runtime, lua: &Lua, job: Job) {
         Err(payload) if payload.is::<TimeUp>() => {}
         Err(payload) => resume_unwind(payload),
     }
-    // Sends made by the callback are handed over now that it has returned (decisions.md §2).
+    // Sends made by the callback are handed over now that it has returned.
     rt.handover.run();
     rt.heap.between_callbacks(lua);
 }

@@ -88,6 +88,32 @@ impl FwError {
     }
 }
 
+/// Lua 5.3's `pushglobalfuncname`: a binding called through no name (`pcall(string.gsub, ...)`)
+/// is named by where `package.loaded` holds it ("string.gsub"; "print" for a global). Lua 5.1
+/// says `?`.
+fn global_func_name(lua: &Lua) -> Option<String> {
+    if !cfg!(feature = "lua53") {
+        return None;
+    }
+    let f = lua.inspect_stack(METHOD_LEVEL, |d| d.function())?;
+    let loaded: mlua::Table = lua.named_registry_value("_LOADED").ok()?;
+    for (module, t) in loaded.pairs::<String, Value>().flatten() {
+        let Value::Table(t) = t else { continue };
+        for (name, v) in t.pairs::<Value, Value>().flatten() {
+            if let (Value::String(name), Value::Function(g)) = (name, v)
+                && g == f
+            {
+                let name = name.to_string_lossy();
+                return Some(match module.as_str() {
+                    "_G" => name,
+                    _ => format!("{module}.{name}"),
+                });
+            }
+        }
+    }
+    None
+}
+
 /// The message of an error that Lua code raised while a binding was running, without the
 /// traceback mlua appends when it calls a function; `None` for mlua's own errors.
 fn raised_by_lua(e: &mlua::Error) -> Option<String> {
@@ -114,7 +140,9 @@ fn arg_message(lua: &Lua, n: usize, msg: &str) -> String {
             )
         })
         .unwrap_or((None, false));
-    let name = name.unwrap_or_else(|| "?".to_string());
+    let name = name
+        .or_else(|| global_func_name(lua))
+        .unwrap_or_else(|| "?".to_string());
     match (method, n) {
         (true, 1) => format!("calling '{name}' on bad self ({msg})"),
         (true, n) => format!("bad argument #{} to '{name}' ({msg})", n - 1),

@@ -21,6 +21,7 @@ pub mod net;
 pub mod ntest;
 pub mod runtime;
 mod stdlib;
+mod strlib;
 pub mod tls;
 mod watchdog;
 

@@ -341,7 +341,7 @@ impl Runtime {
         task
     }
 
-    /// True while anything could still run a callback (decisions.md §3).
+    /// True while anything could still run a callback.
     pub(crate) fn alive(&self) -> bool {
         self.live_io() > 0
             || !self.timers.borrow().is_empty()

@@ -57,6 +57,7 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
         })?,
     )?;
     g.set("dofile", dofile(lua, rt)?)?;
+    crate::strlib::install(lua, rt)?;
     install_require(lua, rt)
 }
 

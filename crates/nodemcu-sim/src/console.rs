@@ -17,6 +17,10 @@ use crate::status;
 
 /// `nodemcu-sim console` (and `nodemcu-sim` alone): the flash is `--flash` or the current directory.
 pub fn run(args: ConsoleArgs) -> i32 {
+    if let Err(e) = status::check_flash(args.device.flash.as_ref()) {
+        eprintln!("nodemcu-sim: {e}");
+        return status::EXIT_USAGE;
+    }
     let root = args
         .device
         .flash
