@@ -6,9 +6,10 @@
 #   (b) echo of 128 MiB through one connection (tcp_echo_client example checks every byte): MB/s.
 # Each measurement is repeated --rounds times, the programs taking turns within a round, and the
 # median is reported (a shared machine's load drifts; taking turns spreads it over all of them).
-# Prints each figure and the ratios sim/luv and sim/node. Targets (issue 3): the host profile at
-# least as fast as luv on both; the esp8266 profile's echo (1460-byte chunks, flow-controlled
-# fixtures/net/echo.lua) at least 200 MB/s.
+# Prints the machine and commit, each figure and the ratios sim/luv and sim/node. Targets: the
+# host profile at least as fast as luv on both; the esp8266 profile's echo (1460-byte chunks,
+# flow-controlled fixtures/net/echo.lua) at least 200 MB/s. A run that fails or measures nothing
+# stops the script with a message, rather than counting as 0 in a median.
 #
 # Usage: scripts/bench-tcp.sh [--seconds N] [--mib N] [--connections N] [--rounds N]
 # Needs: cargo; optional: wrk, lua5.1 with luv, node (a missing one is reported and skipped).
@@ -28,6 +29,12 @@ while [ $# -gt 0 ]; do
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
+
+echo "== machine and commit"
+echo "  $(uname -a)"
+echo "  cpus: $(nproc 2>/dev/null || sysctl -n hw.ncpu)"
+echo "  cpu: $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || sysctl -n machdep.cpu.brand_string)"
+echo "  commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo ' (with uncommitted changes)')"
 
 echo "== building (release)"
 cargo build --release -q -p nodemcu-sim --bin nodemcu-sim --example tcp_echo_client --example http_load
@@ -75,12 +82,24 @@ hello() {
   local rate
   if [ $have_wrk = 1 ]; then
     rate=$(wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" -H 'Connection: close' \
-      "http://127.0.0.1:$PORT/" | awk '/^Requests\/sec:/ { printf "%.0f", $2 }')
+      "http://127.0.0.1:$PORT/" | awk '/^Requests\/sec:/ { printf "%.0f", $2 }') || rate=
   else
-    rate=$("$HTTP_LOAD" "127.0.0.1:$PORT" 4 "$SECONDS_PER_RUN" | sed -E 's/.*requests\/s=([0-9]+).*/\1/')
+    rate=$("$HTTP_LOAD" "127.0.0.1:$PORT" 4 "$SECONDS_PER_RUN" | sed -E 's/.*requests\/s=([0-9]+).*/\1/') || rate=
   fi
   stop
-  echo "${rate:-0}"
+  measured "$name" "$rate"
+}
+
+# measured NAME RATE: prints RATE if it is a positive number; otherwise says which run failed
+# and fails, which ends the script (set -e): a failed run must not enter a median as 0.
+measured() {
+  if [[ "$2" =~ ^[0-9]+([.][0-9]+)?$ ]] && awk -v r="$2" 'BEGIN { exit !(r > 0) }'; then
+    echo "$2"
+  else
+    echo "bench-tcp: the $1 run failed or measured nothing (got '${2}'); server stderr:" >&2
+    cat "$TMP/$1.err" >&2 || true
+    return 1
+  fi
 }
 
 # echo_rate NAME CMD...: MB/s of an echo server.
@@ -88,9 +107,9 @@ echo_rate() {
   local name=$1; shift
   start "$name" "$@"
   local rate
-  rate=$("$ECHO_CLIENT" "127.0.0.1:$PORT" "$MIB" | sed -E 's/.*MB\/s=([0-9.]+).*/\1/')
+  rate=$("$ECHO_CLIENT" "127.0.0.1:$PORT" "$MIB" | sed -E 's/.*MB\/s=([0-9.]+).*/\1/') || rate=
   stop
-  echo "$rate"
+  measured "$name" "$rate"
 }
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }

@@ -1,4 +1,4 @@
-//! The device console (issue 6): `nodemcu-sim` / `console` / `run -i`, driven through a pipe (lines
+//! The device console: `nodemcu-sim` / `console` / `run -i`, driven through a pipe (lines
 //! in, the device's prompts and output out) and through a pseudo-terminal (the line editor:
 //! prompt, editing, Ctrl-C, completion, history across runs, output above the prompt).
 

@@ -1,4 +1,4 @@
-//! Behaviours of `decisions.md` that no area's tests covered: the constructor forms of both API
+//! Behaviours of the simulator's contract that no area's tests covered: the constructor forms of both API
 //! generations, `--forever`, virtual time against socket I/O in flight, callbacks running to
 //! completion, where the simulator's own messages go, and wifi callback errors.
 
@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::support::{BIN, Flash, run_lua};
 
-/// §1: every constructor form makes the object the contract names. The methods a handle has tell
+/// every constructor form makes the object the contract names. The methods a handle has tell
 /// its kind apart: a server only listens, a UDP socket listens and sends, a TCP client connects
 /// and has `dns`, a TLS client has no `dns`.
 #[test]
@@ -40,7 +40,7 @@ print(pcall(net.createConnection, net.UDP, 1))
     );
 }
 
-/// §3: `--forever` keeps a device with nothing left to run up, as a powered board stays up; the
+/// `--forever` keeps a device with nothing left to run up, as a powered board stays up; the
 /// same script without it ends by itself.
 #[test]
 fn forever_keeps_an_idle_device_up_until_it_is_stopped() {
@@ -68,7 +68,7 @@ fn forever_keeps_an_idle_device_up_until_it_is_stopped() {
     assert_eq!((r.status, r.stdout.as_str()), (0, "booted\n"), "{r:?}");
 }
 
-/// §3: under `--virtual-time` the clock must not jump to a timer while a reply is still in flight
+/// under `--virtual-time` the clock must not jump to a timer while a reply is still in flight
 /// on a real socket: the reply, sent 300 ms of real time after the request, arrives before the
 /// 5-second timer, and only once the socket is closed does the clock jump to that timer.
 #[test]
@@ -105,7 +105,7 @@ sk:connect({port}, "127.0.0.1")
     assert!(r.elapsed < Duration::from_secs(4), "{r:?}");
 }
 
-/// §3: a callback runs to completion. A timer due in 1 ms, a posted task and data that arrives
+/// a callback runs to completion. A timer due in 1 ms, a posted task and data that arrives
 /// while the callback is still busy all wait until it has returned.
 #[test]
 fn nothing_fires_while_a_callback_is_running() {
@@ -137,7 +137,7 @@ sk:connect((sv:getaddr()), "127.0.0.1")
     assert_eq!(rest, ["receive\tx", "task", "timer"], "{r:?}");
 }
 
-/// §4: the simulator's own messages (here a PANIC and the reset it causes) go to stderr, each line
+/// the simulator's own messages (here a PANIC and the reset it causes) go to stderr, each line
 /// prefixed, and nothing of them reaches the device's output on stdout.
 #[test]
 fn a_panic_is_reported_on_stderr_with_the_prefix_and_never_on_stdout() {
@@ -166,7 +166,7 @@ print("armed")
     );
 }
 
-/// §4: an error in a wifi callback goes through `node.setonerror` as a traceback string, and the
+/// an error in a wifi callback goes through `node.setonerror` as a traceback string, and the
 /// default handler resets the device.
 #[test]
 fn wifi_callback_errors_go_through_setonerror() {
@@ -203,7 +203,7 @@ fn wifi_callback_errors_go_through_setonerror() {
     );
 }
 
-/// §1: the 2015 idle timeout closes a client that *sends nothing* for `t` seconds: a client that
+/// the 2015 idle timeout closes a client that *sends nothing* for `t` seconds: a client that
 /// keeps sending more often than that stays connected past `t`, and is closed once it goes quiet.
 #[test]
 fn a_client_that_keeps_sending_outlives_the_idle_timeout() {
@@ -233,7 +233,7 @@ print("port", (sv:getaddr()))
     assert_eq!(sim.wait(), 0);
 }
 
-/// §2: the profile table's rows for libraries, the methods only some chips have and the
+/// the profile table's rows for libraries, the methods only some chips have and the
 /// `net.dns.resolve` callback's arguments, for all three targets in one script.
 #[test]
 fn each_target_profile_has_its_libraries_methods_and_resolve_arguments() {
@@ -262,7 +262,7 @@ net.dns.resolve("127.0.0.1", function(a, b) print("resolve", a, b) end)
     }
 }
 
-/// §1: `net.createServer(net.TCP, t)` takes `t` as the timeout (not the current firmware's quirk,
+/// `net.createServer(net.TCP, t)` takes `t` as the timeout (not the current firmware's quirk,
 /// where `net.TCP` itself, 1, would be the timeout), and one number other than 1 or 2 is the
 /// current form's timeout. Only lower bounds on the times: load can only make them later.
 #[test]
@@ -350,7 +350,7 @@ print(net.dns.getdnsserver(1)) -- 192.168.1.252
     );
 }
 
-/// §4 "nothing a script does may crash the simulator": every function of every module and every
+/// Nothing a script does may crash the simulator: every function of every module and every
 /// method of every handle kind, called with thousands of combinations of odd arguments (wrong
 /// types, NaN, infinities, huge and negative numbers, long strings, bad addresses), raises Lua
 /// errors or works, and the run ends normally. Names resolve through a closed loopback port, so

@@ -1,4 +1,4 @@
-//! DNS for real (issue 4): `net.dns.*` and `sock:dns` against a DNS server on loopback made with
+//! DNS for real: `net.dns.*` and `sock:dns` against a DNS server on loopback made with
 //! hickory-server, chosen with `setdnsserver` or `--dns` (`--dns-port` points at its port), a black
 //! hole that never answers, `--resolve` pins, and the firmware's errors.
 

@@ -1,6 +1,5 @@
 //! The flash file system: the `file` module's results and error texts, its confinement to the
-//! flash root, and booting a project directory like a board (issue 8; decisions.md §5;
-//! firmware-reference.md §6).
+//! flash root, and booting a project directory like a board.
 
 use std::path::Path;
 use std::process::Command;

@@ -1,5 +1,5 @@
 //! The runtime foundation: timers, tasks, the error model, resets, the flash loaders, library sets
-//! and virtual time (issue 2; decisions.md §2-§4).
+//! and virtual time.
 
 use crate::support::{Flash, run_lua};
 
@@ -98,7 +98,7 @@ fn tmr_and_node_argument_errors_have_firmware_text_and_position() {
         "false\tinit.lua:6: bad argument #1 to 'register' (tmr.timer expected, got number)",
         "false\tinit.lua:7: bad argument #1 to 'interval' (Range: 1-0x68D7A3)",
         "false\tinit.lua:8: bad argument #1 to 'start' (boolean expected)",
-        "false\tinit.lua:9: wrong arg range",
+        "false\tinit.lua:9: bad argument #1 to 'delay' (wrong arg range)",
         "false\tinit.lua:10: bad argument #1 to 'post' (invalid  priority)",
         "false\tinit.lua:11: bad argument #2 to 'post' (function expected, got no value)",
         "false\tinit.lua:12: bad argument #2 to 'random' (interval is empty)",

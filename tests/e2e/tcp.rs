@@ -1,4 +1,4 @@
-//! TCP in `net` (issue 3): device scripts against real Rust peers on loopback, on ephemeral ports.
+//! TCP in `net`: device scripts against real Rust peers on loopback, on ephemeral ports.
 //!
 //! This file has the helper for a simulator that keeps running while a test talks to it, and the
 //! tests of events, callback arguments and lifetimes. `tcp/errors.rs` covers misuse and bad
@@ -115,7 +115,7 @@ impl Sim {
         crate::support::wait(&mut self.child, Duration::from_secs(60))
     }
 
-    /// Waits for the device's PANIC (decisions.md §4): exit status 4, and `msg` in its line.
+    /// Waits for the device's PANIC: exit status 4, and `msg` in its line.
     pub fn expect_panic(self, msg: &str) {
         let err = self.stderr.clone();
         assert_eq!(self.wait(), 4, "PANIC exit status");

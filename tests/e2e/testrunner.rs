@@ -1,4 +1,4 @@
-//! `nodemcu-sim test` and the test flags of `run` (issue 7): statuses, the human, TAP and JUnit
+//! `nodemcu-sim test` and the test flags of `run`: statuses, the human, TAP and JUnit
 //! reports compared line by line, the built-in NTest against the firmware NTest's behaviour, a
 //! framework shipped on the flash, virtual time over an hour of timers, and files that crash, hang
 //! or reset without stopping the others.

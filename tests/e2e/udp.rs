@@ -1,4 +1,4 @@
-//! net over UDP (issue 4): round trips in both API generations against loopback peers written in
+//! net over UDP: round trips in both API generations against loopback peers written in
 //! Rust, datagram boundaries, the ESP8266 limits, multicast, and the firmware's argument errors.
 
 use std::io::{BufRead, BufReader};

@@ -3,7 +3,7 @@
 //! Real time is simply the host's monotonic clock. Virtual time is the same clock plus an offset that
 //! the event loop grows when the device is quiescent, so the next timer fires at once instead of after
 //! a real wait. The clock itself never decides when to jump: the loop does, because only it knows
-//! whether socket I/O could still deliver an event first (decisions.md §3).
+//! whether socket I/O could still deliver an event first.
 
 use std::time::{Duration, Instant};
 
@@ -95,6 +95,15 @@ impl Clock {
         }
     }
 
+    /// Charges `d` of device time to work done while a virtual clock stands still (a posted task
+    /// run back to back with others): a board's clock runs while its CPU does, so a script that
+    /// keeps reposting a task still reaches its next timer. A running clock already counts it.
+    pub fn charge(&mut self, d: Duration) {
+        if let Some(f) = &mut self.frozen {
+            *f += d;
+        }
+    }
+
     /// Lets `d` pass: a virtual clock jumps, a real one sleeps (`tmr.delay` busy-waits on a board).
     pub fn pass(&mut self, d: Duration) {
         if !self.virtual_time {
@@ -134,6 +143,16 @@ mod tests {
         c.jump_to(Duration::from_secs(3600));
         assert!(c.now() >= Duration::from_secs(3600));
         assert!(c.host_instant(Duration::from_secs(3600)) <= Instant::now());
+    }
+
+    #[test]
+    fn charges_move_only_a_frozen_clock() {
+        let mut c = Clock::new(true);
+        c.charge(Duration::from_micros(10));
+        assert_eq!(c.now(), Duration::from_micros(10));
+        let mut r = Clock::new(false);
+        r.charge(Duration::from_secs(3600));
+        assert!(r.now() < Duration::from_secs(1));
     }
 
     #[test]

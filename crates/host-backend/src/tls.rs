@@ -8,7 +8,7 @@
 //! [`FailureKind::reason`] is the firmware's "reconnection" reason string.
 //!
 //! Only the ring provider is used, passed explicitly, so no other crypto backend can enter the
-//! build (stack-notes.md §4). SNI is sent for host names (the board's docs say it sends none).
+//! build. SNI is sent for host names (the board's docs say it sends none).
 //! `pem.rs` holds the firmware's own PEM rules for what scripts store.
 
 use std::io;

@@ -123,6 +123,9 @@ impl Runtime {
     pub fn call_sync(&self, lua: &Lua, f: &Function, args: impl IntoLuaMulti) -> FwResult<()> {
         match self.call_raw(lua, f, args)? {
             Ok(()) => Ok(()),
+            // mlua's own error (a C stack overflow met in a binding further in) is raised as
+            // the message Lua gives, not as a userdata no script can read.
+            Err(Value::Error(e)) => Err(FwError::Lua(*e)),
             Err(v) => Err(FwError::Raise(v)),
         }
     }

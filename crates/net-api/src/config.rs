@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// The chip profile (decisions.md §2). The default is the device, because the point is to catch on
+/// The chip profile. The default is the device, because the point is to catch on
 /// the desktop what would fail on the board.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Target {
@@ -106,7 +106,7 @@ impl Firmware {
 /// The file system's capacity on a 4 MB ESP8266 module, as `file.fsinfo()` reports it.
 pub const DEFAULT_FLASH_SIZE: u64 = host_backend::flash_file::geometry::DEFAULT_TOTAL;
 
-/// What a device reset does to a `run` (decisions.md §4).
+/// What a device reset does to a `run`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OnReset {
     #[default]
@@ -144,7 +144,7 @@ impl Default for Sinks {
     }
 }
 
-/// Host-side network options (decisions.md §5).
+/// Host-side network options.
 #[derive(Debug, Clone, Default)]
 pub struct NetOptions {
     /// Let servers bound to 0.0.0.0 really listen on every interface.

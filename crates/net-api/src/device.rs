@@ -6,13 +6,13 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::rc::Rc;
 
 use host_backend::flash::Flash;
-use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, Table, Value, VmState};
+use mlua::{Function, Lua, LuaOptions, MultiValue, Table, Value};
 
 use crate::config::{Config, Firmware, OnReset};
 use crate::console::{Console, ConsoleBoot};
 use crate::event_loop::{self, Outcome};
 use crate::lauxlib;
-use crate::runtime::{Helpers, ResetCause, Runtime, WatchdogBite};
+use crate::runtime::{Helpers, ResetCause, Runtime, TimeUp, WatchdogBite};
 
 /// The firmware's boot banner for a generation, with this simulator's name and version. NodeMCU's
 /// own test harness recognises a reboot by `powered by Lua [0-9.]+ on SDK [0-9.]+`. The version
@@ -79,8 +79,9 @@ impl Device {
             lua.set_app_data(rt.clone());
             crate::stdlib::install(&lua, &rt)?;
             crate::modules::install(&lua, &rt, reset)?;
+            crate::watchdog::install(&lua, &rt)?;
             lauxlib::seal_bindings(&lua);
-            install_watchdog(&lua, &rt)
+            Ok(())
         };
         setup().map_err(|e| format!("device setup failed: {e}"))?;
         rt.heap.apply_limit(&lua, &rt);
@@ -108,12 +109,7 @@ impl Device {
         match r {
             Ok(Ok(v)) if matches!(v.front(), Some(Value::Boolean(false))) => {
                 let msg = v.get(1).cloned().unwrap_or(Value::Nil);
-                Err(self
-                    .lua
-                    .coerce_string(msg)
-                    .ok()
-                    .flatten()
-                    .map(|s| s.to_string_lossy())
+                Err(lauxlib::error_value_text(&msg)
                     .unwrap_or_else(|| "(error object is not a string)".into()))
             }
             Ok(Ok(_)) => Ok(()),
@@ -122,6 +118,7 @@ impl Device {
                 event_loop::watchdog_reset(&self.rt);
                 Ok(())
             }
+            Err(p) if p.is::<TimeUp>() => Ok(()), // the loop ends the run at its limit
             Err(p) => resume_unwind(p),
         }
     }
@@ -142,20 +139,6 @@ impl Drop for Device {
         crate::net::tcpsocket::abort_all(&self.rt);
         self.rt.shutdown();
     }
-}
-
-/// A runaway loop is stopped as the board's watchdog would: checked every 10 000 instructions.
-fn install_watchdog(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
-    let rt = Rc::downgrade(rt);
-    lua.set_global_hook(
-        HookTriggers::new().every_nth_instruction(10_000),
-        move |_, _| {
-            if rt.upgrade().is_some_and(|rt| rt.watchdog_expired()) {
-                resume_unwind(Box::new(WatchdogBite));
-            }
-            Ok(VmState::Continue)
-        },
-    )
 }
 
 /// One boot: power on, run the script, run the loop.

@@ -17,7 +17,7 @@ use std::time::Duration;
 use mlua::Lua;
 
 use crate::console::{Console, ConsoleInput};
-use crate::runtime::{Job, ResetCause, Runtime, WatchdogBite};
+use crate::runtime::{Job, ResetCause, Runtime, TimeUp, WatchdogBite};
 
 /// Jobs run back to back before the loop yields to the I/O tasks under sustained load.
 const JOBS_PER_YIELD: u32 = 64;
@@ -42,9 +42,11 @@ pub(crate) fn dispatch(rt: &Runtime, lua: &Lua, job: Job) {
         Ok(Ok(())) => {}
         Ok(Err(e)) => rt.diag(&format!("internal error in a callback: {e}")),
         Err(payload) if payload.is::<WatchdogBite>() => watchdog_reset(rt),
+        // The loop sees the clock at the limit and ends the run.
+        Err(payload) if payload.is::<TimeUp>() => {}
         Err(payload) => resume_unwind(payload),
     }
-    // Sends made by the callback are handed over now that it has returned (decisions.md §2).
+    // Sends made by the callback are handed over now that it has returned.
     rt.handover.run();
     rt.heap.between_callbacks(lua);
 }

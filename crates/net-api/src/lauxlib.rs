@@ -75,11 +75,57 @@ impl FwError {
         let text = match self {
             FwError::Raise(v) => return Ok(v),
             FwError::Lua(mlua::Error::MemoryError(_)) => "not enough memory".to_string(),
+            // Raised by Lua code the binding ran (a metamethod, a callback): it already has the
+            // position it was raised at, as the error would have on a board.
+            FwError::Lua(e) if raised_by_lua(&e).is_some() => {
+                raised_by_lua(&e).unwrap_or_default()
+            }
             FwError::Lua(e) => format!("{}{}", where_(lua), lua_error_text(&e)),
             FwError::Msg(m) => format!("{}{m}", where_(lua)),
             FwError::Arg(n, m) => format!("{}{}", where_(lua), arg_message(lua, n, &m)),
         };
         Ok(Value::String(lua.create_string(text)?))
+    }
+}
+
+/// Lua 5.3's `pushglobalfuncname`: a binding called through no name (`pcall(string.gsub, ...)`)
+/// is named by where `package.loaded` holds it ("string.gsub"; "print" for a global). Lua 5.1
+/// says `?`.
+fn global_func_name(lua: &Lua) -> Option<String> {
+    if !cfg!(feature = "lua53") {
+        return None;
+    }
+    let f = lua.inspect_stack(METHOD_LEVEL, |d| d.function())?;
+    let loaded: mlua::Table = lua.named_registry_value("_LOADED").ok()?;
+    for (module, t) in loaded.pairs::<String, Value>().flatten() {
+        let Value::Table(t) = t else { continue };
+        for (name, v) in t.pairs::<Value, Value>().flatten() {
+            if let (Value::String(name), Value::Function(g)) = (name, v)
+                && g == f
+            {
+                let name = name.to_string_lossy();
+                return Some(match module.as_str() {
+                    "_G" => name,
+                    _ => format!("{module}.{name}"),
+                });
+            }
+        }
+    }
+    None
+}
+
+/// The message of an error that Lua code raised while a binding was running, without the
+/// traceback mlua appends when it calls a function; `None` for mlua's own errors.
+fn raised_by_lua(e: &mlua::Error) -> Option<String> {
+    match e {
+        mlua::Error::RuntimeError(s) => Some(match s.rfind("\nstack traceback:\n") {
+            Some(at) => s[..at].to_string(),
+            None => s.clone(),
+        }),
+        mlua::Error::CallbackError { cause, .. } => raised_by_lua(cause),
+        #[cfg(feature = "lua53")]
+        mlua::Error::GarbageCollectorError(s) => Some(s.clone()),
+        _ => None,
     }
 }
 
@@ -94,11 +140,38 @@ fn arg_message(lua: &Lua, n: usize, msg: &str) -> String {
             )
         })
         .unwrap_or((None, false));
-    let name = name.unwrap_or_else(|| "?".to_string());
+    let name = name
+        .or_else(|| global_func_name(lua))
+        .unwrap_or_else(|| "?".to_string());
     match (method, n) {
         (true, 1) => format!("calling '{name}' on bad self ({msg})"),
         (true, n) => format!("bad argument #{} to '{name}' ({msg})", n - 1),
         (false, n) => format!("bad argument #{n} to '{name}' ({msg})"),
+    }
+}
+
+/// Calls Lua function `f` from a binding as a firmware C function does with `lua_call`: an error
+/// it raises leaves the binding as the very value it raised (no traceback, no second position).
+pub fn call_lua(
+    lua: &Lua,
+    f: &Function,
+    args: impl mlua::IntoLuaMulti,
+) -> FwResult<MultiValue> {
+    let pcall = lua
+        .app_data_ref::<Rc<crate::runtime::Runtime>>()
+        .and_then(|rt| rt.helpers.borrow().as_ref().map(|h| h.pcall.clone()));
+    let Some(pcall) = pcall else {
+        return Ok(f.call(args)?);
+    };
+    let mut args = args.into_lua_multi(lua)?;
+    args.push_front(Value::Function(f.clone()));
+    let mut r = pcall.call::<MultiValue>(args)?;
+    match r.pop_front() {
+        Some(Value::Boolean(true)) => Ok(r),
+        _ => match r.pop_front() {
+            Some(Value::Error(e)) => Err(FwError::Lua(*e)),
+            v => Err(FwError::Raise(v.unwrap_or(Value::Nil))),
+        },
     }
 }
 

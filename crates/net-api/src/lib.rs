@@ -22,7 +22,9 @@ pub mod net;
 pub mod ntest;
 pub mod runtime;
 mod stdlib;
+mod strlib;
 pub mod tls;
+mod watchdog;
 
 pub use config::{Config, Firmware, NetOptions, OnReset, Sinks, Target};
 pub use console::{Console, ConsoleBoot, ConsoleHandle, Prompt};

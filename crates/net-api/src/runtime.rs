@@ -82,9 +82,18 @@ impl ResetCause {
 /// watchdog resets the device.
 pub const WATCHDOG: Duration = Duration::from_millis(3200);
 
+/// Device time one posted task costs under a virtual clock that stands still: about what a board
+/// takes to dispatch a task and enter Lua. Without it a task that reposts itself would keep the
+/// clock at one instant forever, so no timer and no `--timeout` could ever come.
+pub const TASK_COST: Duration = Duration::from_micros(20);
+
 /// The payload that unwinds out of a runaway Lua loop. Lua's `pcall` cannot catch it (mlua rethrows
 /// panics), so a script cannot swallow its own watchdog reset.
 pub(crate) struct WatchdogBite;
+
+/// The payload that unwinds out of a callback that reached the run's time limit inside one call
+/// (`tmr.delay`); like [`WatchdogBite`], `pcall` cannot catch it.
+pub(crate) struct TimeUp;
 
 /// Counts the handles that could still deliver an event (sockets, servers, DNS queries in flight).
 /// Hold one [`LiveIo`] per such handle; the device counts as busy with I/O while any exists.
@@ -229,6 +238,23 @@ impl Runtime {
         self.feed_watchdog();
     }
 
+    /// [`pass_time`](Self::pass_time), but never past the run's time limit: a delay that would
+    /// reach it passes the time up to the limit and then ends the callback with [`TimeUp`], so the
+    /// loop ends the run at its limit instead of after the whole delay.
+    pub fn pass_time_within_limit(&self, d: Duration) {
+        let left = self
+            .cfg
+            .time_limit_ms
+            .map(|l| Duration::from_millis(l).saturating_sub(self.now()));
+        match left {
+            Some(left) if left <= d => {
+                self.pass_time(left);
+                std::panic::resume_unwind(Box::new(TimeUp));
+            }
+            _ => self.pass_time(d),
+        }
+    }
+
     /// The uptime as a script reads it (`tmr.now`, `tmr.time`): see [`Clock::read`].
     pub fn read_clock(&self) -> SimTime {
         self.clock.borrow_mut().read()
@@ -308,11 +334,14 @@ impl Runtime {
         if let Some((_, job)) = self.timers.borrow_mut().pop_due(now) {
             return Some(job);
         }
-        let mut tasks = self.tasks.borrow_mut();
-        tasks.iter_mut().rev().find_map(|q| q.pop_front())
+        let task = self.tasks.borrow_mut().iter_mut().rev().find_map(|q| q.pop_front());
+        if task.is_some() {
+            self.clock.borrow_mut().charge(TASK_COST);
+        }
+        task
     }
 
-    /// True while anything could still run a callback (decisions.md §3).
+    /// True while anything could still run a callback.
     pub(crate) fn alive(&self) -> bool {
         self.live_io() > 0
             || !self.timers.borrow().is_empty()

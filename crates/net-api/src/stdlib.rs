@@ -11,7 +11,7 @@ use std::rc::Rc;
 
 use mlua::{Function, Lua, MultiValue, StdLib, Table, Value};
 
-use crate::lauxlib::{FwError, bind, fw_err};
+use crate::lauxlib::{FwError, FwResult, bind, fw_err};
 use crate::runtime::Runtime;
 
 /// The standard libraries opened for a profile.
@@ -79,10 +79,11 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
         "loadfile",
         bind(lua, {
             let rt = rt.clone();
-            move |lua, a| Ok(loadfile(lua, &rt, &a.check_str(lua, 1)?)?)
+            move |lua, a| Ok(loadfile(lua, &rt, &file_name(lua, &a)?)?)
         })?,
     )?;
     g.set("dofile", dofile(lua, rt)?)?;
+    crate::strlib::install(lua, rt)?;
     install_require(lua, rt)
 }
 
@@ -146,8 +147,8 @@ fn print(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<Function> {
             if i > 0 {
                 line.push(b'\t');
             }
-            match tostring.call::<Value>(v)? {
-                Value::String(s) => line.extend_from_slice(&s.as_bytes()),
+            match crate::lauxlib::call_lua(lua, &tostring, v)?.pop_front() {
+                Some(Value::String(s)) => line.extend_from_slice(&s.as_bytes()),
                 _ => return fw_err("'tostring' must return a string to 'print'"),
             }
         }
@@ -178,19 +179,58 @@ fn loadfile(lua: &Lua, rt: &Runtime, name: &str) -> mlua::Result<MultiValue> {
     })
 }
 
+/// The file name argument of `loadfile`/`dofile` (`luaL_optstring`, then `luaL_loadfile`'s check).
+fn file_name(lua: &Lua, a: &crate::lauxlib::Args) -> FwResult<String> {
+    if a.is_none_or_nil(1) {
+        return fw_err("filename is NULL");
+    }
+    a.check_str(lua, 1)
+}
+
 /// `dofile(name)`: runs the chunk and returns its results; a load error is raised.
+///
+/// The chunk is called from a Lua function, so that its errors and tracebacks are the script's.
+/// The loader returns `nil, message, positioned` instead of raising, and that function raises the
+/// message at its caller's position, as a C `dofile` would (or with none, for a load error).
 fn dofile(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<Function> {
     let rt = rt.clone();
     let run: Function = lua
-        .load("local f = ... return function(...) return f(...)() end")
+        .load(
+            "local load, error = ...\n\
+             return function(...)\n\
+               local f, m, positioned = load(...)\n\
+               if not f then error(m, positioned and 2 or 0) end\n\
+               return f()\n\
+             end",
+        )
         .set_name("=[sim]")
-        .call(bind(lua, move |lua, a| {
-            match load_flash(lua, &rt, &a.check_str(lua, 1)?) {
-                Ok(f) => Ok(f),
-                Err(m) => Err(FwError::Raise(Value::String(lua.create_string(m)?))),
-            }
-        })?)?;
+        .call((
+            bind(lua, move |lua, a| {
+                let name = match file_name(lua, &a) {
+                    Ok(name) => name,
+                    Err(FwError::Msg(m)) => return Ok((Value::Nil, Some(m), true)),
+                    Err(FwError::Arg(n, m)) => {
+                        let m = format!("bad argument #{n} to '{}' ({m})", dofile_name(lua));
+                        return Ok((Value::Nil, Some(m), true));
+                    }
+                    Err(e) => return Err(e),
+                };
+                Ok(match load_flash(lua, &rt, &name) {
+                    Ok(f) => (Value::Function(f), None, false),
+                    Err(m) => (Value::Nil, Some(m), false),
+                })
+            })?,
+            lua.globals().get::<Function>("error")?,
+        ))?;
     Ok(run)
+}
+
+/// The name the script called `dofile` by, for `bad argument` (level 2 seen from the loader:
+/// the Lua function `dofile` is), or `?` as Lua says when it cannot tell.
+fn dofile_name(lua: &Lua) -> String {
+    lua.inspect_stack(2, |d| d.names().name.map(|n| n.into_owned()))
+        .flatten()
+        .unwrap_or_else(|| "?".into())
 }
 
 /// `require`: `package.path` is `?.lc;?.lua`, searched on the flash only; no C modules.

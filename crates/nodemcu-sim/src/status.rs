@@ -3,7 +3,8 @@
 //! Exit statuses (also in the README):
 //! 0 finished; 1 error in the main chunk (syntax or runtime) or bad setup; 2 usage error;
 //! 3 reset by the default error handler; 4 PANIC in a net callback; 5 watchdog (runaway Lua or
-//! `tmr.softwd`); 6 `node.restart()` or `node.dsleep()`; 124 time limit reached.
+//! `tmr.softwd`); 6 `node.restart()` or `node.dsleep()`; 124 time limit reached. A bad command
+//! line (an unknown flag, a missing `--expect-output` file, a `--flash` that is no directory) is 2.
 //! 7: the output did not meet `--expect-output`/`--expect-text`/`--fail-text` (`expect.rs`).
 //! 70: an internal error of the simulator (a bug: a Rust panic), with a `nodemcu-sim: internal
 //! error: ...` line on stderr.
@@ -56,6 +57,23 @@ pub fn exit_code(o: &Outcome) -> i32 {
     }
 }
 
+/// `--flash DIR` must name a directory: a file or a missing path is the user's typo, said with
+/// the flag's name, before any device boots.
+pub fn check_flash(flash: Option<&PathBuf>) -> Result<(), String> {
+    match flash {
+        Some(dir) if !dir.is_dir() => Err(format!(
+            "--flash {}: {}",
+            dir.display(),
+            if dir.exists() {
+                "not a directory"
+            } else {
+                "no such directory"
+            }
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Splits the SCRIPT argument into a flash root and the flash name to run.
 fn locate(script: &Path, flash: Option<&PathBuf>) -> Result<(PathBuf, Option<String>), String> {
     if script.is_dir() {
@@ -90,6 +108,7 @@ fn locate(script: &Path, flash: Option<&PathBuf>) -> Result<(PathBuf, Option<Str
 /// A device configuration: the defaults, then the project file (`project.rs`), then the flags
 /// given on the command line. `Err` is a bad or missing project file, already naming it.
 pub fn config(dev: &DeviceArgs, root: PathBuf, script: Option<String>) -> Result<Config, String> {
+    check_flash(dev.flash.as_ref())?;
     let project = match crate::project::find(&root, dev.config.as_deref())? {
         Some(path) => crate::project::load(&path)?,
         None => Project::default(),
@@ -217,6 +236,10 @@ pub fn report(o: &Outcome) -> i32 {
 
 /// `nodemcu-sim run`.
 pub fn run(args: RunArgs) -> i32 {
+    if let Err(e) = check_flash(args.device.flash.as_ref()) {
+        eprintln!("nodemcu-sim: {e}");
+        return EXIT_USAGE;
+    }
     let (root, script) = match locate(&args.script, args.device.flash.as_ref()) {
         Ok(x) => x,
         Err(e) => {
@@ -240,7 +263,7 @@ pub fn run(args: RunArgs) -> i32 {
         Ok(e) => e,
         Err(e) => {
             eprintln!("nodemcu-sim: {e}");
-            return EXIT_MAIN_ERROR;
+            return EXIT_USAGE;
         }
     };
     if let Some(x) = &expect {

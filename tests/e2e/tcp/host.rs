@@ -1,4 +1,4 @@
-//! The host side of TCP (decisions.md §5): where servers bind (`--expose`, `--port-map`,
+//! The host side of TCP: where servers bind (`--expose`, `--port-map`,
 //! `--port-offset`), and descriptors and memory staying flat across thousands of connections.
 
 use std::io::{Read, Write};

@@ -107,7 +107,8 @@ pub(crate) fn read_stdin(
     }
     line.pop();
     dojob(lua, rt, line)?;
-    Ok(None)
+    // One line per task: the next typed line, if any, gets a task of its own.
+    Ok(Some(true))
 }
 
 /// The firmware's `dojob`: one line into the chunk being typed, run when complete, then the prompt.

@@ -7,10 +7,10 @@
 //! A pipe created with a reader function gets that function posted as a task (at the pipe's
 //! priority) when it is written to; the function is called as `fn(pipe)` and decides by its return
 //! value whether it is posted again: `true` while the pipe still holds data, `false` never, `nil`
-//! while data is left. At most one reader task is pending per pipe. (The firmware's code keeps
-//! reposting a reader that returns `nil` even once the pipe is empty, a busy loop nobody sees on a
-//! board but one that would keep a simulated run alive forever; here it stops when the pipe is
-//! empty, as the firmware's own comment says it should.)
+//! only if the pipe was written to while the reader ran. At most one reader task is pending per
+//! pipe. (The firmware's code reposts a reader that returns `nil` after every run, a busy loop
+//! nobody sees on a board but one that would keep a simulated run spinning forever on a reader
+//! that never reads; here `nil` means what the firmware's own comment says it means.)
 //!
 //! The console uses two pipes, as the firmware does: `node.output(fn)` sends `print` into a pipe
 //! read by `fn` (telnet's way of taking the console over), and every typed line and
@@ -302,8 +302,10 @@ fn run_reader(lua: &Lua, rt: &Weak<Runtime>, ud: &AnyUserData) -> mlua::Result<(
         let Some(r) = st.reader.as_mut() else {
             return Ok(());
         };
-        let repost = verdict.unwrap_or(true) && nonempty;
-        r.written = repost;
+        // `true` reposts while data is left; `nil` and `false` do not: a write made while the
+        // reader ran has already posted it again.
+        let repost = verdict == Some(true) && nonempty;
+        r.written = repost || r.pending;
         repost && !std::mem::replace(&mut r.pending, true)
     };
     if repost {

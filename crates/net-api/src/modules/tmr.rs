@@ -19,7 +19,7 @@ use mlua::{AnyUserData, Function, Lua, Value};
 
 use crate::config::Firmware;
 use crate::handle_type;
-use crate::lauxlib::{Args, FwResult, arg_check, arg_err, bind, fw_err};
+use crate::lauxlib::{Args, FwResult, arg_check, arg_err, bind};
 use crate::modules::{module_table, note_removed, register_methods};
 use crate::runtime::{Removed, ResetCause, Runtime};
 
@@ -279,11 +279,12 @@ fn module(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<mlua::Table> {
     })?;
     let r = rt.clone();
     let delay = bind(lua, move |_, a| {
+        // The firmware's argument is a signed 32-bit count of microseconds.
         let us = a.check_integer(1)?;
-        if us <= 0 {
-            return fw_err("wrong arg range");
+        if us <= 0 || us > i64::from(i32::MAX) {
+            return crate::lauxlib::arg_err(1, "wrong arg range");
         }
-        r.pass_time(Duration::from_micros(us as u64));
+        r.pass_time_within_limit(Duration::from_micros(us as u64));
         Ok(())
     })?;
     let r = rt.clone();

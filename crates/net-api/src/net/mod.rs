@@ -10,7 +10,7 @@
 //! - `events.rs`: the `on(event, fn)` callback table every socket kind uses
 //!
 //! This file builds the module table, including the constructors of both API generations
-//! (decisions.md §1), and holds what the kinds share: where a device address binds on the host.
+//!, and holds what the kinds share: where a device address binds on the host.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::rc::Rc;
@@ -122,7 +122,7 @@ pub fn connect_target(lua: &Lua, a: &Args) -> FwResult<(u16, String)> {
     Ok((port, host))
 }
 
-/// Where a device's listening address binds on the host (decisions.md §5): 0.0.0.0 means 127.0.0.1
+/// Where a device's listening address binds on the host: 0.0.0.0 means 127.0.0.1
 /// unless `--expose`, and the port goes through `--port-map` / `--port-offset`.
 pub fn host_bind_addr(rt: &Runtime, ip: Ipv4Addr, port: u16) -> SocketAddr {
     let opts = &rt.cfg.net;

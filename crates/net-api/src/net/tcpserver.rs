@@ -8,7 +8,7 @@
 //! The address the script asks for is the device's: it binds on the host through
 //! [`super::host_bind_addr`] (loopback unless `--expose`, ports through `--port-map` and
 //! `--port-offset`), and `getaddr` answers in device terms. Accepted connections idle for the
-//! server's timeout are closed, as the 2015 firmware did (decisions.md §1). On the ESP8266 at most
+//! server's timeout are closed, as the 2015 firmware did. On the ESP8266 at most
 //! five inbound connections are established at once, device-wide; a further client waits in the
 //! host's backlog until one of them has closed.
 
@@ -213,8 +213,8 @@ fn accepted(
 ///
 /// Closing a server that is not listening does nothing: the seed API's own example creates a
 /// server and closes it straight away (`sv = net.createServer(net.TCP, 30); sv:close()`), and
-/// 2015 scripts must run unmodified (decisions.md §1). The current firmware would raise
-/// `not connected` here; §3's rule is about sockets, which keep it.
+/// 2015 scripts must run unmodified. The current firmware would raise
+/// `not connected` here; the rule that `close()` on a closed handle raises is about sockets, which keep it.
 fn close(rt: &Rc<Runtime>, a: &Args) -> FwResult<()> {
     let (_, srv) = check_server(a)?;
     let mut s = srv.0.borrow_mut();

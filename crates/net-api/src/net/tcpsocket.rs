@@ -120,7 +120,7 @@ fn check_sock(a: &Args) -> FwResult<(&AnyUserData, TcpSocket)> {
     }
 }
 
-/// How connections of this device read (decisions.md §2).
+/// How connections of this device read.
 fn options(rt: &Runtime, idle: Option<IdleTimer>) -> Options {
     let target = rt.cfg.target;
     Options {

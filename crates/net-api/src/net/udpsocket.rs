@@ -8,7 +8,7 @@
 //! "sent" fires inside `send()`, before any send error is raised, as the firmware does.
 //!
 //! The 2015 object (`net.createConnection(net.UDP, 0)`) has the same methods plus `connect(port,
-//! ip)`, which sets the peer that `send(data)` then sends to (decisions.md §1). It shares the type
+//! ip)`, which sets the peer that `send(data)` then sends to. It shares the type
 //! name `net.udpsocket`; only its method table differs, so a current socket has no `connect`.
 //!
 //! Multicast membership (`net.multicastJoin`, see `iface.rs`) is the device's, not a socket's: the

@@ -5,8 +5,8 @@
 //! (`link.rs`), which reports back as jobs on the Lua thread. "connection" fires after the
 //! handshake; a failure fires "reconnection" with the firmware's reason string; the server closing
 //! fires "disconnection" with `nil` as its only argument (`tls.c` drops its self-reference before
-//! pushing it: a quirk scripts on the board live with, kept because decisions.md §1 gives events the
-//! current firmware's arguments). A local `close()` fires nothing (decisions.md §3). In both
+//! pushing it: a quirk scripts on the board live with, kept because events get the
+//! current firmware's arguments). A local `close()` fires nothing. In both
 //! callbacks the socket is already closed, so a script may `connect` it again from there.
 //!
 //! Sends follow the board: ignored while not connected, and on the ESP8266 a send made before the
@@ -279,6 +279,11 @@ fn resolved(
     }
     let target = s.target(rt, "dns");
     let Some(ip) = ip else {
+        // The board lets the socket go without any event but "dns"; a run that ends quietly
+        // would leave the user guessing, so the simulator says why.
+        rt.diag(&format!(
+            "tls: {host} did not resolve; the socket is dropped (as on the board, only a \"dns\" callback hears of it)"
+        ));
         {
             let mut st = s.0.borrow_mut();
             st.phase = Phase::DnsFailed;

@@ -27,7 +27,7 @@ use crate::cli::{OnResetArg, TestArgs};
 use result::{Exit, FileResult};
 
 pub const EXIT_FAILED: i32 = 1;
-pub const EXIT_USAGE: i32 = 2;
+pub use crate::status::EXIT_USAGE;
 
 /// A test file: where it is, and how reports name it.
 struct TestFile {

@@ -1,0 +1,148 @@
+//! No script can hang the simulator: `--timeout` and the watchdog end every run, whatever the
+//! script does (long C calls, self-reposting tasks, pipes nobody reads, switching hooks off).
+//! Each test bounds the wall-clock time of the whole run, since a hang is the failure.
+
+use std::process::Command;
+use std::time::Duration;
+
+use crate::support::{BIN, Flash, Ran, run_cmd};
+
+/// Runs `script` as `init.lua` with `args`, failing if the run outlives `limit` of wall time.
+fn run_bounded(script: &str, args: &[&str], limit: Duration) -> Ran {
+    let flash = Flash::new(&[("init.lua", script)]);
+    let mut cmd = Command::new(BIN);
+    cmd.arg("run").arg(flash.file("init.lua")).args(args);
+    let r = run_cmd(cmd, limit + Duration::from_secs(30));
+    assert!(
+        r.elapsed < limit,
+        "the run took {:?}, more than {limit:?}: {r:?}",
+        r.elapsed
+    );
+    r
+}
+
+const WATCHDOG_STATUS: i32 = 5;
+const TIMEOUT_STATUS: i32 = 124;
+
+#[test]
+fn the_watchdog_stops_a_runaway_pattern_match_inside_one_call() {
+    for f in ["find", "match", "gsub", "gmatch"] {
+        let call = match f {
+            "gsub" => "string.gsub(s, p, 'x')".to_string(),
+            "gmatch" => "string.gmatch(s, p)()".to_string(),
+            _ => format!("string.{f}(s, p)"),
+        };
+        let r = run_bounded(
+            &format!(
+                "local s, p = string.rep('a', 26), string.rep('a-', 26) .. 'b'\n\
+                 print('start')\n\
+                 print(pcall(function() return {call} end))\n"
+            ),
+            &[],
+            Duration::from_secs(30),
+        );
+        assert_eq!(r.status, WATCHDOG_STATUS, "{f}: {r:?}");
+        assert_eq!(r.stdout, "start\n", "{f}");
+        assert!(r.stderr.contains("watchdog reset"), "{f}: {}", r.stderr);
+    }
+}
+
+#[test]
+fn a_task_that_reposts_itself_lets_virtual_time_reach_timers_and_the_limit() {
+    let r = run_bounded(
+        "local n = 0\n\
+         local function f() n = n + 1 node.task.post(f) end f()\n\
+         tmr.create():alarm(100, tmr.ALARM_SINGLE, function() print('fired', n > 0) end)\n",
+        &["--virtual-time", "--timeout", "2000"],
+        Duration::from_secs(20),
+    );
+    assert_eq!(r.status, TIMEOUT_STATUS, "{r:?}");
+    assert_eq!(r.stdout, "fired\ttrue\n");
+    assert!(r.stderr.contains("time limit reached"), "{}", r.stderr);
+}
+
+#[test]
+fn a_script_cannot_switch_the_watchdog_off_with_debug_sethook() {
+    let r = run_bounded(
+        "print(debug.gethook())\n\
+         debug.sethook()\n\
+         while true do end\n",
+        &["--target", "host"],
+        Duration::from_secs(30),
+    );
+    assert_eq!(r.status, WATCHDOG_STATUS, "{r:?}");
+    assert_eq!(r.stdout, "nil\t\t0\n");
+    assert!(r.stderr.contains("watchdog reset"), "{}", r.stderr);
+}
+
+#[test]
+fn a_scripts_own_hooks_still_run_beside_the_watchdog() {
+    let r = run_bounded(
+        "local lines, counts = 0, 0\n\
+         local function h(ev, line) if ev == 'line' then lines = lines + 1 else counts = counts + 1 end end\n\
+         debug.sethook(h, 'l')\n\
+         local f, mask, count = debug.gethook()\n\
+         print(f == h, mask, count)\n\
+         for i = 1, 100000 do local x = i end\n\
+         debug.sethook(h, '', 1000)\n\
+         for i = 1, 100000 do local x = i end\n\
+         debug.sethook()\n\
+         print(lines > 100000, counts > 150)\n\
+         while true do end\n",
+        &["--target", "host"],
+        Duration::from_secs(30),
+    );
+    assert_eq!(r.status, WATCHDOG_STATUS, "{r:?}");
+    assert_eq!(r.stdout, "true\tl\t0\ntrue\ttrue\n");
+}
+
+#[test]
+fn an_output_reader_that_never_reads_runs_once_and_the_run_ends() {
+    let r = run_bounded(
+        "local calls = 0\n\
+         node.output(function(p) calls = calls + 1 end, 0)\n\
+         print('x')\n\
+         node.output()\n\
+         tmr.create():alarm(50, tmr.ALARM_SINGLE, function() print('calls', calls) end)\n",
+        &["--virtual-time", "--timeout", "5000"],
+        Duration::from_secs(20),
+    );
+    assert_eq!(r.status, 0, "{r:?}");
+    assert_eq!(r.stdout, "calls\t1\n");
+}
+
+#[test]
+fn a_pipe_reader_returning_nothing_is_not_reposted_while_data_is_left() {
+    let r = run_bounded(
+        "local n = 0\n\
+         local p = pipe.create(function(p) n = n + 1 end)\n\
+         p:write('x')\n\
+         tmr.create():alarm(50, tmr.ALARM_SINGLE, function() print(n, p:nrec()) end)\n",
+        &["--virtual-time", "--timeout", "5000"],
+        Duration::from_secs(20),
+    );
+    assert_eq!(r.status, 0, "{r:?}");
+    assert_eq!(r.stdout, "1\t1\n");
+}
+
+#[test]
+fn tmr_delay_refuses_what_does_not_fit_32_bits_and_stops_at_the_time_limit() {
+    for time in [&[][..], &["--virtual-time"][..]] {
+        let mut args = vec!["--timeout", "1500"];
+        args.extend_from_slice(time);
+        let r = run_bounded(
+            "print(pcall(function() tmr.delay(2^31) end))\n\
+             print('before')\n\
+             tmr.delay(2^31 - 1)\n\
+             print('after')\n",
+            &args,
+            Duration::from_secs(20),
+        );
+        assert_eq!(r.status, TIMEOUT_STATUS, "{r:?}");
+        assert_eq!(
+            r.stdout,
+            "false\tinit.lua:1: bad argument #1 to 'delay' (wrong arg range)\nbefore\n",
+            "{args:?}"
+        );
+    }
+}
