@@ -15,6 +15,8 @@ pub mod bit;
 pub mod file;
 pub mod node;
 pub mod pipe;
+pub mod printf;
+pub mod sjson;
 pub mod tmr;
 pub mod uart;
 pub mod wifi;
@@ -97,5 +99,6 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>, reset: Option<ResetCause>) ->
     file::install(lua, rt)?;
     crate::net::install(lua, rt)?;
     crate::tls::install(lua, rt)?;
+    sjson::install(lua, rt)?;
     Ok(())
 }
