@@ -570,7 +570,8 @@ mod tests {
     #[test]
     fn errors_are_jsonsls() {
         assert_eq!(err("[1,]"), Some("TRAILING_COMMA"));
-        assert_eq!(err("{\"a\" 1}"), Some("HKEY_EXPECTED"));
+        assert_eq!(err("{\"a\" 1}"), Some("CANT_INSERT"));
+        assert_eq!(err("{1:2}"), Some("HKEY_EXPECTED"));
         assert_eq!(err("{\"a\":}"), Some("VALUE_EXPECTED"));
         assert_eq!(err("[tru]"), Some("SPECIAL_INCOMPLETE"));
         assert_eq!(err("[trux]"), Some("SPECIAL_EXPECTED"));
@@ -580,7 +581,8 @@ mod tests {
         assert_eq!(err("\"x\""), Some("STRING_OUTSIDE_CONTAINER"));
         assert_eq!(err("[\"a\nb\"]"), Some("WEIRD_WHITESPACE"));
         assert_eq!(err("[\"\\x\"]"), Some("ESCAPE_INVALID"));
-        assert_eq!(err("[1 2]"), Some("STRAY_TOKEN"));
+        assert_eq!(err("[1 2]"), Some("CANT_INSERT"));
+        assert_eq!(err("{\"a\":1 \"b\":2}"), Some("STRAY_TOKEN"));
         assert_eq!(err("x"), Some("SPECIAL_EXPECTED"));
         assert_eq!(err("[-01, \"\x15\"]"), None);
         assert_eq!(err(&"[".repeat(20)), Some("LEVELS_EXCEEDED"));
