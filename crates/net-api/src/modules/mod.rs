@@ -12,6 +12,8 @@ use mlua::{Function, Lua, Table, Value};
 use crate::runtime::{Removed, ResetCause, Runtime};
 
 pub mod bit;
+pub mod crypto;
+pub mod encoder;
 pub mod file;
 pub mod node;
 pub mod pipe;
@@ -100,5 +102,7 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>, reset: Option<ResetCause>) ->
     crate::net::install(lua, rt)?;
     crate::tls::install(lua, rt)?;
     sjson::install(lua, rt)?;
+    encoder::install(lua)?;
+    crypto::install(lua, rt)?;
     Ok(())
 }
