@@ -5,6 +5,7 @@
 mod support;
 
 mod console;
+mod data;
 mod decisions;
 mod dns;
 mod errors;

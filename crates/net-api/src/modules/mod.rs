@@ -9,13 +9,20 @@ use std::rc::Rc;
 
 use mlua::{Function, Lua, Table, Value};
 
+use crate::config::Firmware;
 use crate::runtime::{Removed, ResetCause, Runtime};
 
 pub mod bit;
+pub mod cjson;
+pub mod crypto;
+pub mod encoder;
 pub mod file;
 pub mod lfs;
 pub mod node;
 pub mod pipe;
+pub mod printf;
+pub mod sjson;
+pub mod r#struct;
 pub mod tmr;
 pub mod uart;
 pub mod wifi;
@@ -99,5 +106,33 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>, reset: Option<ResetCause>) ->
     file::install(lua, rt)?;
     crate::net::install(lua, rt)?;
     crate::tls::install(lua, rt)?;
-    Ok(())
+    sjson::install(lua, rt)?;
+    encoder::install(lua)?;
+    crypto::install(lua, rt)?;
+    r#struct::install(lua)?;
+    if rt.cfg.firmware == Firmware::V1_5 {
+        cjson::install(lua)?;
+    }
+    install_removed_globals(lua, rt)
+}
+
+/// Globals an older generation had and a newer one lacks, oldest `newest` first. Every module's
+/// removed globals are listed here, because `_G` has one metatable for them all.
+const REMOVED_GLOBALS: &[(&str, Removed)] = &[(
+    "cjson",
+    Removed {
+        removed_in: "2.1",
+        why: "use sjson",
+        newest: Firmware::V1_5,
+    },
+)];
+
+/// Makes reads of [`REMOVED_GLOBALS`] the running generation lacks give nil plus a note.
+fn install_removed_globals(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
+    let fw = rt.cfg.firmware;
+    let lacking = REMOVED_GLOBALS
+        .iter()
+        .take_while(|(_, r)| r.newest < fw)
+        .count();
+    note_removed(lua, rt, &lua.globals(), "", &REMOVED_GLOBALS[..lacking])
 }
