@@ -86,6 +86,7 @@ pub fn config(dev: &DeviceArgs, root: PathBuf, script: Option<String>) -> Config
         dns: dev.dns,
         resolve: dev.resolve.clone(),
         dns_port: dev.dns_port,
+        ntp_port: dev.ntp_port,
         tls_webpki_roots: dev.tls_roots.is_some(),
     };
     cfg

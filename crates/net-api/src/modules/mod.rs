@@ -12,9 +12,13 @@ use mlua::{Function, Lua, Table, Value};
 use crate::runtime::{Removed, ResetCause, Runtime};
 
 pub mod bit;
+pub mod cron;
 pub mod file;
 pub mod node;
 pub mod pipe;
+pub mod rtcmem;
+pub mod rtctime;
+pub mod sntp;
 pub mod tmr;
 pub mod uart;
 pub mod wifi;
@@ -97,5 +101,14 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>, reset: Option<ResetCause>) ->
     file::install(lua, rt)?;
     crate::net::install(lua, rt)?;
     crate::tls::install(lua, rt)?;
+    rtcmem::install(lua, rt)?;
+    // The ESP32 firmware keeps time in its `time` module instead.
+    if rt.cfg.target != crate::config::Target::Esp32 {
+        rtctime::install(lua, rt)?;
+        sntp::install(lua, rt)?;
+        if rt.cfg.firmware >= crate::config::Firmware::V2_2 {
+            cron::install(lua, rt)?;
+        }
+    }
     Ok(())
 }

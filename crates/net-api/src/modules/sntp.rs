@@ -1,0 +1,866 @@
+//! `sntp`: NTP over the host's UDP, setting `rtctime`, as the firmware's client does it.
+//!
+//! A sync resolves the names it was given (through `net/dns.rs`), then asks the servers in turn,
+//! one request in flight at a time with a 1 s timeout, for up to 5 rounds and at most 8 requests,
+//! keeping the answer with the shortest delay; the clock is then set (or, on a repeat sync that is
+//! already close, its rate nudged) and the callback runs with `(sec, usec, server, info)`. When no
+//! server answered, the error callback gets `(4, nil)`; when no name resolved, `(1, name)`. With
+//! `autorepeat` the sync runs again every 1000 s. Resolved servers are kept for a later
+//! `sntp.sync()` without servers. The port is 123, or `--ntp-port` for a test server.
+//!
+//! Firmware 1.5 had the first client: one server (default the anycast address 224.0.1.1), the
+//! first good answer wins, `callback(sec, usec, server)` and `errcallback(code)`.
+
+use std::cell::{Cell, RefCell};
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::rc::Rc;
+use std::time::Duration;
+
+use host_backend::timers::TimerKey;
+use host_backend::udp::{Datagram, Endpoint};
+use mlua::{Function, IntoLuaMulti, Lua, MultiValue, Table, Value};
+
+use crate::config::Firmware;
+use crate::lauxlib::{Args, FwResult, bind, fw_err};
+use crate::modules::module_table;
+use crate::modules::rtctime::{self, uptime_us};
+use crate::net::dns::{Lookup, lookup};
+use crate::runtime::{LiveIo, Priority, Runtime};
+
+const NTP_PORT: u16 = 123;
+/// Seconds from the NTP era (1900) to the Unix epoch.
+const NTP_TO_UNIX: u32 = 2_208_988_800;
+const MAX_ATTEMPTS: u32 = 5;
+const ANYCAST: Ipv4Addr = Ipv4Addr::new(224, 0, 1, 1);
+const REPLY_TIMEOUT: Duration = Duration::from_secs(1);
+const REPEAT: Duration = Duration::from_secs(1000);
+const PLL_A: i64 = 1 << (32 - 11);
+const PLL_B: i64 = 1 << (32 - 11 - 2);
+const FRAME: usize = 48;
+
+/// The error callback's codes.
+const DNS_ERR: i64 = 1;
+const TIMEOUT_ERR: i64 = 4;
+
+/// `US_TO_FRAC`: microseconds as a 32-bit binary fraction of a second.
+fn us_to_frac(us: u32) -> u32 {
+    ((u64::from(us) << 32) / 1_000_000) as u32
+}
+
+/// `FRAC16_TO_US`: a 16.16 fixed-point second in microseconds.
+fn frac16_to_us(f: u32) -> i64 {
+    ((u64::from(f) * 1_000_000) >> 16) as i64
+}
+
+/// The fields of a server's answer the client uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reply {
+    pub li: u8,
+    pub stratum: u8,
+    pub root_delay: u32,
+    pub root_dispersion: u32,
+    pub refid: [u8; 4],
+    pub origin: u64,
+    pub recv: u64,
+    pub xmit: u64,
+}
+
+fn be32(b: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+fn be64(b: &[u8], at: usize) -> u64 {
+    (u64::from(be32(b, at)) << 32) | u64::from(be32(b, at + 4))
+}
+
+impl Reply {
+    /// A datagram as an NTP frame; shorter ones are not NTP and are ignored.
+    pub fn parse(b: &[u8]) -> Option<Reply> {
+        (b.len() >= FRAME).then(|| Reply {
+            li: b[0] >> 6,
+            stratum: b[1],
+            root_delay: be32(b, 4),
+            root_dispersion: be32(b, 8),
+            refid: [b[12], b[13], b[14], b[15]],
+            origin: be64(b, 24),
+            recv: be64(b, 32),
+            xmit: be64(b, 40),
+        })
+    }
+}
+
+/// A client request (version 4, mode 3) carrying `xmit` as its transmit timestamp.
+pub fn request(xmit: u64) -> [u8; FRAME] {
+    let mut p = [0u8; FRAME];
+    p[0] = (4 << 3) | 3;
+    p[40..].copy_from_slice(&xmit.to_be_bytes());
+    p
+}
+
+/// The clock offset and the round trip (16.16) of an answer received at `dest` (RFC 2030).
+pub fn offset_and_delay(r: &Reply, dest: u64) -> (i64, u32) {
+    let delta = (r.recv.wrapping_sub(r.origin) as i64) / 2 + (r.xmit.wrapping_sub(dest) as i64) / 2;
+    let rtt = dest
+        .wrapping_sub(r.origin)
+        .wrapping_sub(r.xmit.wrapping_sub(r.recv));
+    (delta, ((rtt as i64) >> 16) as u32)
+}
+
+/// The best answer of a sync so far.
+#[derive(Debug, Clone, Copy)]
+struct Best {
+    server: Ipv4Addr,
+    delay: i32,
+    delay_frac: u32,
+    root_maxerr: u32,
+    root_dispersion: u32,
+    root_delay: u32,
+    delta: i64,
+    stratum: u8,
+    li: u8,
+}
+
+/// One sync in progress (the firmware's `state`).
+struct SyncState {
+    ep: Option<Endpoint>,
+    _live: LiveIo,
+    cookie: u64,
+    timer: Option<TimerKey>,
+    cb: Option<Function>,
+    errcb: Option<Function>,
+    /// Names still to look up (`None`: use the servers kept from before).
+    list: Option<Vec<String>>,
+    lookup_pos: usize,
+    attempts: u32,
+    server_pos: i32,
+    kodbits: u32,
+    is_on_timeout: bool,
+    best: Option<Best>,
+}
+
+type Sync = Rc<RefCell<SyncState>>;
+
+struct Repeat {
+    cb: Option<Function>,
+    errcb: Option<Function>,
+    list: Option<Vec<String>>,
+    timer: TimerKey,
+}
+
+/// The module's state for the boot: servers kept between syncs, the sync, the repeat, leap seconds.
+#[derive(Default)]
+struct Sntp {
+    servers: RefCell<Vec<Ipv4Addr>>,
+    sync: RefCell<Option<Sync>>,
+    repeat: RefCell<Option<Repeat>>,
+    offset: Cell<u8>,
+    using_offset: Cell<bool>,
+    pending_li: Cell<u8>,
+    next_midnight: Cell<i32>,
+    pll_increment: Cell<i32>,
+}
+
+fn sntp(rt: &Runtime) -> Rc<Sntp> {
+    rt.state(|_| Sntp::default())
+}
+
+fn legacy(rt: &Runtime) -> bool {
+    rt.cfg.firmware == Firmware::V1_5
+}
+
+/// The time the client stamps and compares with: rtctime's, or uptime while it has none.
+fn timeofday(rt: &Runtime) -> (u32, u32) {
+    let up = uptime_us(rt);
+    match rtctime::clock(rt).0.borrow_mut().get(up) {
+        (0, _) => ((up / 1_000_000) as u32, (up % 1_000_000) as u32),
+        tv => tv,
+    }
+}
+
+fn ntp_stamp(rt: &Runtime, sec: u32, usec: u32) -> u64 {
+    let s = sec
+        .wrapping_sub(u32::from(sntp(rt).offset.get()))
+        .wrapping_add(NTP_TO_UNIX);
+    (u64::from(s) << 32) | u64::from(us_to_frac(usec))
+}
+
+pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
+    let r = rt.clone();
+    let mut fns = vec![("sync", bind(lua, move |lua, a| sync(lua, &r, &a))?)];
+    if !legacy(rt) {
+        let r = rt.clone();
+        let setoffset = bind(lua, move |_, a| {
+            let st = sntp(&r);
+            st.offset.set(a.check_integer(1)? as u8);
+            let (sec, _) = rtctime::clock(&r).0.borrow_mut().get(uptime_us(&r));
+            if sec != 0 {
+                st.next_midnight.set(next_midnight(&st, sec as i32));
+            }
+            st.using_offset.set(true);
+            Ok(())
+        })?;
+        let r = rt.clone();
+        let getoffset = bind(lua, move |_, _| {
+            update_offset(&r);
+            Ok(i64::from(sntp(&r).offset.get()))
+        })?;
+        fns.push(("setoffset", setoffset));
+        fns.push(("getoffset", getoffset));
+    }
+    lua.globals().set("sntp", module_table(lua, fns)?)
+}
+
+/// The function argument `n`, if it is one (the firmware keeps any value and fails calling it).
+fn opt_function(a: &Args, n: usize) -> Option<Function> {
+    match a.get(n) {
+        Value::Function(f) => Some(f),
+        _ => None,
+    }
+}
+
+/// The names a sync is to look up: its argument, the kept servers (`None`), or the pool.
+fn server_names(lua: &Lua, rt: &Runtime, a: &Args) -> FwResult<Option<Vec<String>>> {
+    let st = sntp(rt);
+    if a.is_none_or_nil(1) {
+        if !st.servers.borrow().is_empty() {
+            return Ok(None);
+        }
+        return Ok(Some(if legacy(rt) {
+            vec![ANYCAST.to_string()]
+        } else {
+            (0..4)
+                .map(|i| format!("{i}.nodemcu.pool.ntp.org"))
+                .collect()
+        }));
+    }
+    let names = match a.get(1) {
+        Value::Table(t) if !legacy(rt) => table_names(lua, &t)?,
+        _ => {
+            let name = a.check_str(lua, 1)?;
+            if name.len() > 128 {
+                return fw_err("need <128 hostname");
+            }
+            vec![name]
+        }
+    };
+    st.servers.borrow_mut().clear();
+    Ok(Some(names))
+}
+
+fn table_names(lua: &Lua, t: &Table) -> FwResult<Vec<String>> {
+    let mut names = Vec::new();
+    for i in 1..=t.raw_len() {
+        let v: Value = t.raw_get(i)?;
+        match v {
+            Value::String(_) | Value::Integer(_) | Value::Number(_) => {
+                let s = lua.coerce_string(v)?.map(|s| s.to_string_lossy());
+                names.push(s.unwrap_or_default());
+            }
+            other => {
+                return fw_err(format!(
+                    "bad argument #-1 to 'sync' (string expected, got {})",
+                    crate::lauxlib::typename(&other)
+                ));
+            }
+        }
+    }
+    Ok(names)
+}
+
+/// `sntp.sync([server | {servers}], [callback], [errcallback], [autorepeat])`.
+fn sync(lua: &Lua, rt: &Rc<Runtime>, a: &Args) -> FwResult<()> {
+    let st = sntp(rt);
+    if !legacy(rt) {
+        cancel_repeat(rt);
+    }
+    if st.sync.borrow().is_some() {
+        return fw_err("sync in progress");
+    }
+    let (cb, errcb) = (opt_function(a, 2), opt_function(a, 3));
+    let list = server_names(lua, rt, a)?;
+    start(rt, cb.clone(), errcb.clone(), list.clone(), false);
+    if legacy(rt) {
+        return begin_legacy(lua, rt);
+    }
+    st.pll_increment.set(rtctime::clock(rt).0.borrow().rate());
+    lookups(lua, rt)?;
+    if !a.is_none_or_nil(4) {
+        set_repeat(rt, cb, errcb, list);
+    }
+    Ok(())
+}
+
+/// Makes the sync state; its socket is bound at the first request.
+fn start(
+    rt: &Rc<Runtime>,
+    cb: Option<Function>,
+    errcb: Option<Function>,
+    list: Option<Vec<String>>,
+    is_on_timeout: bool,
+) {
+    let s = SyncState {
+        ep: None,
+        _live: rt.live_io_guard(),
+        cookie: 0,
+        timer: None,
+        cb,
+        errcb,
+        list,
+        lookup_pos: 0,
+        attempts: 0,
+        server_pos: -1,
+        kodbits: 0,
+        is_on_timeout,
+        best: None,
+    };
+    *sntp(rt).sync.borrow_mut() = Some(Rc::new(RefCell::new(s)));
+}
+
+fn current(rt: &Runtime) -> Option<Sync> {
+    sntp(rt).sync.borrow().clone()
+}
+
+/// Ends the sync: its socket closes, its timer stops.
+fn cleanup(rt: &Runtime) -> Option<Sync> {
+    let s = sntp(rt).sync.borrow_mut().take()?;
+    if let Some(k) = s.borrow_mut().timer.take() {
+        rt.cancel_timer(k);
+    }
+    s.borrow_mut().ep = None;
+    Some(s)
+}
+
+/// Looks the names up in turn (addresses at once, names through DNS), then starts asking.
+fn lookups(lua: &Lua, rt: &Rc<Runtime>) -> FwResult<()> {
+    loop {
+        let Some(s) = current(rt) else { return Ok(()) };
+        let next = {
+            let mut st = s.borrow_mut();
+            match &st.list {
+                None => None,
+                Some(list) if st.lookup_pos >= list.len() => None,
+                Some(list) => {
+                    let name = list[st.lookup_pos].clone();
+                    st.lookup_pos += 1;
+                    Some(name)
+                }
+            }
+        };
+        let Some(name) = next else {
+            if sntp(rt).servers.borrow().is_empty() && s.borrow().list.is_some() {
+                let first = s.borrow().list.as_ref().and_then(|l| l.first().cloned());
+                return handle_error(lua, rt, DNS_ERR, first);
+            }
+            send(rt);
+            return Ok(());
+        };
+        let (r, s2) = (rt.clone(), s.clone());
+        let found = move |_: &Lua, ip: Option<Ipv4Addr>| {
+            if current(&r).is_some_and(|c| Rc::ptr_eq(&c, &s2)) {
+                sntp(&r).servers.borrow_mut().extend(ip);
+                let rr = r.clone();
+                r.post_internal(
+                    Priority::Low,
+                    Box::new(move |lua| match lookups(lua, &rr) {
+                        Err(e) => Err(mlua::Error::runtime(format!("{e:?}"))),
+                        Ok(()) => Ok(()),
+                    }),
+                );
+            }
+            Ok(())
+        };
+        match lookup(rt, &name, found) {
+            Ok(Lookup::Now(ip)) => sntp(rt).servers.borrow_mut().push(ip),
+            Ok(Lookup::Pending) => return Ok(()),
+            Err(_) => return handle_error(lua, rt, DNS_ERR, Some(name)),
+        }
+    }
+}
+
+/// Sends the next request, or ends the sync when the rounds are used up.
+fn send(rt: &Rc<Runtime>) {
+    let Some(s) = current(rt) else { return };
+    let servers = sntp(rt).servers.borrow().clone();
+    let n = servers.len() as u32;
+    let server = {
+        let mut st = s.borrow_mut();
+        loop {
+            st.server_pos += 1;
+            if st.server_pos as u32 >= n {
+                st.server_pos = 0;
+                st.attempts += 1;
+            }
+            if st.attempts >= MAX_ATTEMPTS || st.attempts * n >= 8 {
+                drop(st);
+                let r = rt.clone();
+                rt.post_internal(Priority::High, Box::new(move |lua| handle_result(lua, &r)));
+                return;
+            }
+            let pos = st.server_pos as usize;
+            if !servers[pos].is_unspecified() && st.kodbits & (1 << pos) == 0 {
+                break servers[pos];
+            }
+        }
+    };
+    let (sec, usec) = timeofday(rt);
+    let cookie = ntp_stamp(rt, sec, usec);
+    transmit(rt, &s, server, cookie);
+    arm_timeout(rt, &s);
+}
+
+/// Hands one request to the host; a failure is left to the timeout, as the firmware does.
+fn transmit(rt: &Rc<Runtime>, s: &Sync, server: Ipv4Addr, cookie: u64) {
+    let mut st = s.borrow_mut();
+    st.cookie = cookie;
+    if st.ep.is_none() {
+        let local = if server.is_loopback() && !rt.cfg.net.expose {
+            Ipv4Addr::LOCALHOST
+        } else {
+            Ipv4Addr::UNSPECIFIED
+        };
+        st.ep = Endpoint::bind(SocketAddrV4::new(local, 0), receiver(rt, s)).ok();
+    }
+    let port = rt.cfg.net.ntp_port.unwrap_or(NTP_PORT);
+    if let Some(ep) = &st.ep {
+        let _ = ep.send_to(&request(cookie), SocketAddrV4::new(server, port));
+    }
+}
+
+fn arm_timeout(rt: &Rc<Runtime>, s: &Sync) {
+    let (r, s2) = (rt.clone(), s.clone());
+    let key = rt.arm_timer(
+        REPLY_TIMEOUT,
+        Box::new(move |lua| {
+            s2.borrow_mut().timer = None;
+            if current(&r).is_some_and(|c| Rc::ptr_eq(&c, &s2)) {
+                on_timeout(lua, &r);
+            }
+            Ok(())
+        }),
+    );
+    if let Some(old) = s.borrow_mut().timer.replace(key) {
+        rt.cancel_timer(old);
+    }
+}
+
+fn on_timeout(lua: &Lua, rt: &Rc<Runtime>) {
+    if !legacy(rt) {
+        return send(rt);
+    }
+    let attempts = current(rt).map_or(0, |s| s.borrow().attempts);
+    if attempts >= MAX_ATTEMPTS {
+        let _ = handle_error(lua, rt, TIMEOUT_ERR, None);
+    } else {
+        legacy_send(rt);
+    }
+}
+
+/// Delivers the socket's datagrams to the Lua thread, for this sync only.
+fn receiver(rt: &Rc<Runtime>, s: &Sync) -> impl Fn(Datagram) + 'static {
+    let (sink, r, s) = (rt.event_sink(), Rc::downgrade(rt), Rc::downgrade(s));
+    move |d: Datagram| {
+        let (r, s) = (r.clone(), s.clone());
+        sink.push(Box::new(move |lua| {
+            if let (Some(rt), Some(s)) = (r.upgrade(), s.upgrade())
+                && current(&rt).is_some_and(|c| Rc::ptr_eq(&c, &s))
+            {
+                on_recv(lua, &rt, &s, &d)?;
+            }
+            Ok(())
+        }));
+    }
+}
+
+/// An answer: checked against the request, recorded, and the next request sent.
+fn on_recv(lua: &Lua, rt: &Rc<Runtime>, s: &Sync, d: &Datagram) -> mlua::Result<()> {
+    let (sec, usec) = timeofday(rt);
+    let Some(reply) = Reply::parse(&d.data) else {
+        return Ok(());
+    };
+    let from = *d.from.ip();
+    let st = sntp(rt);
+    let pos = s.borrow().server_pos.max(0) as usize;
+    let expected = st.servers.borrow().get(pos).copied();
+    if expected != Some(ANYCAST) && expected != Some(from) {
+        return Ok(());
+    }
+    if reply.origin != s.borrow().cookie {
+        return Ok(());
+    }
+    if reply.li == 3 {
+        // Not synchronised; "DENY" is a kiss of death: twice and the server is dropped.
+        if &reply.refid == b"DENY" && !legacy(rt) {
+            let mut sst = s.borrow_mut();
+            if sst.kodbits & (1 << pos) != 0 {
+                st.servers.borrow_mut()[pos] = Ipv4Addr::UNSPECIFIED;
+            } else {
+                sst.kodbits |= 1 << pos;
+            }
+        }
+        return Ok(());
+    }
+    {
+        let mut sst = s.borrow_mut();
+        sst.kodbits &= !(1 << pos);
+        if let Some(k) = sst.timer.take() {
+            rt.cancel_timer(k);
+        }
+    }
+    if reply.li != 0 {
+        st.pending_li.set(reply.li);
+    }
+    update_offset(rt);
+    let dest = ntp_stamp(rt, sec, usec);
+    let (delta, delay_frac) = offset_and_delay(&reply, dest);
+    if legacy(rt) {
+        *st.servers.borrow_mut() = vec![from];
+        return legacy_done(lua, rt, from, delta);
+    }
+    record(s, from, delta, delay_frac, &reply);
+    send(rt);
+    Ok(())
+}
+
+fn record(s: &Sync, from: Ipv4Addr, delta: i64, delay_frac: u32, r: &Reply) {
+    let delay = r.root_delay.wrapping_mul(2).wrapping_add(delay_frac) as i32;
+    let mut st = s.borrow_mut();
+    if st.best.is_none_or(|b| delay < b.delay) {
+        st.best = Some(Best {
+            server: from,
+            delay,
+            delay_frac,
+            root_maxerr: r.root_dispersion.wrapping_add(r.root_delay / 2),
+            root_dispersion: r.root_dispersion,
+            root_delay: r.root_delay,
+            delta,
+            stratum: r.stratum,
+            li: r.li,
+        });
+    }
+}
+
+/// The time `delta` (32.32 seconds) from now.
+fn corrected(rt: &Runtime, delta: i64) -> (u32, u32) {
+    let (sec, usec) = timeofday(rt);
+    let mut sec = sec.wrapping_add((delta >> 32) as i32 as u32);
+    let mut usec = usec.wrapping_add(((1_000_000 * (delta & 0xffff_ffff)) >> 32) as u32);
+    while usec >= 1_000_000 {
+        usec -= 1_000_000;
+        sec = sec.wrapping_add(1);
+    }
+    (sec, usec)
+}
+
+/// The end of the rounds: set the clock from the best answer, or report the timeout.
+fn handle_result(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
+    let Some(s) = current(rt) else { return Ok(()) };
+    let (best, on_timeout) = {
+        let st = s.borrow();
+        (st.best, st.is_on_timeout)
+    };
+    let Some(best) = best else {
+        sntp(rt).servers.borrow_mut().clear();
+        return handle_error(lua, rt, TIMEOUT_ERR, None)
+            .map_err(|e| mlua::Error::runtime(format!("{e:?}")));
+    };
+    let tv = corrected(rt, best.delta);
+    let up = rt.now().as_micros() as u64;
+    let window = (200_000i64 << 32) / 1_000_000;
+    if on_timeout && best.delta > -window && best.delta < window {
+        // Close already: steer the rate instead of stepping the clock.
+        let st = sntp(rt);
+        let f = ((best.delta * PLL_A) >> 32) as i32 + st.pll_increment.get();
+        st.pll_increment
+            .set(st.pll_increment.get() + ((best.delta * PLL_B) >> 32) as i32);
+        rtctime::clock(rt).0.borrow_mut().set_rate(up, f);
+    } else {
+        rtctime::clock(rt).0.borrow_mut().set(up, tv.0, tv.1);
+    }
+    let s = cleanup(rt);
+    let Some(cb) = s.and_then(|s| s.borrow().cb.clone()) else {
+        return Ok(());
+    };
+    let info = info_table(lua, rt, &best)?;
+    let args = (
+        i64::from(tv.0),
+        i64::from(tv.1),
+        best.server.to_string(),
+        info,
+    );
+    call(lua, rt, &cb, args)
+}
+
+fn info_table(lua: &Lua, rt: &Runtime, b: &Best) -> mlua::Result<Table> {
+    let t = lua.create_table()?;
+    let d40 = (b.delta >> 40) as i32;
+    if d40 != 0 && d40 != -1 {
+        t.set("offset_s", (b.delta >> 32) as i32)?;
+    } else {
+        t.set("offset_us", (b.delta * 1_000_000) >> 32)?;
+    }
+    if b.delay_frac > 0 {
+        t.set("delay_us", frac16_to_us(b.delay_frac))?;
+    }
+    t.set("root_delay_us", frac16_to_us(b.root_delay))?;
+    t.set("root_dispersion_us", frac16_to_us(b.root_dispersion))?;
+    t.set(
+        "root_maxerr_us",
+        frac16_to_us(b.root_maxerr.wrapping_add(b.delay_frac / 2)),
+    )?;
+    t.set("stratum", b.stratum)?;
+    t.set("leap", b.li)?;
+    t.set("pending_leap", sntp(rt).pending_li.get())?;
+    Ok(t)
+}
+
+/// Ends the sync with an error: `errcallback(code, text)` (1.5: `errcallback(code)`).
+fn handle_error(lua: &Lua, rt: &Rc<Runtime>, code: i64, text: Option<String>) -> FwResult<()> {
+    let Some(s) = cleanup(rt) else { return Ok(()) };
+    let Some(f) = s.borrow().errcb.clone() else {
+        return Ok(());
+    };
+    let args = if legacy(rt) {
+        code.into_lua_multi(lua)?
+    } else {
+        (code, text).into_lua_multi(lua)?
+    };
+    Ok(call(lua, rt, &f, args)?)
+}
+
+/// 3.0 protects the callbacks; older firmware called them bare (a PANIC on the ESP8266).
+fn call(lua: &Lua, rt: &Rc<Runtime>, f: &Function, args: impl IntoLuaMulti) -> mlua::Result<()> {
+    let args: MultiValue = args.into_lua_multi(lua)?;
+    if rt.cfg.firmware >= Firmware::V3_0 {
+        rt.call_protected(lua, f, args)
+    } else {
+        rt.call_net(lua, f, args)
+    }
+}
+
+// ---- autorepeat ----
+
+fn set_repeat(
+    rt: &Rc<Runtime>,
+    cb: Option<Function>,
+    errcb: Option<Function>,
+    list: Option<Vec<String>>,
+) {
+    let r = rt.clone();
+    let timer = arm_repeat(&r, rt.now() + REPEAT);
+    *sntp(rt).repeat.borrow_mut() = Some(Repeat {
+        cb,
+        errcb,
+        list,
+        timer,
+    });
+}
+
+fn arm_repeat(rt: &Rc<Runtime>, at: Duration) -> TimerKey {
+    let r = rt.clone();
+    rt.arm_timer_at(
+        at,
+        Box::new(move |lua| {
+            let st = sntp(&r);
+            if st.repeat.borrow().is_none() {
+                return Ok(());
+            }
+            let next = arm_repeat(&r, at + REPEAT);
+            if let Some(rep) = st.repeat.borrow_mut().as_mut() {
+                rep.timer = next;
+            }
+            on_long_timeout(lua, &r);
+            Ok(())
+        }),
+    )
+}
+
+fn cancel_repeat(rt: &Runtime) {
+    if let Some(rep) = sntp(rt).repeat.borrow_mut().take() {
+        rt.cancel_timer(rep.timer);
+    }
+}
+
+/// The repeat: a new sync unless one is still running, with the kept servers if any.
+fn on_long_timeout(lua: &Lua, rt: &Rc<Runtime>) {
+    let st = sntp(rt);
+    if st.sync.borrow().is_some() {
+        return;
+    }
+    let (cb, errcb, list) = match st.repeat.borrow().as_ref() {
+        Some(r) => (r.cb.clone(), r.errcb.clone(), r.list.clone()),
+        None => return,
+    };
+    let list = if st.servers.borrow().is_empty() {
+        list
+    } else {
+        None
+    };
+    start(rt, cb, errcb, list, true);
+    if let Err(e) = lookups(lua, rt) {
+        rt.diag(&format!("sntp: {e:?}"));
+    }
+}
+
+// ---- leap seconds (sntp.setoffset) ----
+
+fn next_midnight(st: &Sntp, now: i32) -> i32 {
+    let off = i32::from(st.offset.get());
+    now.wrapping_add(86_400)
+        .wrapping_sub(off)
+        .wrapping_sub(now.wrapping_sub(off) % 86_400)
+}
+
+/// Applies a pending leap second once the first midnight (UTC) of a month has passed.
+fn update_offset(rt: &Runtime) {
+    let st = sntp(rt);
+    if st.pending_li.get() == 0 || !st.using_offset.get() {
+        return;
+    }
+    let (sec, _) = rtctime::clock(rt).0.borrow_mut().get(uptime_us(rt));
+    let now = sec as i32;
+    let off = i32::from(st.offset.get());
+    if st.next_midnight.get() < 100_000 {
+        st.next_midnight.set(next_midnight(&st, now));
+        return;
+    }
+    if now.wrapping_sub(off) < st.next_midnight.get() {
+        return;
+    }
+    st.next_midnight.set(next_midnight(&st, now));
+    // Day of the month from the days since 1 March of year 0 (the civil-from-days method).
+    let mut day = (now - off) / 86_400 + 1970 * 365 + 1970 / 4 - 19 + 4 - 31 - 28;
+    let century = (4 * day + 3) / 146_097;
+    day -= century * 146_097 / 4;
+    let year = (4 * day + 3) / 1461;
+    day -= year * 1461 / 4;
+    let month = (5 * day + 2) / 153;
+    day -= (153 * month + 2) / 5;
+    if day == 0 {
+        let o = st.offset.get();
+        st.offset.set(if st.pending_li.get() == 1 {
+            o.wrapping_add(1)
+        } else {
+            o.wrapping_sub(1)
+        });
+    }
+    st.pending_li.set(0);
+}
+
+// ---- firmware 1.5 ----
+
+/// 1.5: one server, looked up once, then a request a second until the first good answer.
+fn begin_legacy(lua: &Lua, rt: &Rc<Runtime>) -> FwResult<()> {
+    let Some(s) = current(rt) else { return Ok(()) };
+    let name = s.borrow().list.as_ref().and_then(|l| l.first().cloned());
+    let Some(name) = name else {
+        legacy_send(rt);
+        return Ok(());
+    };
+    let (r, s2) = (rt.clone(), s.clone());
+    let found = move |lua: &Lua, ip: Option<Ipv4Addr>| {
+        if !current(&r).is_some_and(|c| Rc::ptr_eq(&c, &s2)) {
+            return Ok(());
+        }
+        match ip {
+            Some(ip) => {
+                *sntp(&r).servers.borrow_mut() = vec![ip];
+                legacy_send(&r);
+                Ok(())
+            }
+            None => handle_error(lua, &r, DNS_ERR, None)
+                .map_err(|e| mlua::Error::runtime(format!("{e:?}"))),
+        }
+    };
+    match lookup(rt, &name, found) {
+        Ok(Lookup::Now(ip)) => {
+            *sntp(rt).servers.borrow_mut() = vec![ip];
+            legacy_send(rt);
+            Ok(())
+        }
+        Ok(Lookup::Pending) => Ok(()),
+        Err(_) => {
+            cleanup(rt);
+            let _ = lua;
+            fw_err("bad hostname")
+        }
+    }
+}
+
+fn legacy_send(rt: &Rc<Runtime>) {
+    let Some(s) = current(rt) else { return };
+    let Some(server) = sntp(rt).servers.borrow().first().copied() else {
+        return;
+    };
+    s.borrow_mut().attempts += 1;
+    let (sec, usec) = timeofday(rt);
+    transmit(rt, &s, server, ntp_stamp(rt, sec, usec));
+    arm_timeout(rt, &s);
+}
+
+fn legacy_done(lua: &Lua, rt: &Rc<Runtime>, from: Ipv4Addr, delta: i64) -> mlua::Result<()> {
+    let tv = corrected(rt, delta);
+    let up = rt.now().as_micros() as u64;
+    rtctime::clock(rt).0.borrow_mut().set(up, tv.0, tv.1);
+    let s = cleanup(rt);
+    match s.and_then(|s| s.borrow().cb.clone()) {
+        Some(cb) => call(
+            lua,
+            rt,
+            &cb,
+            (i64::from(tv.0), i64::from(tv.1), from.to_string()),
+        ),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stamp(sec: u32, frac: u32) -> u64 {
+        (u64::from(sec) << 32) | u64::from(frac)
+    }
+
+    #[test]
+    fn a_request_is_version_4_client_mode_with_the_cookie_last() {
+        let p = request(0x0102_0304_0506_0708);
+        assert_eq!(p[0], 0x23);
+        assert!(p[1..40].iter().all(|b| *b == 0));
+        assert_eq!(&p[40..], &[1, 2, 3, 4, 5, 6, 7, 8]);
+    }
+
+    #[test]
+    fn a_reply_parses_and_a_short_one_does_not() {
+        let mut b = [0u8; 48];
+        b[0] = (1 << 6) | (4 << 3) | 4;
+        b[1] = 2;
+        b[4..8].copy_from_slice(&0x8000u32.to_be_bytes());
+        b[12..16].copy_from_slice(b"DENY");
+        b[24..32].copy_from_slice(&stamp(7, 8).to_be_bytes());
+        let r = Reply::parse(&b).unwrap();
+        assert_eq!((r.li, r.stratum, r.root_delay), (1, 2, 0x8000));
+        assert_eq!(&r.refid, b"DENY");
+        assert_eq!(r.origin, stamp(7, 8));
+        assert_eq!(Reply::parse(&b[..47]), None);
+    }
+
+    #[test]
+    fn offset_and_delay_follow_rfc_2030() {
+        // Sent at 100.0, server got it at 150.25 and answered at 150.75, back at 101.0.
+        let r = Reply {
+            li: 0,
+            stratum: 1,
+            root_delay: 0,
+            root_dispersion: 0,
+            refid: [0; 4],
+            origin: stamp(100, 0),
+            recv: stamp(150, 1 << 30),
+            xmit: stamp(150, 3 << 30),
+        };
+        let (delta, delay) = offset_and_delay(&r, stamp(101, 0));
+        assert_eq!(delta, stamp(50, 0) as i64);
+        assert_eq!(delay, 0x8000); // 0.5 s of round trip, in 16.16
+        assert_eq!(frac16_to_us(delay), 500_000);
+        assert_eq!(us_to_frac(500_000), 1 << 31);
+    }
+}
