@@ -11,5 +11,6 @@ mod file;
 mod runtime;
 mod tcp;
 mod testrunner;
+mod time;
 mod tls;
 mod udp;

@@ -28,7 +28,7 @@ fn tointeger(v: &Value) -> i64 {
 }
 
 /// `rtcmem.read32(idx[, num])`: the words that exist of `num` from `idx` (none out of range).
-fn read32(mem: &Retained, a: &Args, old: bool) -> FwResult<Vec<i64>> {
+fn read32(mem: &Retained, a: &Args, old: bool) -> FwResult<mlua::Variadic<i64>> {
     let idx = a.check_integer(1)? as i32;
     let n = match (old, a.len()) {
         (true, _) if a.is_number(2) => tointeger(a.arg(2)),

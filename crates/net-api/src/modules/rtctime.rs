@@ -254,11 +254,11 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
         let c = clock(&r);
         let mut c = c.0.borrow_mut();
         let (sec, usec) = c.get(up);
-        Ok(if old {
-            vec![i64::from(sec), i64::from(usec)]
-        } else {
-            vec![i64::from(sec), i64::from(usec), i64::from(c.rate())]
-        })
+        let mut vals = vec![i64::from(sec), i64::from(usec)];
+        if !old {
+            vals.push(i64::from(c.rate()));
+        }
+        Ok(mlua::Variadic::from_iter(vals))
     })?;
     let r = rt.clone();
     let dsleep = bind(lua, move |_, a| {
