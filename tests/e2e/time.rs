@@ -147,8 +147,9 @@ local n = rtcmem.read32(5) == 77 and rtcmem.read32(6) or 0
 rtcmem.write32(5, 77, n + 1)
 local s = rtctime.get()
 print("boot", n, s == 0 and 0 or s - {T}, (node.bootreason()), select(2, node.bootreason()))
-if n == 0 then rtctime.set({T}) rtctime.dsleep(30000000)
-elseif n == 1 then rtctime.dsleep_aligned(60000000, 10000000)
+if n == 0 then rtctime.set({T}) pcall(rtctime.dsleep, 30000000) print("boot not reached")
+elseif n == 1 then tmr.create():alarm(5, 0, function()
+  rtctime.dsleep_aligned(60000000, 10000000) print("boot not reached either") end)
 elseif n == 2 then node.dsleep(1000000) end
 "#
     );

@@ -111,6 +111,7 @@ impl Device {
             }
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(lauxlib::lua_error_text(&e)),
+            Err(p) if p.is::<crate::modules::rtctime::DeepSleepNow>() => Ok(()),
             Err(p) if p.is::<WatchdogBite>() => {
                 event_loop::watchdog_reset(&self.rt);
                 Ok(())

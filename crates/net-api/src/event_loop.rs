@@ -42,6 +42,8 @@ pub(crate) fn dispatch(rt: &Runtime, lua: &Lua, job: Job) {
         Ok(Ok(())) => {}
         Ok(Err(e)) => rt.diag(&format!("internal error in a callback: {e}")),
         Err(payload) if payload.is::<WatchdogBite>() => watchdog_reset(rt),
+        // `rtctime.dsleep` stops the chip where it stands; its reset is already requested.
+        Err(payload) if payload.is::<crate::modules::rtctime::DeepSleepNow>() => {}
         Err(payload) => resume_unwind(payload),
     }
     // Sends made by the callback are handed over now that it has returned (decisions.md §2).

@@ -261,14 +261,13 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
         Ok(mlua::Variadic::from_iter(vals))
     })?;
     let r = rt.clone();
-    let dsleep = bind(lua, move |_, a| {
+    let dsleep = bind(lua, move |_, a| -> FwResult<()> {
         let us = a.check_integer(1)? as u32;
         sleep_option(&a, 2)?;
-        deep_sleep(&r, us);
-        Ok(())
+        deep_sleep(&r, us)
     })?;
     let r = rt.clone();
-    let dsleep_aligned = bind(lua, move |_, a| {
+    let dsleep_aligned = bind(lua, move |_, a| -> FwResult<()> {
         let c = clock(&r);
         if !c.0.borrow().have_time() {
             return fw_err("time not available, unable to align");
@@ -282,8 +281,7 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
             then += align - 1;
             then -= then % align;
         }
-        deep_sleep(&r, (then - now) as u32);
-        Ok(())
+        deep_sleep(&r, (then - now) as u32)
     })?;
     let epoch = bind(lua, |lua, a| {
         let stamp = a.check_integer(1)? as i32;
@@ -338,8 +336,13 @@ fn sleep_option(a: &Args, n: usize) -> FwResult<()> {
     Ok(())
 }
 
+/// What unwinds out of `rtctime.dsleep`, which never returns: like the watchdog's bite, Lua's
+/// `pcall` cannot catch it, and the loop (or the main chunk's runner) takes it as the end of the
+/// callback; the reset it requested then happens.
+pub(crate) struct DeepSleepNow;
+
 /// Goes to deep sleep for `us`: the clock and RTC memory are left for the boot after it.
-fn deep_sleep(rt: &Runtime, us: u32) {
+fn deep_sleep(rt: &Runtime, us: u32) -> ! {
     let up = rt.now().as_micros() as u64;
     let (left, slept) = clock(rt).0.borrow_mut().sleep(up, us);
     {
@@ -349,6 +352,7 @@ fn deep_sleep(rt: &Runtime, us: u32) {
         st.sleep = Some(Duration::from_micros(slept));
     }
     rt.request_reset(ResetCause::DeepSleep);
+    std::panic::resume_unwind(Box::new(DeepSleepNow))
 }
 
 fn cal_table(lua: &Lua, c: &Cal) -> FwResult<Table> {
