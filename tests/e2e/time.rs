@@ -254,6 +254,11 @@ impl Responder {
     /// Answers with the time `at(client's transmit seconds)`, stratum 2, root delay 1/32 s,
     /// root dispersion 1/64 s.
     fn start(at: impl Fn(u64) -> u64 + Send + 'static) -> Responder {
+        Responder::answering(0, *b"TEST", at)
+    }
+
+    /// Answers with leap indicator `li` and reference id `refid` (a kiss of death is 3, "DENY").
+    fn answering(li: u8, refid: [u8; 4], at: impl Fn(u64) -> u64 + Send + 'static) -> Responder {
         let sock = UdpSocket::bind("127.0.0.1:0").expect("bind the NTP responder");
         sock.set_read_timeout(Some(Duration::from_millis(50)))
             .unwrap();
@@ -274,11 +279,11 @@ impl Responder {
                 let origin = u64::from_be_bytes(buf[40..48].try_into().unwrap());
                 let now = at(origin);
                 let mut p = [0u8; 48];
-                p[0] = (4 << 3) | 4; // no leap warning, version 4, server
+                p[0] = (li << 6) | (4 << 3) | 4; // version 4, server
                 p[1] = 2;
                 p[4..8].copy_from_slice(&0x0000_0800u32.to_be_bytes());
                 p[8..12].copy_from_slice(&0x0000_0400u32.to_be_bytes());
-                p[12..16].copy_from_slice(b"TEST");
+                p[12..16].copy_from_slice(&refid);
                 p[16..24].copy_from_slice(&now.to_be_bytes());
                 p[24..32].copy_from_slice(&origin.to_be_bytes());
                 p[32..40].copy_from_slice(&now.to_be_bytes());
@@ -449,4 +454,50 @@ print(pcall(sntp.sync, {{"127.0.0.1"}}))
     );
     assert_eq!(out, "false\tsync in progress\nsynced\t3\t0\t127.0.0.1\n");
     assert_eq!(ntpd.requests(), 1);
+}
+
+#[test]
+fn sntp_stops_asking_a_server_that_sends_a_kiss_of_death() {
+    let ntpd = Responder::answering(3, *b"DENY", |_| ntp(T));
+    let script = r#"
+sntp.sync("127.0.0.1", print, function(code, text)
+  print("error", code, text, math.floor(tmr.now() / 1000000), (rtctime.get()))
+end)
+"#;
+    let out = ok(script, &[VT, "--ntp-port", &ntpd.port_arg()]);
+    // Asked once; the rest of the sync skips it, and no answer means the timeout error.
+    assert_eq!(out, "error\t4\tnil\t1\t0\n");
+    assert_eq!(ntpd.requests(), 1);
+}
+
+#[test]
+fn sntp_a_second_sync_reports_a_small_offset_in_microseconds() {
+    let ntpd = Responder::start(|origin| origin.max(ntp(T)));
+    let script = format!(
+        r#"
+local function again(sec, usec, server, info)
+  print("second", sec - {T}, type(info.offset_us), info.offset_s, math.abs(info.offset_us) < 100000)
+end
+sntp.sync("127.0.0.1", function(sec, usec, server, info)
+  print("first", sec - {T}, type(info.offset_s), info.offset_us)
+  sntp.sync(nil, again)
+end)
+"#
+    );
+    let out = ok(&script, &[VT, "--ntp-port", &ntpd.port_arg()]);
+    assert_eq!(out, "first\t0\tnumber\tnil\nsecond\t0\tnumber\tnil\ttrue\n");
+    assert_eq!(ntpd.requests(), 10);
+}
+
+#[test]
+fn cron_callback_errors_go_to_node_setonerror() {
+    let script = format!(
+        r#"
+node.setonerror(function(msg) print("onerror", (msg:match("^[^\n]*"))) cron.reset() end)
+rtctime.set({T})
+cron.schedule("* * * * *", function(e) error("boom") end)
+"#
+    );
+    let out = ok(&script, &[VT]);
+    assert_eq!(out, "onerror\tinit.lua:4: boom\n");
 }
