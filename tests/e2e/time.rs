@@ -501,3 +501,25 @@ cron.schedule("* * * * *", function(e) error("boom") end)
     let out = ok(&script, &[VT]);
     assert_eq!(out, "onerror\tinit.lua:4: boom\n");
 }
+
+#[test]
+fn cron_keeps_time_past_2038_and_odd_numbers_raise_no_crash() {
+    let script = r#"
+rtctime.set(4000000000)
+cron.schedule("* * * * *", function()
+  local t = rtctime.epoch2cal(2147483647)
+  print("tick", t.year, t.mon, t.day)
+  cron.reset()
+end)
+print(pcall(rtctime.epoch2cal, 1e300))
+print(select('#', rtcmem.read32(1e300)), pcall(rtcmem.write32, 2^31, 1))
+rtcmem.write32(-2^31, 1, 2)
+"#;
+    let out = ok(script, &[VT]);
+    assert_eq!(
+        out,
+        "false\tbad argument #1 to '?' (wrong arg range)\n\
+         0\ttrue\n\
+         tick\t2038\t1\t19\n"
+    );
+}

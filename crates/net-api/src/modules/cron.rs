@@ -289,14 +289,14 @@ fn tick(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
         arm(rt, now + Duration::from_secs(1));
         return Ok(());
     }
-    let mut t = sec.min(i32::MAX as u32);
+    let mut t = u64::from(sec);
     let mut diff = to_next_minute(sec, usec);
     if sec % 60 == 59 {
         t += 1;
         diff += 60_000;
     }
     arm(rt, now + Duration::from_millis(diff));
-    let cal = epoch2cal(t as i32);
+    let cal = epoch2cal(t as i64);
     // By index, as the firmware walks its list: a callback may change it under the walk.
     let mut i = 0;
     loop {

@@ -209,10 +209,11 @@ fn is_leap(y: i32) -> bool {
 /// Days before each month of a common year.
 const DAYS_BEFORE: [i32; 12] = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334];
 
-/// `rtctime_gmtime` for a non-negative stamp.
-pub fn epoch2cal(stamp: i32) -> Cal {
-    let secs = stamp % 86_400;
-    let mut days = stamp / 86_400;
+/// `rtctime_gmtime` for a stamp from 0 to `u32::MAX` (year 2106; the firmware's own stops at 2038).
+pub fn epoch2cal(stamp: i64) -> Cal {
+    let stamp = stamp.clamp(0, i64::from(u32::MAX));
+    let secs = (stamp % 86_400) as i32;
+    let mut days = (stamp / 86_400) as i32;
     let wday = (4 + days) % 7;
     let mut year = 1970;
     loop {
@@ -286,7 +287,7 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
     let epoch = bind(lua, |lua, a| {
         let stamp = a.check_integer(1)? as i32;
         arg_check(stamp >= 0, 1, "wrong arg range")?;
-        cal_table(lua, &epoch2cal(stamp))
+        cal_table(lua, &epoch2cal(i64::from(stamp)))
     })?;
     let mut fns = vec![
         ("set", set),
@@ -376,7 +377,7 @@ fn cal_table(lua: &Lua, c: &Cal) -> FwResult<Table> {
 mod tests {
     use super::*;
 
-    fn cal(stamp: i32) -> (i32, i32, i32, i32, i32, i32, i32, i32) {
+    fn cal(stamp: i64) -> (i32, i32, i32, i32, i32, i32, i32, i32) {
         let c = epoch2cal(stamp);
         (c.year, c.mon, c.day, c.hour, c.min, c.sec, c.yday, c.wday)
     }
@@ -390,7 +391,8 @@ mod tests {
         assert_eq!(cal(1_709_164_799), (2024, 2, 28, 23, 59, 59, 59, 4));
         assert_eq!(cal(1_709_251_199), (2024, 2, 29, 23, 59, 59, 60, 5));
         assert_eq!(cal(1_735_689_599), (2024, 12, 31, 23, 59, 59, 366, 3));
-        assert_eq!(cal(i32::MAX), (2038, 1, 19, 3, 14, 7, 19, 3));
+        assert_eq!(cal(i32::MAX.into()), (2038, 1, 19, 3, 14, 7, 19, 3));
+        assert_eq!(cal(u32::MAX.into()), (2106, 2, 7, 6, 28, 15, 38, 1));
     }
 
     #[test]

@@ -106,6 +106,11 @@ pub fn offset_and_delay(r: &Reply, dest: u64) -> (i64, u32) {
     (delta, ((rtt as i64) >> 16) as u32)
 }
 
+/// A server's bit in the kiss-of-death mask (the firmware's holds 32 servers).
+fn kod_bit(pos: usize) -> u32 {
+    1u32.checked_shl(pos as u32).unwrap_or(0)
+}
+
 /// The best answer of a sync so far.
 #[derive(Debug, Clone, Copy)]
 struct Best {
@@ -397,7 +402,7 @@ fn send(rt: &Rc<Runtime>) {
                 return;
             }
             let pos = st.server_pos as usize;
-            if !servers[pos].is_unspecified() && st.kodbits & (1 << pos) == 0 {
+            if !servers[pos].is_unspecified() && st.kodbits & kod_bit(pos) == 0 {
                 break servers[pos];
             }
         }
@@ -491,17 +496,19 @@ fn on_recv(lua: &Lua, rt: &Rc<Runtime>, s: &Sync, d: &Datagram) -> mlua::Result<
         // Not synchronised; "DENY" is a kiss of death: twice and the server is dropped.
         if &reply.refid == b"DENY" && !legacy(rt) {
             let mut sst = s.borrow_mut();
-            if sst.kodbits & (1 << pos) != 0 {
-                st.servers.borrow_mut()[pos] = Ipv4Addr::UNSPECIFIED;
+            if sst.kodbits & kod_bit(pos) != 0 {
+                if let Some(s) = st.servers.borrow_mut().get_mut(pos) {
+                    *s = Ipv4Addr::UNSPECIFIED;
+                }
             } else {
-                sst.kodbits |= 1 << pos;
+                sst.kodbits |= kod_bit(pos);
             }
         }
         return Ok(());
     }
     {
         let mut sst = s.borrow_mut();
-        sst.kodbits &= !(1 << pos);
+        sst.kodbits &= !kod_bit(pos);
         if let Some(k) = sst.timer.take() {
             rt.cancel_timer(k);
         }
@@ -728,7 +735,8 @@ fn update_offset(rt: &Runtime) {
     }
     st.next_midnight.set(next_midnight(&st, now));
     // Day of the month from the days since 1 March of year 0 (the civil-from-days method).
-    let mut day = (now - off) / 86_400 + 1970 * 365 + 1970 / 4 - 19 + 4 - 31 - 28;
+    let mut day =
+        i64::from(now.wrapping_sub(off)) / 86_400 + 1970 * 365 + 1970 / 4 - 19 + 4 - 31 - 28;
     let century = (4 * day + 3) / 146_097;
     day -= century * 146_097 / 4;
     let year = (4 * day + 3) / 1461;
