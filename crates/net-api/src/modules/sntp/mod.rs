@@ -10,6 +10,9 @@
 //!
 //! Firmware 1.5 had the first client: one server (default the anycast address 224.0.1.1), the
 //! first good answer wins, `callback(sec, usec, server)` and `errcallback(code)`.
+//!
+//! Here: the sync itself. `packet.rs` has the NTP frame and its arithmetic, `repeat.rs` what
+//! outlives a sync (autorepeat, leap seconds), `legacy.rs` the 1.5 client.
 
 use std::cell::{Cell, RefCell};
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -27,84 +30,26 @@ use crate::modules::rtctime::{self, uptime_us};
 use crate::net::dns::{Lookup, lookup};
 use crate::runtime::{LiveIo, Priority, Runtime};
 
+mod legacy;
+mod packet;
+mod repeat;
+
+use legacy::{begin_legacy, legacy_done, legacy_send};
+use packet::{Reply, frac16_to_us, offset_and_delay, request, us_to_frac};
+use repeat::{cancel_repeat, next_midnight, set_repeat, update_offset};
+
 const NTP_PORT: u16 = 123;
 /// Seconds from the NTP era (1900) to the Unix epoch.
 const NTP_TO_UNIX: u32 = 2_208_988_800;
 const MAX_ATTEMPTS: u32 = 5;
 const ANYCAST: Ipv4Addr = Ipv4Addr::new(224, 0, 1, 1);
 const REPLY_TIMEOUT: Duration = Duration::from_secs(1);
-const REPEAT: Duration = Duration::from_secs(1000);
 const PLL_A: i64 = 1 << (32 - 11);
 const PLL_B: i64 = 1 << (32 - 11 - 2);
-const FRAME: usize = 48;
 
 /// The error callback's codes.
 const DNS_ERR: i64 = 1;
 const TIMEOUT_ERR: i64 = 4;
-
-/// `US_TO_FRAC`: microseconds as a 32-bit binary fraction of a second.
-fn us_to_frac(us: u32) -> u32 {
-    ((u64::from(us) << 32) / 1_000_000) as u32
-}
-
-/// `FRAC16_TO_US`: a 16.16 fixed-point second in microseconds.
-fn frac16_to_us(f: u32) -> i64 {
-    ((u64::from(f) * 1_000_000) >> 16) as i64
-}
-
-/// The fields of a server's answer the client uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Reply {
-    pub li: u8,
-    pub stratum: u8,
-    pub root_delay: u32,
-    pub root_dispersion: u32,
-    pub refid: [u8; 4],
-    pub origin: u64,
-    pub recv: u64,
-    pub xmit: u64,
-}
-
-fn be32(b: &[u8], at: usize) -> u32 {
-    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-
-fn be64(b: &[u8], at: usize) -> u64 {
-    (u64::from(be32(b, at)) << 32) | u64::from(be32(b, at + 4))
-}
-
-impl Reply {
-    /// A datagram as an NTP frame; shorter ones are not NTP and are ignored.
-    pub fn parse(b: &[u8]) -> Option<Reply> {
-        (b.len() >= FRAME).then(|| Reply {
-            li: b[0] >> 6,
-            stratum: b[1],
-            root_delay: be32(b, 4),
-            root_dispersion: be32(b, 8),
-            refid: [b[12], b[13], b[14], b[15]],
-            origin: be64(b, 24),
-            recv: be64(b, 32),
-            xmit: be64(b, 40),
-        })
-    }
-}
-
-/// A client request (version 4, mode 3) carrying `xmit` as its transmit timestamp.
-pub fn request(xmit: u64) -> [u8; FRAME] {
-    let mut p = [0u8; FRAME];
-    p[0] = (4 << 3) | 3;
-    p[40..].copy_from_slice(&xmit.to_be_bytes());
-    p
-}
-
-/// The clock offset and the round trip (16.16) of an answer received at `dest` (RFC 2030).
-pub fn offset_and_delay(r: &Reply, dest: u64) -> (i64, u32) {
-    let delta = (r.recv.wrapping_sub(r.origin) as i64) / 2 + (r.xmit.wrapping_sub(dest) as i64) / 2;
-    let rtt = dest
-        .wrapping_sub(r.origin)
-        .wrapping_sub(r.xmit.wrapping_sub(r.recv));
-    (delta, ((rtt as i64) >> 16) as u32)
-}
 
 /// A server's bit in the kiss-of-death mask (the firmware's holds 32 servers).
 fn kod_bit(pos: usize) -> u32 {
@@ -285,7 +230,7 @@ fn sync(lua: &Lua, rt: &Rc<Runtime>, a: &Args) -> FwResult<()> {
     let list = server_names(lua, rt, a)?;
     start(rt, cb.clone(), errcb.clone(), list.clone(), false);
     if legacy(rt) {
-        return begin_legacy(lua, rt);
+        return begin_legacy(rt);
     }
     st.pll_increment.set(rtctime::clock(rt).0.borrow().rate());
     lookups(lua, rt)?;
@@ -336,7 +281,7 @@ fn cleanup(rt: &Runtime) -> Option<Sync> {
 }
 
 /// Looks the names up in turn (addresses at once, names through DNS), then starts asking.
-fn lookups(lua: &Lua, rt: &Rc<Runtime>) -> FwResult<()> {
+fn lookups(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
     loop {
         let Some(s) = current(rt) else { return Ok(()) };
         let next = {
@@ -364,13 +309,7 @@ fn lookups(lua: &Lua, rt: &Rc<Runtime>) -> FwResult<()> {
             if current(&r).is_some_and(|c| Rc::ptr_eq(&c, &s2)) {
                 sntp(&r).servers.borrow_mut().extend(ip);
                 let rr = r.clone();
-                r.post_internal(
-                    Priority::Low,
-                    Box::new(move |lua| match lookups(lua, &rr) {
-                        Err(e) => Err(mlua::Error::runtime(format!("{e:?}"))),
-                        Ok(()) => Ok(()),
-                    }),
-                );
+                r.post_internal(Priority::Low, Box::new(move |lua| lookups(lua, &rr)));
             }
             Ok(())
         };
@@ -567,8 +506,7 @@ fn handle_result(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
     };
     let Some(best) = best else {
         sntp(rt).servers.borrow_mut().clear();
-        return handle_error(lua, rt, TIMEOUT_ERR, None)
-            .map_err(|e| mlua::Error::runtime(format!("{e:?}")));
+        return handle_error(lua, rt, TIMEOUT_ERR, None);
     };
     let tv = corrected(rt, best.delta);
     let up = rt.now().as_micros() as u64;
@@ -621,7 +559,7 @@ fn info_table(lua: &Lua, rt: &Runtime, b: &Best) -> mlua::Result<Table> {
 }
 
 /// Ends the sync with an error: `errcallback(code, text)` (1.5: `errcallback(code)`).
-fn handle_error(lua: &Lua, rt: &Rc<Runtime>, code: i64, text: Option<String>) -> FwResult<()> {
+fn handle_error(lua: &Lua, rt: &Rc<Runtime>, code: i64, text: Option<String>) -> mlua::Result<()> {
     let Some(s) = cleanup(rt) else { return Ok(()) };
     let Some(f) = s.borrow().errcb.clone() else {
         return Ok(());
@@ -631,7 +569,7 @@ fn handle_error(lua: &Lua, rt: &Rc<Runtime>, code: i64, text: Option<String>) ->
     } else {
         (code, text).into_lua_multi(lua)?
     };
-    Ok(call(lua, rt, &f, args)?)
+    call(lua, rt, &f, args)
 }
 
 /// 3.0 protects the callbacks; older firmware called them bare (a PANIC on the ESP8266).
@@ -641,234 +579,5 @@ fn call(lua: &Lua, rt: &Rc<Runtime>, f: &Function, args: impl IntoLuaMulti) -> m
         rt.call_protected(lua, f, args)
     } else {
         rt.call_net(lua, f, args)
-    }
-}
-
-// ---- autorepeat ----
-
-fn set_repeat(
-    rt: &Rc<Runtime>,
-    cb: Option<Function>,
-    errcb: Option<Function>,
-    list: Option<Vec<String>>,
-) {
-    let r = rt.clone();
-    let timer = arm_repeat(&r, rt.now() + REPEAT);
-    *sntp(rt).repeat.borrow_mut() = Some(Repeat {
-        cb,
-        errcb,
-        list,
-        timer,
-    });
-}
-
-fn arm_repeat(rt: &Rc<Runtime>, at: Duration) -> TimerKey {
-    let r = rt.clone();
-    rt.arm_timer_at(
-        at,
-        Box::new(move |lua| {
-            let st = sntp(&r);
-            if st.repeat.borrow().is_none() {
-                return Ok(());
-            }
-            let next = arm_repeat(&r, at + REPEAT);
-            if let Some(rep) = st.repeat.borrow_mut().as_mut() {
-                rep.timer = next;
-            }
-            on_long_timeout(lua, &r);
-            Ok(())
-        }),
-    )
-}
-
-fn cancel_repeat(rt: &Runtime) {
-    if let Some(rep) = sntp(rt).repeat.borrow_mut().take() {
-        rt.cancel_timer(rep.timer);
-    }
-}
-
-/// The repeat: a new sync unless one is still running, with the kept servers if any.
-fn on_long_timeout(lua: &Lua, rt: &Rc<Runtime>) {
-    let st = sntp(rt);
-    if st.sync.borrow().is_some() {
-        return;
-    }
-    let (cb, errcb, list) = match st.repeat.borrow().as_ref() {
-        Some(r) => (r.cb.clone(), r.errcb.clone(), r.list.clone()),
-        None => return,
-    };
-    let list = if st.servers.borrow().is_empty() {
-        list
-    } else {
-        None
-    };
-    start(rt, cb, errcb, list, true);
-    if let Err(e) = lookups(lua, rt) {
-        rt.diag(&format!("sntp: {e:?}"));
-    }
-}
-
-// ---- leap seconds (sntp.setoffset) ----
-
-fn next_midnight(st: &Sntp, now: i32) -> i32 {
-    let off = i32::from(st.offset.get());
-    now.wrapping_add(86_400)
-        .wrapping_sub(off)
-        .wrapping_sub(now.wrapping_sub(off) % 86_400)
-}
-
-/// Applies a pending leap second once the first midnight (UTC) of a month has passed.
-fn update_offset(rt: &Runtime) {
-    let st = sntp(rt);
-    if st.pending_li.get() == 0 || !st.using_offset.get() {
-        return;
-    }
-    let (sec, _) = rtctime::clock(rt).0.borrow_mut().get(uptime_us(rt));
-    let now = sec as i32;
-    let off = i32::from(st.offset.get());
-    if st.next_midnight.get() < 100_000 {
-        st.next_midnight.set(next_midnight(&st, now));
-        return;
-    }
-    if now.wrapping_sub(off) < st.next_midnight.get() {
-        return;
-    }
-    st.next_midnight.set(next_midnight(&st, now));
-    // Day of the month from the days since 1 March of year 0 (the civil-from-days method).
-    let mut day =
-        i64::from(now.wrapping_sub(off)) / 86_400 + 1970 * 365 + 1970 / 4 - 19 + 4 - 31 - 28;
-    let century = (4 * day + 3) / 146_097;
-    day -= century * 146_097 / 4;
-    let year = (4 * day + 3) / 1461;
-    day -= year * 1461 / 4;
-    let month = (5 * day + 2) / 153;
-    day -= (153 * month + 2) / 5;
-    if day == 0 {
-        let o = st.offset.get();
-        st.offset.set(if st.pending_li.get() == 1 {
-            o.wrapping_add(1)
-        } else {
-            o.wrapping_sub(1)
-        });
-    }
-    st.pending_li.set(0);
-}
-
-// ---- firmware 1.5 ----
-
-/// 1.5: one server, looked up once, then a request a second until the first good answer.
-fn begin_legacy(lua: &Lua, rt: &Rc<Runtime>) -> FwResult<()> {
-    let Some(s) = current(rt) else { return Ok(()) };
-    let name = s.borrow().list.as_ref().and_then(|l| l.first().cloned());
-    let Some(name) = name else {
-        legacy_send(rt);
-        return Ok(());
-    };
-    let (r, s2) = (rt.clone(), s.clone());
-    let found = move |lua: &Lua, ip: Option<Ipv4Addr>| {
-        if !current(&r).is_some_and(|c| Rc::ptr_eq(&c, &s2)) {
-            return Ok(());
-        }
-        match ip {
-            Some(ip) => {
-                *sntp(&r).servers.borrow_mut() = vec![ip];
-                legacy_send(&r);
-                Ok(())
-            }
-            None => handle_error(lua, &r, DNS_ERR, None)
-                .map_err(|e| mlua::Error::runtime(format!("{e:?}"))),
-        }
-    };
-    match lookup(rt, &name, found) {
-        Ok(Lookup::Now(ip)) => {
-            *sntp(rt).servers.borrow_mut() = vec![ip];
-            legacy_send(rt);
-            Ok(())
-        }
-        Ok(Lookup::Pending) => Ok(()),
-        Err(_) => {
-            cleanup(rt);
-            let _ = lua;
-            fw_err("bad hostname")
-        }
-    }
-}
-
-fn legacy_send(rt: &Rc<Runtime>) {
-    let Some(s) = current(rt) else { return };
-    let Some(server) = sntp(rt).servers.borrow().first().copied() else {
-        return;
-    };
-    s.borrow_mut().attempts += 1;
-    let (sec, usec) = timeofday(rt);
-    transmit(rt, &s, server, ntp_stamp(rt, sec, usec));
-    arm_timeout(rt, &s);
-}
-
-fn legacy_done(lua: &Lua, rt: &Rc<Runtime>, from: Ipv4Addr, delta: i64) -> mlua::Result<()> {
-    let tv = corrected(rt, delta);
-    let up = rt.now().as_micros() as u64;
-    rtctime::clock(rt).0.borrow_mut().set(up, tv.0, tv.1);
-    let s = cleanup(rt);
-    match s.and_then(|s| s.borrow().cb.clone()) {
-        Some(cb) => call(
-            lua,
-            rt,
-            &cb,
-            (i64::from(tv.0), i64::from(tv.1), from.to_string()),
-        ),
-        None => Ok(()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn stamp(sec: u32, frac: u32) -> u64 {
-        (u64::from(sec) << 32) | u64::from(frac)
-    }
-
-    #[test]
-    fn a_request_is_version_4_client_mode_with_the_cookie_last() {
-        let p = request(0x0102_0304_0506_0708);
-        assert_eq!(p[0], 0x23);
-        assert!(p[1..40].iter().all(|b| *b == 0));
-        assert_eq!(&p[40..], &[1, 2, 3, 4, 5, 6, 7, 8]);
-    }
-
-    #[test]
-    fn a_reply_parses_and_a_short_one_does_not() {
-        let mut b = [0u8; 48];
-        b[0] = (1 << 6) | (4 << 3) | 4;
-        b[1] = 2;
-        b[4..8].copy_from_slice(&0x8000u32.to_be_bytes());
-        b[12..16].copy_from_slice(b"DENY");
-        b[24..32].copy_from_slice(&stamp(7, 8).to_be_bytes());
-        let r = Reply::parse(&b).unwrap();
-        assert_eq!((r.li, r.stratum, r.root_delay), (1, 2, 0x8000));
-        assert_eq!(&r.refid, b"DENY");
-        assert_eq!(r.origin, stamp(7, 8));
-        assert_eq!(Reply::parse(&b[..47]), None);
-    }
-
-    #[test]
-    fn offset_and_delay_follow_rfc_2030() {
-        // Sent at 100.0, server got it at 150.25 and answered at 150.75, back at 101.0.
-        let r = Reply {
-            li: 0,
-            stratum: 1,
-            root_delay: 0,
-            root_dispersion: 0,
-            refid: [0; 4],
-            origin: stamp(100, 0),
-            recv: stamp(150, 1 << 30),
-            xmit: stamp(150, 3 << 30),
-        };
-        let (delta, delay) = offset_and_delay(&r, stamp(101, 0));
-        assert_eq!(delta, stamp(50, 0) as i64);
-        assert_eq!(delay, 0x8000); // 0.5 s of round trip, in 16.16
-        assert_eq!(frac16_to_us(delay), 500_000);
-        assert_eq!(us_to_frac(500_000), 1 << 31);
     }
 }
