@@ -523,3 +523,16 @@ rtcmem.write32(-2^31, 1, 2)
          tick\t2038\t1\t19\n"
     );
 }
+
+#[test]
+fn a_cron_with_no_entries_left_lets_the_run_end_at_once() {
+    // Real time: the run must not wait for the next minute boundary once the entry is gone.
+    let r = run_lua(
+        "rtctime.set(1767225630) local e = cron.schedule('* * * * *', print) \
+         tmr.create():alarm(1500, tmr.ALARM_SINGLE, function() e:unschedule() print('done') end)",
+        &[],
+    );
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert!(r.stdout.ends_with("done\n"), "{}", r.stdout);
+    assert!(r.elapsed < Duration::from_secs(10), "{:?}", r.elapsed);
+}

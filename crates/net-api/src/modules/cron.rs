@@ -202,6 +202,7 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
         if let Some(i) = i {
             c.list.borrow_mut().remove(i);
         }
+        idle_if_empty(&r);
         Ok(())
     })?;
     register_methods(
@@ -228,6 +229,7 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
     let reset = bind(lua, move |_, _| {
         let old = std::mem::take(&mut *cron(&r).list.borrow_mut());
         drop(old);
+        idle_if_empty(&r);
         Ok(())
     })?;
     let t = module_table(lua, vec![("schedule", schedule), ("reset", reset)])?;
@@ -260,6 +262,17 @@ fn tick_soon(rt: &Rc<Runtime>) {
         }
     };
     arm(rt, at);
+}
+
+/// With no entries left the timer stops, so nothing keeps the run alive; `tick_soon` picks the
+/// phase up again.
+fn idle_if_empty(rt: &Runtime) {
+    let c = cron(rt);
+    if c.list.borrow().is_empty()
+        && let Some(k) = c.timer.borrow_mut().take()
+    {
+        rt.cancel_timer(k);
+    }
 }
 
 /// Milliseconds from an RTC time to its next minute boundary, as the firmware counts them.
