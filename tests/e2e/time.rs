@@ -388,6 +388,8 @@ end, function(code, text) print("error", code, text) end)
 fn sntp_reports_timeouts_and_bad_names_to_the_error_callback() {
     let script = r#"
 print(pcall(sntp.sync, string.rep("x", 129)))
+print(pcall(sntp.sync, {}))
+print(pcall(sntp.sync, {"127.0.0.1", true}))
 sntp.sync("", print, function(code, text) print("error", code, "[" .. text .. "]") end)
 sntp.sync("127.0.0.1", print, function(code, text)
   print("error", code, text, tmr.now() >= 5000000, (rtctime.get()))
@@ -397,7 +399,10 @@ end)
     assert_eq!(r.status, 0, "{}", r.stderr);
     assert_eq!(
         r.stdout,
-        "false\tneed <128 hostname\nerror\t1\t[]\nerror\t4\tnil\ttrue\t0\n"
+        "false\tneed <128 hostname\n\
+         false\tbad argument #-1 to 'sync' (string expected, got nil)\n\
+         false\tbad argument #-1 to 'sync' (string expected, got boolean)\n\
+         error\t1\t[]\nerror\t4\tnil\ttrue\t0\n"
     );
 }
 

@@ -197,9 +197,11 @@ fn server_names(lua: &Lua, rt: &Runtime, a: &Args) -> FwResult<Option<Vec<String
     Ok(Some(names))
 }
 
+/// A list's names. The firmware reads each as it looks it up (`luaL_checklstring` on the stack
+/// top, hence `#-1`); an empty list fails on its missing first entry.
 fn table_names(lua: &Lua, t: &Table) -> FwResult<Vec<String>> {
     let mut names = Vec::new();
-    for i in 1..=t.raw_len() {
+    for i in 1..=t.raw_len().max(1) {
         let v: Value = t.raw_get(i)?;
         match v {
             Value::String(_) | Value::Integer(_) | Value::Number(_) => {
