@@ -541,3 +541,38 @@ fn a_cron_with_no_entries_left_lets_the_run_end_at_once() {
     assert!(r.stdout.ends_with("done\n"), "{}", r.stdout);
     assert!(r.elapsed < Duration::from_secs(10), "{:?}", r.elapsed);
 }
+
+#[test]
+fn sntp_without_servers_asks_the_nodemcu_pool() {
+    let ntpd = Responder::fixed();
+    let port = ntpd.port_arg();
+    let mut args = vec![VT, "--ntp-port", &port];
+    let pins: Vec<String> = (0..4)
+        .map(|i| format!("{i}.nodemcu.pool.ntp.org=127.0.0.1"))
+        .collect();
+    for p in &pins {
+        args.extend(["--resolve", p.as_str()]);
+    }
+    let script = format!(
+        r#"sntp.sync(nil, function(sec, usec, server) print("synced", sec - {T}, server) end,
+  function(code, text) print("error", code, text) end)"#
+    );
+    assert_eq!(ok(&script, &args), "synced\t0\t127.0.0.1\n");
+    // Four servers: two rounds make the firmware's cap of 8 requests.
+    assert_eq!(ntpd.requests(), 8);
+}
+
+#[test]
+fn rtctime_dsleep_on_a_real_clock_sleeps_before_booting_again() {
+    let script = format!(
+        r#"
+local s = rtctime.get()
+print("boot", s == 0 and "none" or s - {T})
+if s == 0 then rtctime.set({T}) rtctime.dsleep(1500000) end
+"#
+    );
+    let r = run_lua(&script, &["--on-reset", "restart"]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert_eq!(lines_with(&r.stdout, "boot"), ["boot\tnone", "boot\t1"]);
+    assert!(r.elapsed >= Duration::from_millis(1500), "{:?}", r.elapsed);
+}
