@@ -576,3 +576,23 @@ if s == 0 then rtctime.set({T}) rtctime.dsleep(1500000) end
     assert_eq!(lines_with(&r.stdout, "boot"), ["boot\tnone", "boot\t1"]);
     assert!(r.elapsed >= Duration::from_millis(1500), "{:?}", r.elapsed);
 }
+
+#[test]
+fn the_clock_example_runs_a_day() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/examples/clock.lua");
+    let mut cmd = std::process::Command::new(crate::support::BIN);
+    cmd.args(["run", example, VT]);
+    let r = crate::support::run_cmd(cmd, Duration::from_secs(60));
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout,
+        "boot number\t1\n\
+         2026-01-01 00:00\tevery six hours\n\
+         2026-01-01 06:00\tevery six hours\n\
+         2026-01-01 12:00\tevery six hours\n\
+         2026-01-01 12:30\tlunch\n\
+         2026-01-01 18:00\tevery six hours\n\
+         2026-01-02 00:00\tevery six hours\n\
+         2026-01-02 00:00\ta day has passed\n"
+    );
+}
