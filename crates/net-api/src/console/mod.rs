@@ -14,6 +14,7 @@
 //! it says which prompt it waits with through the shared [`Link`], and the terminal shows it.
 
 pub(crate) mod complete;
+pub(crate) mod input;
 pub(crate) mod repl;
 
 use std::rc::Rc;
@@ -29,6 +30,8 @@ use crate::runtime::Runtime;
 pub(crate) enum ConsoleInput {
     /// One line as typed, without its line ending.
     Line(Vec<u8>),
+    /// Bytes as they arrived on the serial line (serial mode).
+    Bytes(Vec<u8>),
     /// Ctrl-C at a continuation prompt: forget the chunk typed so far.
     Cancel,
     /// Completions for the text left of the cursor: the byte offset they replace from, and them.
@@ -120,6 +123,11 @@ impl ConsoleHandle {
     /// Sends a typed line (without its line ending); false once the device is gone.
     pub fn send_line(&self, line: Vec<u8>) -> bool {
         self.send(ConsoleInput::Line(line), true)
+    }
+
+    /// Sends bytes received on the serial line, as they came; false once the device is gone.
+    pub fn send_bytes(&self, bytes: Vec<u8>) -> bool {
+        self.send(ConsoleInput::Bytes(bytes), false)
     }
 
     /// Drops the chunk typed so far at a continuation prompt; the device prompts afresh.
@@ -237,8 +245,17 @@ impl Console {
         let result = match input {
             Some(ConsoleInput::Line(line)) => {
                 self.link.taken();
-                repl::console_line(lua, rt, &line)
+                match input::line(lua, rt, &line) {
+                    // A receiver took the line from the interpreter: no prompt will come, so
+                    // the terminal may send the next one now.
+                    Ok(false) => {
+                        self.link.prompted(self.link.prompt(), true);
+                        Ok(())
+                    }
+                    other => other.map(drop),
+                }
             }
+            Some(ConsoleInput::Bytes(bytes)) => input::feed(lua, rt, &bytes),
             Some(ConsoleInput::Cancel) => {
                 self.link.taken();
                 repl::cancel(lua, rt)
