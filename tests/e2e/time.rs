@@ -579,7 +579,10 @@ if s == 0 then rtctime.set({T}) rtctime.dsleep(1500000) end
 
 #[test]
 fn the_clock_example_runs_a_day() {
-    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/examples/clock.lua");
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../fixtures/examples/clock.lua"
+    );
     let mut cmd = std::process::Command::new(crate::support::BIN);
     cmd.args(["run", example, VT]);
     let r = crate::support::run_cmd(cmd, Duration::from_secs(60));
@@ -595,4 +598,22 @@ fn the_clock_example_runs_a_day() {
          2026-01-02 00:00\tevery six hours\n\
          2026-01-02 00:00\ta day has passed\n"
     );
+}
+
+#[test]
+fn the_project_file_names_the_ntp_port() {
+    let ntpd = Responder::fixed();
+    let flash = crate::support::Flash::new(&[
+        (
+            "init.lua",
+            &format!("sntp.sync('127.0.0.1', function(sec) print('synced', sec - {T}) end, print)"),
+        ),
+        (
+            "nodemcu-sim.toml",
+            &format!("virtual-time = true\nntp-port = {}\n", ntpd.port),
+        ),
+    ]);
+    let r = flash.run("init.lua", &[]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "synced\t0\n");
 }

@@ -183,6 +183,9 @@ target = "esp8266"
 # dns = "127.0.0.1"
 # dns-port = 5353
 
+# The port sntp asks its servers on (default 123), for a test NTP server.
+# ntp-port = 12300
+
 # CA roots stored at boot, so tls.cert.verify(true) works against real servers: "webpki".
 # tls-roots = "webpki"
 
