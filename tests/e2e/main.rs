@@ -20,5 +20,6 @@ mod safety;
 mod serial;
 mod tcp;
 mod testrunner;
+mod time;
 mod tls;
 mod udp;

@@ -160,6 +160,8 @@ pub struct NetOptions {
     /// `--dns-port PORT`: the port the servers of `--dns` and `net.dns.setdnsserver` are asked on
     /// (`None`: 53).
     pub dns_port: Option<u16>,
+    /// `--ntp-port PORT`: the port `sntp` asks its servers on (`None`: 123).
+    pub ntp_port: Option<u16>,
     /// `--tls-roots webpki`: boot with the public roots stored as trusted CAs.
     pub tls_webpki_roots: bool,
 }

@@ -12,6 +12,7 @@ use crate::config::{Config, Firmware, OnReset};
 use crate::console::{Console, ConsoleBoot};
 use crate::event_loop::{self, Outcome};
 use crate::lauxlib;
+use crate::retained::Retained;
 use crate::runtime::{Helpers, ResetCause, Runtime, TimeUp, WatchdogBite};
 
 /// The firmware's boot banner for a generation, with this simulator's name and version. NodeMCU's
@@ -47,8 +48,13 @@ pub struct Device {
 
 impl Device {
     /// Powers a device on: a fresh Lua state with the profile's libraries and every module.
-    /// `reset` is why the previous boot ended, for `node.bootreason()`.
-    pub fn boot(cfg: Config, reset: Option<ResetCause>) -> Result<Device, String> {
+    /// `reset` is why the previous boot ended, for `node.bootreason()`; `retained` is the RTC
+    /// memory the previous boots of the run left (`Retained::power_on()` for a cold boot).
+    pub fn boot(
+        cfg: Config,
+        reset: Option<ResetCause>,
+        retained: Retained,
+    ) -> Result<Device, String> {
         let flash = Flash::new(&cfg.flash)
             .map_err(|e| format!("flash directory {}: {e}", cfg.flash.display()))?
             .with_capacity(cfg.flash_size);
@@ -62,6 +68,7 @@ impl Device {
         let options = LuaOptions::new().catch_rust_panics(false);
         let lua = unsafe { Lua::unsafe_new_with(crate::stdlib::libraries(device), options) };
         let rt = Runtime::new(cfg, flash);
+        rt.state(move |_| retained);
         let setup = || -> mlua::Result<()> {
             let h: Table = lua
                 .load(include_str!("prelude.lua"))
@@ -114,6 +121,7 @@ impl Device {
             }
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(lauxlib::lua_error_text(&e)),
+            Err(p) if p.is::<crate::modules::rtctime::DeepSleepNow>() => Ok(()),
             Err(p) if p.is::<WatchdogBite>() => {
                 event_loop::watchdog_reset(&self.rt);
                 Ok(())
@@ -145,9 +153,10 @@ impl Drop for Device {
 async fn boot_once(
     cfg: &Config,
     reset: Option<ResetCause>,
+    retained: Retained,
     mut console: Option<&mut Console>,
 ) -> Outcome {
-    let device = match Device::boot(cfg.clone(), reset) {
+    let device = match Device::boot(cfg.clone(), reset, retained) {
         Ok(d) => d,
         Err(e) => return Outcome::MainError(e),
     };
@@ -214,6 +223,7 @@ fn run_with(cfg: Config, mut console: Option<Console>) -> Outcome {
         Err(e) => return Outcome::MainError(format!("cannot start the event loop: {e}")),
     };
     let mut reset = None;
+    let retained = Retained::power_on();
     loop {
         let local = tokio::task::LocalSet::new();
         // The device runs as a task of the LocalSet, like its sockets: an I/O task waking it
@@ -221,8 +231,9 @@ fn run_with(cfg: Config, mut console: Option<Console>) -> Outcome {
         // task owns the console for the boot and hands it back, so it survives resets.
         let boot_cfg = cfg.clone();
         let mut lent = console.take();
+        let kept = retained.clone();
         let device = local.spawn_local(async move {
-            let outcome = boot_once(&boot_cfg, reset, lent.as_mut()).await;
+            let outcome = boot_once(&boot_cfg, reset, kept, lent.as_mut()).await;
             (outcome, lent)
         });
         let (outcome, back) = local
@@ -237,6 +248,12 @@ fn run_with(cfg: Config, mut console: Option<Console>) -> Outcome {
                     cause.describe()
                 ));
                 reset = Some(cause);
+                // A deep sleep lasts its time on a real clock; a virtual one wakes at once.
+                if let Some(d) = retained.after_reset(cause)
+                    && !cfg.virtual_time
+                {
+                    std::thread::sleep(d);
+                }
             }
             other => return other,
         }

@@ -44,6 +44,8 @@ pub(crate) fn dispatch(rt: &Runtime, lua: &Lua, job: Job) {
         Err(payload) if payload.is::<WatchdogBite>() => watchdog_reset(rt),
         // The loop sees the clock at the limit and ends the run.
         Err(payload) if payload.is::<TimeUp>() => {}
+        // `rtctime.dsleep` stops the chip where it stands; its reset is already requested.
+        Err(payload) if payload.is::<crate::modules::rtctime::DeepSleepNow>() => {}
         Err(payload) => resume_unwind(payload),
     }
     // Sends made by the callback are handed over now that it has returned.

@@ -20,6 +20,7 @@ pub mod lauxlib;
 pub mod modules;
 pub mod net;
 pub mod ntest;
+pub mod retained;
 pub mod runtime;
 mod stdlib;
 mod strlib;

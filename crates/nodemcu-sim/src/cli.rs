@@ -149,6 +149,9 @@ pub struct DeviceArgs {
     /// Ask the DNS servers of --dns and net.dns.setdnsserver on this port instead of 53 (a test server).
     #[arg(long, value_name = "PORT")]
     pub dns_port: Option<u16>,
+    /// Ask sntp's servers on this port instead of 123 (a test server).
+    #[arg(long, value_name = "PORT")]
+    pub ntp_port: Option<u16>,
     /// Resolve NAME to IP without asking any server (repeatable), like curl's --resolve.
     #[arg(long, value_name = "NAME=IP", value_parser = parse_resolve)]
     pub resolve: Vec<(String, IpAddr)>,

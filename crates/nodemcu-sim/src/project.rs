@@ -40,6 +40,8 @@ pub struct Project {
     pub dns: Option<IpAddr>,
     /// `--dns-port`.
     pub dns_port: Option<u16>,
+    /// `--ntp-port`.
+    pub ntp_port: Option<u16>,
     /// `--resolve`: name = address, e.g. `resolve = { "api.example.com" = "127.0.0.1" }`.
     pub resolve: Option<BTreeMap<String, IpAddr>>,
     /// `--tls-roots`: "webpki".
@@ -180,6 +182,9 @@ target = "esp8266"
 # A DNS server from boot, and the port it is asked on.
 # dns = "127.0.0.1"
 # dns-port = 5353
+
+# The port sntp asks its servers on (default 123), for a test NTP server.
+# ntp-port = 12300
 
 # CA roots stored at boot, so tls.cert.verify(true) works against real servers: "webpki".
 # tls-roots = "webpki"

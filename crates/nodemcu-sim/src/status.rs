@@ -161,6 +161,7 @@ fn apply_project(cfg: &mut Config, p: Project) {
     net.port_offset = p.port_offset.unwrap_or(0);
     net.dns = p.dns;
     net.dns_port = p.dns_port;
+    net.ntp_port = p.ntp_port;
     net.resolve = p.resolve.unwrap_or_default().into_iter().collect();
     net.tls_webpki_roots = p.tls_roots.is_some();
 }
@@ -203,6 +204,7 @@ fn apply_flags(cfg: &mut Config, dev: &DeviceArgs) {
     }
     net.dns = dev.dns.or(net.dns);
     net.dns_port = dev.dns_port.or(net.dns_port);
+    net.ntp_port = dev.ntp_port.or(net.ntp_port);
     for (name, ip) in &dev.resolve {
         net.resolve.retain(|(n, _)| n != name);
         net.resolve.push((name.clone(), *ip));

@@ -120,7 +120,12 @@ mod tests {
 
     fn device() -> (tempfile::TempDir, Device) {
         let dir = tempfile::tempdir().unwrap();
-        let d = Device::boot(Config::new(dir.path().to_path_buf()), None).unwrap();
+        let d = Device::boot(
+            Config::new(dir.path().to_path_buf()),
+            None,
+            Default::default(),
+        )
+        .unwrap();
         (dir, d)
     }
 

@@ -14,6 +14,7 @@ use crate::runtime::{Removed, ResetCause, Runtime};
 
 pub mod bit;
 pub mod cjson;
+pub mod cron;
 pub mod crypto;
 pub mod encoder;
 pub mod file;
@@ -21,7 +22,10 @@ pub mod lfs;
 pub mod node;
 pub mod pipe;
 pub mod printf;
+pub mod rtcmem;
+pub mod rtctime;
 pub mod sjson;
+pub mod sntp;
 pub mod r#struct;
 pub mod tmr;
 pub mod uart;
@@ -106,6 +110,15 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>, reset: Option<ResetCause>) ->
     file::install(lua, rt)?;
     crate::net::install(lua, rt)?;
     crate::tls::install(lua, rt)?;
+    rtcmem::install(lua, rt)?;
+    // The ESP32 firmware keeps time in its `time` module instead.
+    if rt.cfg.target != crate::config::Target::Esp32 {
+        rtctime::install(lua, rt)?;
+        sntp::install(lua, rt)?;
+        if rt.cfg.firmware >= crate::config::Firmware::V2_2 {
+            cron::install(lua, rt)?;
+        }
+    }
     sjson::install(lua, rt)?;
     encoder::install(lua)?;
     crypto::install(lua, rt)?;
