@@ -241,7 +241,12 @@ fn run_with(cfg: Config, mut console: Option<Console>) -> Outcome {
                 ));
                 reset = Some(cause);
             }
-            other => return other,
+            other => {
+                if let Some(t) = &cfg.trace {
+                    t.flush();
+                }
+                return other;
+            }
         }
     }
 }

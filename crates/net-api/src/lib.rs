@@ -12,6 +12,7 @@
 pub mod callback;
 pub mod config;
 pub mod console;
+pub mod devboard;
 pub mod device;
 mod event_loop;
 pub mod heap;
@@ -23,7 +24,7 @@ pub mod runtime;
 mod stdlib;
 pub mod tls;
 
-pub use config::{Config, Firmware, NetOptions, OnReset, Sinks, Target};
+pub use config::{Config, Firmware, NetOptions, OnReset, Sinks, Target, TraceSink};
 pub use console::{Console, ConsoleBoot, ConsoleHandle, Prompt};
 pub use device::run_console;
 pub use device::{Device, banner, run};

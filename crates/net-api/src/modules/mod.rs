@@ -11,10 +11,13 @@ use mlua::{Function, Lua, Table, Value};
 
 use crate::runtime::{Removed, ResetCause, Runtime};
 
+pub mod adc;
 pub mod bit;
 pub mod file;
+pub mod gpio;
 pub mod node;
 pub mod pipe;
+pub mod pwm;
 pub mod tmr;
 pub mod uart;
 pub mod wifi;
@@ -97,5 +100,10 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>, reset: Option<ResetCause>) ->
     file::install(lua, rt)?;
     crate::net::install(lua, rt)?;
     crate::tls::install(lua, rt)?;
+    if rt.cfg.target != crate::config::Target::Esp32 {
+        gpio::install(lua, rt)?;
+        adc::install(lua, rt)?;
+        pwm::install(lua, rt)?;
+    }
     Ok(())
 }
