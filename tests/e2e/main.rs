@@ -4,6 +4,7 @@
 
 mod support;
 
+mod board;
 mod console;
 mod data;
 mod decisions;

@@ -145,6 +145,32 @@ impl Default for Sinks {
 }
 
 /// Host-side network options.
+/// Where `--trace` writes the board's events, one JSON line each. Lines from several devices (a
+/// test run's files) never interleave within a line.
+#[derive(Clone)]
+pub struct TraceSink(Arc<std::sync::Mutex<Box<dyn std::io::Write + Send>>>);
+
+impl TraceSink {
+    /// Lines go to `out` (give it its own buffering: a file's `BufWriter`, stderr's `LineWriter`).
+    pub fn new(out: impl std::io::Write + Send + 'static) -> Self {
+        TraceSink(Arc::new(std::sync::Mutex::new(Box::new(out))))
+    }
+
+    /// Writes one line, which ends with its newline, in one write.
+    pub fn line(&self, line: &[u8]) {
+        if let Ok(mut w) = self.0.lock() {
+            let _ = w.write_all(line);
+        }
+    }
+
+    pub fn flush(&self) {
+        if let Ok(mut w) = self.0.lock() {
+            let _ = w.flush();
+        }
+    }
+}
+
+/// Host-side network options (decisions.md §5).
 #[derive(Debug, Clone, Default)]
 pub struct NetOptions {
     /// Let servers bound to 0.0.0.0 really listen on every interface.
@@ -207,6 +233,13 @@ pub struct Config {
     /// `\r\n` for each `\n` (and drops `\r`), as the firmware's `uart0_putc` does, while
     /// `uart.write` stays raw.
     pub serial: bool,
+    /// The virtual board's parts (`[board]` in nodemcu-sim.toml); `None`: the bare chip.
+    pub board: Option<board::BoardSpec>,
+    /// `--trace`: where the board's events go.
+    pub trace: Option<TraceSink>,
+    /// The PHY init data's ADC byte (`adc.force_init_mode`): true when the ADC reads VDD33.
+    /// Shared by every boot of a run, as the flash that holds it survives resets.
+    pub adc_vdd33: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Config {
@@ -226,6 +259,9 @@ impl Config {
             time_limit_ms: None,
             serial: false,
             lfs: Default::default(),
+            board: None,
+            trace: None,
+            adc_vdd33: Arc::default(),
         }
     }
 }

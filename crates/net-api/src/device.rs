@@ -255,7 +255,12 @@ fn run_with(cfg: Config, mut console: Option<Console>) -> Outcome {
                     std::thread::sleep(d);
                 }
             }
-            other => return other,
+            other => {
+                if let Some(t) = &cfg.trace {
+                    t.flush();
+                }
+                return other;
+            }
         }
     }
 }

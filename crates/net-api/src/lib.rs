@@ -13,6 +13,7 @@ pub mod callback;
 mod chunks;
 pub mod config;
 pub mod console;
+pub mod devboard;
 pub mod device;
 mod event_loop;
 pub mod heap;
@@ -27,7 +28,7 @@ mod strlib;
 pub mod tls;
 mod watchdog;
 
-pub use config::{Config, Firmware, NetOptions, OnReset, Sinks, Target};
+pub use config::{Config, Firmware, NetOptions, OnReset, Sinks, Target, TraceSink};
 pub use console::{Console, ConsoleBoot, ConsoleHandle, Prompt};
 pub use device::run_console;
 pub use device::{Device, banner, run};

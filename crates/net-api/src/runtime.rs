@@ -167,6 +167,10 @@ pub struct Runtime {
     pub flash: Flash,
     clock: RefCell<Clock>,
     timers: RefCell<TimerQueue<Job>>,
+    /// The board's one timer (its next scheduled change), and whether it keeps the device alive:
+    /// only while a `gpio.trig` callback could run because of it (see [`Runtime::alive`]).
+    board_timer: Cell<Option<TimerKey>>,
+    board_keeps_alive: Cell<bool>,
     tasks: RefCell<[VecDeque<Job>; 3]>,
     ready: RefCell<VecDeque<Job>>,
     pub(crate) wake: Notify,
@@ -201,6 +205,8 @@ impl Runtime {
             cfg,
             flash,
             timers: RefCell::default(),
+            board_timer: Cell::new(None),
+            board_keeps_alive: Cell::new(false),
             tasks: RefCell::default(),
             ready: RefCell::default(),
             wake: Notify::new(),
@@ -293,6 +299,20 @@ impl Runtime {
         self.timers.borrow_mut().cancel(key).is_some()
     }
 
+    /// Arms the board's timer for its next scheduled change, replacing the previous one.
+    pub(crate) fn arm_board_timer(&self, at: SimTime, job: Job) {
+        let mut timers = self.timers.borrow_mut();
+        if let Some(old) = self.board_timer.take() {
+            timers.cancel(old);
+        }
+        self.board_timer.set(Some(timers.arm(at, job)));
+    }
+
+    /// The board's schedule keeps the device alive only while a change could run a callback.
+    pub(crate) fn set_board_keeps_alive(&self, yes: bool) {
+        self.board_keeps_alive.set(yes);
+    }
+
     pub(crate) fn next_deadline(&self) -> Option<SimTime> {
         self.timers.borrow().next_deadline()
     }
@@ -331,7 +351,10 @@ impl Runtime {
             return Some(job);
         }
         let now = self.now();
-        if let Some((_, job)) = self.timers.borrow_mut().pop_due(now) {
+        if let Some((key, job)) = self.timers.borrow_mut().pop_due(now) {
+            if self.board_timer.get() == Some(key) {
+                self.board_timer.set(None);
+            }
             return Some(job);
         }
         let task = self.tasks.borrow_mut().iter_mut().rev().find_map(|q| q.pop_front());
@@ -343,8 +366,11 @@ impl Runtime {
 
     /// True while anything could still run a callback.
     pub(crate) fn alive(&self) -> bool {
+        // A board's schedule (a signal generator, a press at 5 s) runs forever or far ahead: it
+        // alone keeps nothing alive unless an interrupt callback is waiting for it.
+        let weak_board = self.board_timer.get().is_some() && !self.board_keeps_alive.get();
         self.live_io() > 0
-            || !self.timers.borrow().is_empty()
+            || self.timers.borrow().len() > usize::from(weak_board)
             || !self.ready.borrow().is_empty()
             || self.tasks.borrow().iter().any(|q| !q.is_empty())
     }

@@ -234,7 +234,8 @@ fn dofile_name(lua: &Lua) -> String {
 }
 
 /// `require`: `package.path` is `?.lc;?.lua`, searched on the flash only; no C modules.
-/// `NTest` not found on the flash is the simulator's built-in framework (`ntest.rs`).
+/// `NTest` not found on the flash is the simulator's built-in framework (`ntest.rs`), and
+/// `nodemcu-sim` the test module of the virtual board (`devboard/simmod.rs`).
 fn install_require(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
     let package: Table = lua.globals().get("package")?;
     package.set("path", "?.lc;?.lua")?;
@@ -265,6 +266,9 @@ fn install_require(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
         }
         if name == "NTest" {
             return Ok(Value::Function(crate::ntest::loader(lua)?)); // the built-in framework
+        }
+        if name == "nodemcu-sim" {
+            return Ok(Value::Function(crate::devboard::simmod::loader(lua, &rt)?));
         }
         Ok(Value::String(lua.create_string(tried)?))
     })?;

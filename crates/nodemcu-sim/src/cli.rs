@@ -162,6 +162,11 @@ pub struct DeviceArgs {
     /// Boot with these CA roots stored, so tls.cert.verify(true) works against real servers.
     #[arg(long, value_enum)]
     pub tls_roots: Option<TlsRootsArg>,
+    /// Write every change on the virtual board (pin levels, modes, PWM, parts, conflicts) to
+    /// FILE, one JSON object per line with the device time in µs; `-` for stderr. The format is
+    /// in the README ("The virtual board").
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

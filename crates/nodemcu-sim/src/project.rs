@@ -48,6 +48,8 @@ pub struct Project {
     pub tls_roots: Option<TlsRootsName>,
     /// `--lfs`: Lua sources, directories of them, or an image, relative to the file's directory.
     pub lfs: Option<Vec<PathBuf>>,
+    /// The virtual board: a ready board's name, or `[[board.part]]` tables.
+    pub board: Option<board::BoardSpec>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -191,6 +193,14 @@ target = "esp8266"
 
 # Modules in the Lua Flash Store at boot: Lua sources, directories of them, or an image.
 # lfs = ["lfs/"]
+# Parts on the virtual board, one table each (times in ms of device time; see the README).
+# [[board.part]]
+# kind = "button"
+# pin = 3
+# presses = [ { at = 5000, for = 200 } ]
+# [[board.part]]
+# kind = "led"
+# pin = 4
 "#;
 
 /// `nodemcu-sim init [DIR]`: writes the starter file, never over an existing one.
@@ -252,6 +262,37 @@ tls-roots = "webpki"
         let e = parse("firmware = \"3.0\"\nfirmwre = \"2.2\"\n").unwrap_err();
         assert!(e.contains("line 2"), "{e}");
         assert!(e.contains("firmwre"), "{e}");
+    }
+
+    #[test]
+    fn a_board_is_a_name_or_parts_and_bad_parts_name_line_and_key() {
+        let p = parse("board = \"test-harness\"\n").unwrap();
+        assert_eq!(
+            p.board,
+            Some(board::BoardSpec::Named("test-harness".into()))
+        );
+        let p = parse(
+            "[[board.part]]\nkind = \"potentiometer\"\npin = 0\n\
+             values = [ { at = 0, value = 512 }, { at = 2000, value = 1000 } ]\n",
+        )
+        .unwrap();
+        let Some(board::BoardSpec::Parts(parts)) = p.board else {
+            panic!("parts expected")
+        };
+        assert_eq!(parts.part.len(), 1);
+        let e =
+            parse("firmware = \"3.0\"\n\n[[board.part]]\nkind = \"led\"\npin = 4\nblink = true\n")
+                .unwrap_err();
+        assert!(e.contains("line 3"), "{e}");
+        assert!(e.contains("unknown field `blink`"), "{e}");
+        let e = parse("[[board.part]]\nkind = \"lamp\"\npin = 4\n").unwrap_err();
+        assert!(
+            e.contains("line 2") && e.contains("unknown variant `lamp`"),
+            "{e}"
+        );
+        let e = parse("[[board.part]]\nkind = \"button\"\npin = 3\npresses = [ { at = 5 } ]\n")
+            .unwrap_err();
+        assert!(e.contains("missing field `for`"), "{e}");
     }
 
     #[test]

@@ -109,8 +109,9 @@ fn locate(script: &Path, flash: Option<&PathBuf>) -> Result<(PathBuf, Option<Str
 /// given on the command line. `Err` is a bad or missing project file, already naming it.
 pub fn config(dev: &DeviceArgs, root: PathBuf, script: Option<String>) -> Result<Config, String> {
     check_flash(dev.flash.as_ref())?;
-    let project = match crate::project::find(&root, dev.config.as_deref())? {
-        Some(path) => crate::project::load(&path)?,
+    let path = crate::project::find(&root, dev.config.as_deref())?;
+    let project = match &path {
+        Some(path) => crate::project::load(path)?,
         None => Project::default(),
     };
     let mut cfg = Config::new(root);
@@ -126,7 +127,44 @@ pub fn config(dev: &DeviceArgs, root: PathBuf, script: Option<String>) -> Result
         let image = crate::lfs::image(&lfs).map_err(|e| format!("lfs: {e}"))?;
         *cfg.lfs.lock().unwrap_or_else(|e| e.into_inner()) = Some(std::sync::Arc::new(image));
     }
+    if let (Some(spec), Some(path)) = (&cfg.board, &path) {
+        check_board(spec, cfg.target).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    if let Some(t) = &dev.trace {
+        cfg.trace = Some(open_trace(t)?);
+    }
     Ok(cfg)
+}
+
+/// A board that parsed can still name pins the chip lacks: refused before the device boots.
+fn check_board(spec: &board::BoardSpec, target: Target) -> Result<(), String> {
+    let chip = match target {
+        Target::Esp32 => board::Chip::Esp32,
+        Target::Esp8266 | Target::Host => board::Chip::Esp8266,
+    };
+    board::Board::from_spec(chip, spec).map(drop)
+}
+
+/// `--trace FILE`: stderr for `-`, else the file. A test file's child process appends (its
+/// runner emptied the file), one whole line per write, so parallel files never split a line.
+fn open_trace(path: &Path) -> Result<net_api::TraceSink, String> {
+    use std::io::{BufWriter, LineWriter};
+    if path.as_os_str() == "-" {
+        return Ok(net_api::TraceSink::new(LineWriter::new(std::io::stderr())));
+    }
+    let child = crate::testrun::child::from_env().is_some();
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(child)
+        .write(true)
+        .truncate(!child)
+        .open(path)
+        .map_err(|e| format!("--trace {}: {e}", path.display()))?;
+    Ok(if child {
+        net_api::TraceSink::new(LineWriter::new(file))
+    } else {
+        net_api::TraceSink::new(BufWriter::with_capacity(1 << 16, file))
+    })
 }
 
 fn apply_project(cfg: &mut Config, p: Project) {
@@ -164,6 +202,7 @@ fn apply_project(cfg: &mut Config, p: Project) {
     net.ntp_port = p.ntp_port;
     net.resolve = p.resolve.unwrap_or_default().into_iter().collect();
     net.tls_webpki_roots = p.tls_roots.is_some();
+    cfg.board = p.board;
 }
 
 /// Flags override the project: a switch given turns its setting on, a valued flag replaces it,

@@ -46,6 +46,28 @@ impl Maker {
     }
 }
 
+/// [`bind_fast`] with a third upvalue, `context` as a light userdata, for a fast path that needs
+/// the state it works on (`lua_upvalueindex(3)`). `context` must outlive the Lua state.
+pub fn bind_fast_with<F, R>(
+    lua: &Lua,
+    f: F,
+    body: ffi::lua_CFunction,
+    context: *mut c_void,
+) -> mlua::Result<Function>
+where
+    F: Fn(&Lua, Args) -> FwResult<R> + 'static,
+    R: IntoLuaMulti,
+{
+    bind_with(lua, f, |maker, native, id| {
+        maker.0.call((
+            LightUserData(body as *mut c_void),
+            native,
+            id,
+            LightUserData(context),
+        ))
+    })
+}
+
 /// [`bind`](super::bind) for a method whose common case `body` (a C function calling [`method`]
 /// with its fast path) does without calling into mlua.
 pub fn bind_fast<F, R>(lua: &Lua, f: F, body: ffi::lua_CFunction) -> mlua::Result<Function>
@@ -62,16 +84,17 @@ pub(super) unsafe extern "C-unwind" fn plain(state: *mut ffi::lua_State) -> c_in
     unsafe { call_binding(state) }
 }
 
-/// `make_method(body, native, id)`: the C closure of `body` over `native` and `id`. Called under
-/// mlua's protection (it allocates). Only the simulator can call it: the function is held by
-/// Rust alone (on mlua's reference thread), which no script reaches (`guard.lua` keeps
+/// `make_method(body, native, id[, context])`: the C closure of `body` over the other arguments.
+/// Called under mlua's protection (it allocates). Only the simulator can call it: the function is
+/// held by Rust alone (on mlua's reference thread), which no script reaches (`guard.lua` keeps
 /// `debug.getregistry` from handing that thread out).
 unsafe extern "C-unwind" fn make_method(state: *mut ffi::lua_State) -> c_int {
     // SAFETY: argument 1 is the light userdata `bind_fast` made of a lua_CFunction (see above:
     // no other caller exists).
     unsafe {
         let body: ffi::lua_CFunction = std::mem::transmute(ffi::lua_touserdata(state, 1));
-        ffi::lua_pushcclosure(state, body, 2);
+        let upvalues = ffi::lua_gettop(state) - 1;
+        ffi::lua_pushcclosure(state, body, upvalues);
     }
     1
 }

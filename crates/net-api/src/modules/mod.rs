@@ -12,16 +12,19 @@ use mlua::{Function, Lua, Table, Value};
 use crate::config::Firmware;
 use crate::runtime::{Removed, ResetCause, Runtime};
 
+pub mod adc;
 pub mod bit;
 pub mod cjson;
 pub mod cron;
 pub mod crypto;
 pub mod encoder;
 pub mod file;
+pub mod gpio;
 pub mod lfs;
 pub mod node;
 pub mod pipe;
 pub mod printf;
+pub mod pwm;
 pub mod rtcmem;
 pub mod rtctime;
 pub mod sjson;
@@ -118,6 +121,11 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>, reset: Option<ResetCause>) ->
         if rt.cfg.firmware >= crate::config::Firmware::V2_2 {
             cron::install(lua, rt)?;
         }
+    }
+    if rt.cfg.target != crate::config::Target::Esp32 {
+        gpio::install(lua, rt)?;
+        adc::install(lua, rt)?;
+        pwm::install(lua, rt)?;
     }
     sjson::install(lua, rt)?;
     encoder::install(lua)?;

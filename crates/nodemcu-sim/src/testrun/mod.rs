@@ -10,7 +10,7 @@
 //! reset, timed out or crashed; 2 a usage error (no test files, a path that does not exist, an option
 //! that makes no sense here, a report that cannot be written).
 
-mod child;
+pub(crate) mod child;
 mod junit;
 mod record;
 mod report;
@@ -55,6 +55,12 @@ pub fn main(args: TestArgs) -> i32 {
         Ok(f) => f,
         Err(e) => return usage(&e),
     };
+    // Each file's process appends its lines to the trace; the run starts it empty.
+    if let Some(t) = args.device.trace.as_ref().filter(|t| t.as_os_str() != "-")
+        && let Err(e) = std::fs::File::create(t)
+    {
+        return usage(&format!("--trace {}: {e}", t.display()));
+    }
     let started = Instant::now();
     let mut printer = report::Printer::new(args.format, args.show_output);
     let results = run_all(&args, &files, |r| printer.file(r));

@@ -1,0 +1,585 @@
+//! The board: the chip's pins, the nets wires make of them, and the parts on them.
+//!
+//! Every call takes the device time it happens at and may leave [`Event`]s for the caller to
+//! take ([`Board::take_events`]). A pin's level is resolved per net, the way a wire settles: a
+//! driven output beats a pull-up or a resistor; a resistor to a driven net beats the chip's weak
+//! pull-up; an undriven, unpulled net reads low, as an ESP8266 input left floating reads in
+//! practice. Two drivers pulling one net opposite ways are a conflict: reported once (per set of
+//! drivers), resolved low, never a failure.
+
+use std::borrow::Cow;
+use std::collections::{HashSet, VecDeque};
+
+use crate::Micros;
+use crate::event::{Event, Pwm};
+use crate::parts::{Change, Kind, Part};
+use crate::spec::{BoardSpec, PartSpec};
+
+/// The chip whose pins the board has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Chip {
+    /// Pins are the NodeMCU index numbers D0..D12 (D0 is GPIO16); one ADC channel.
+    Esp8266,
+    /// Pins are GPIO numbers 0..39; ADC1 channels 0..7.
+    Esp32,
+}
+
+impl Chip {
+    pub fn pin_count(self) -> u8 {
+        match self {
+            Chip::Esp8266 => 13,
+            Chip::Esp32 => 40,
+        }
+    }
+
+    pub fn adc_channels(self) -> u8 {
+        match self {
+            Chip::Esp8266 => 1,
+            Chip::Esp32 => 8,
+        }
+    }
+
+    /// GPIO16 (D0) has no pull-up on the ESP8266; GPIO34..39 have no pulls on the ESP32.
+    pub fn has_pull_up(self, pin: u8) -> bool {
+        match self {
+            Chip::Esp8266 => pin != 0,
+            Chip::Esp32 => pin < 34,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Chip::Esp8266 => "esp8266",
+            Chip::Esp32 => "esp32",
+        }
+    }
+}
+
+/// How the script set a pin up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Input,
+    Output,
+    /// Drives low, lets go for high.
+    OpenDrain,
+    /// An input with its interrupt enabled.
+    Interrupt,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Input => "input",
+            Mode::Output => "output",
+            Mode::OpenDrain => "opendrain",
+            Mode::Interrupt => "int",
+        }
+    }
+}
+
+/// Changes a pin keeps for the test module's `history` (older ones are dropped).
+pub const HISTORY: usize = 10_000;
+
+#[derive(Debug, Clone)]
+struct Pin {
+    mode: Mode,
+    pull_up: bool,
+    /// The output register.
+    out: bool,
+    /// The output driver is on (an output, or any pin the script wrote: the chip enables it).
+    driving: bool,
+    pwm: Option<Pwm>,
+    level: bool,
+    net: usize,
+    history: VecDeque<(Micros, u8)>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Net {
+    pins: Vec<u8>,
+    /// Parts that can drive the net (contacts, signals).
+    drivers: Vec<usize>,
+    /// Parts that watch its level (LEDs, relays).
+    watchers: Vec<usize>,
+    /// Resistors to other nets: (part, the other net).
+    resistors: Vec<(usize, usize)>,
+}
+
+/// The board's state. See the module doc.
+#[derive(Debug, Clone)]
+pub struct Board {
+    chip: Chip,
+    pins: Vec<Pin>,
+    nets: Vec<Net>,
+    parts: Vec<Part>,
+    events: Vec<Event>,
+    conflicts: HashSet<Vec<String>>,
+}
+
+/// How two drivers on a net stand.
+#[derive(Default, Clone, Copy)]
+struct Drive {
+    low: bool,
+    high: bool,
+}
+
+impl Board {
+    /// A board from the project's description.
+    pub fn from_spec(chip: Chip, spec: &BoardSpec) -> Result<Board, String> {
+        match spec {
+            BoardSpec::Parts(p) => Board::new(chip, &p.part),
+            BoardSpec::Named(n) => Err(format!("no ready board is named \"{n}\"")),
+        }
+    }
+
+    /// A board with `parts` on it (none: the bare chip). Errors name the part by its position.
+    pub fn new(chip: Chip, parts: &[PartSpec]) -> Result<Board, String> {
+        let n = chip.pin_count();
+        let mut board = Board {
+            chip,
+            pins: (0..n)
+                .map(|i| Pin {
+                    mode: Mode::Input,
+                    pull_up: false,
+                    out: false,
+                    driving: false,
+                    pwm: None,
+                    level: false,
+                    net: i as usize,
+                    history: VecDeque::new(),
+                })
+                .collect(),
+            nets: Vec::new(),
+            parts: Vec::with_capacity(parts.len()),
+            events: Vec::new(),
+            conflicts: HashSet::new(),
+        };
+        for (i, spec) in parts.iter().enumerate() {
+            let fail = |e: String| format!("board part {} ({}): {e}", i + 1, spec.kind());
+            let part = Part::from_spec(spec).map_err(fail)?;
+            if let Kind::Analog { channel, .. } = part.kind
+                && channel >= chip.adc_channels()
+            {
+                return Err(fail(format!(
+                    "ADC channel {channel} does not exist on the {} (channels 0..{})",
+                    chip.name(),
+                    chip.adc_channels() - 1
+                )));
+            }
+            if let Some(p) = part.pins().into_iter().find(|p| *p >= n) {
+                return Err(fail(format!(
+                    "pin {p} does not exist on the {} (pins 0..{})",
+                    chip.name(),
+                    n - 1
+                )));
+            }
+            board.parts.push(part);
+        }
+        board.wire_nets();
+        for net in 0..board.nets.len() {
+            board.resolve(net, 0, Cow::Borrowed("board"), true);
+        }
+        board.events.clear();
+        for p in &mut board.pins {
+            p.history.clear();
+        }
+        Ok(board)
+    }
+
+    /// Joins wired pins into nets (union-find) and attaches each part to its net.
+    fn wire_nets(&mut self) {
+        let n = self.pins.len();
+        let mut root: Vec<usize> = (0..n).collect();
+        fn find(root: &mut [usize], mut i: usize) -> usize {
+            while root[i] != i {
+                root[i] = root[root[i]];
+                i = root[i];
+            }
+            i
+        }
+        for part in &self.parts {
+            if let Kind::Wire { pins: [a, b] } = part.kind {
+                let (ra, rb) = (find(&mut root, a as usize), find(&mut root, b as usize));
+                root[ra] = rb;
+            }
+        }
+        let mut index = vec![usize::MAX; n];
+        for pin in 0..n {
+            let r = find(&mut root, pin);
+            if index[r] == usize::MAX {
+                index[r] = self.nets.len();
+                self.nets.push(Net::default());
+            }
+            self.pins[pin].net = index[r];
+            self.nets[index[r]].pins.push(pin as u8);
+        }
+        for (i, part) in self.parts.iter().enumerate() {
+            match part.kind {
+                Kind::Contact { pin, .. } | Kind::Signal { pin, .. } => {
+                    self.nets[self.pins[pin as usize].net].drivers.push(i)
+                }
+                Kind::Led { pin, .. } | Kind::Relay { pin, .. } => {
+                    self.nets[self.pins[pin as usize].net].watchers.push(i)
+                }
+                Kind::Resistor { pins: [a, b] } => {
+                    let (na, nb) = (self.pins[a as usize].net, self.pins[b as usize].net);
+                    if na != nb {
+                        self.nets[na].resistors.push((i, nb));
+                        self.nets[nb].resistors.push((i, na));
+                    }
+                }
+                Kind::Wire { .. } | Kind::Analog { .. } => {}
+            }
+        }
+    }
+
+    pub fn chip(&self) -> Chip {
+        self.chip
+    }
+
+    /// Everything that changed since the last call, in order.
+    pub fn take_events(&mut self) -> std::vec::Drain<'_, Event> {
+        self.events.drain(..)
+    }
+
+    /// True when changes are waiting to be taken.
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty()
+    }
+
+    // ---- the script's side ----
+
+    /// `gpio.mode`: `pull_up` is ignored where the chip has none.
+    pub fn set_mode(&mut self, pin: u8, mode: Mode, pull_up: bool, t: Micros) {
+        let pull_up = pull_up && self.chip.has_pull_up(pin);
+        let p = &mut self.pins[pin as usize];
+        let changed = (p.mode, p.pull_up) != (mode, pull_up);
+        p.mode = mode;
+        p.pull_up = pull_up;
+        p.driving = matches!(mode, Mode::Output | Mode::OpenDrain);
+        let had_pwm = p.pwm.take().is_some();
+        if changed {
+            self.events.push(Event::Mode {
+                t,
+                pin,
+                mode: mode.name(),
+                pull: if pull_up { "up" } else { "none" },
+            });
+        }
+        if had_pwm {
+            self.events.push(Event::Pwm { t, pin, pwm: None });
+        }
+        let net = self.pins[pin as usize].net;
+        self.resolve(net, t, Cow::Borrowed("gpio"), true);
+    }
+
+    /// `gpio.write`: sets the output register and turns the driver on, as the chip's write does
+    /// even on a pin set up as an input.
+    pub fn write(&mut self, pin: u8, high: bool, t: Micros) {
+        let p = &mut self.pins[pin as usize];
+        if p.driving && p.out == high && p.pwm.is_none() {
+            return;
+        }
+        p.out = high;
+        p.driving = true;
+        let net = p.net;
+        self.resolve(net, t, Cow::Borrowed("gpio"), true);
+    }
+
+    /// What the pin reads at `t`.
+    pub fn read(&self, pin: u8, t: Micros) -> u8 {
+        let net = &self.nets[self.pins[pin as usize].net];
+        if let Some(w) = net.pins.iter().find_map(|p| self.pwm_drive(*p)) {
+            return w.level_at(t) as u8;
+        }
+        self.pins[pin as usize].level as u8
+    }
+
+    pub fn mode(&self, pin: u8) -> Mode {
+        self.pins[pin as usize].mode
+    }
+
+    /// The pin's PWM output, if it is one.
+    pub fn pwm(&self, pin: u8) -> Option<Pwm> {
+        self.pins[pin as usize].pwm
+    }
+
+    /// Makes the pin a PWM output with this wave, or (None) a plain output again, driving low.
+    pub fn set_pwm(&mut self, pin: u8, pwm: Option<Pwm>, t: Micros) {
+        let p = &mut self.pins[pin as usize];
+        if p.pwm == pwm && (pwm.is_none() || p.driving) {
+            return;
+        }
+        if pwm.is_some() {
+            p.mode = Mode::Output;
+        }
+        p.driving = true;
+        p.out = false;
+        p.pwm = pwm;
+        self.events.push(Event::Pwm { t, pin, pwm });
+        let net = p.net;
+        self.resolve(net, t, Cow::Borrowed("pwm"), true);
+    }
+
+    /// The pin's level changes, oldest first (at most [`HISTORY`]).
+    pub fn history(&self, pin: u8) -> impl Iterator<Item = (Micros, u8)> + '_ {
+        self.pins[pin as usize].history.iter().copied()
+    }
+
+    /// The ADC channel's raw reading (0 with nothing connected).
+    pub fn adc(&self, channel: u8) -> u16 {
+        self.parts
+            .iter()
+            .find_map(|p| match p.kind {
+                Kind::Analog { channel: c, value } if c == channel => Some(value),
+                _ => None,
+            })
+            .unwrap_or(0)
+    }
+
+    // ---- the parts' side ----
+
+    pub fn parts(&self) -> &[Part] {
+        &self.parts
+    }
+
+    /// The first part named `name`.
+    pub fn part_named(&self, name: &str) -> Option<usize> {
+        self.parts.iter().position(|p| p.name == name)
+    }
+
+    /// The first part on `pin` that `accept` accepts.
+    pub fn part_on(&self, pin: u8, accept: impl Fn(&Kind) -> bool) -> Option<usize> {
+        self.parts
+            .iter()
+            .position(|p| accept(&p.kind) && p.pins().contains(&pin))
+    }
+
+    /// The ADC part on `channel`.
+    pub fn analog_on(&self, channel: u8) -> Option<usize> {
+        self.parts
+            .iter()
+            .position(|p| matches!(p.kind, Kind::Analog { channel: c, .. } if c == channel))
+    }
+
+    /// Changes part `i` now (a test pressing a button).
+    pub fn set_part(&mut self, i: usize, change: Change, t: Micros) {
+        if self.parts[i].set(change) {
+            self.part_changed(i, t);
+        }
+    }
+
+    /// Sets ADC `channel`'s reading now: its part's value, or a new part named `adc` if the
+    /// board has none there (a test setting a value the board file did not describe).
+    pub fn set_adc(&mut self, channel: u8, value: u16, t: Micros) {
+        let i = match self.analog_on(channel) {
+            Some(i) => i,
+            None => {
+                let spec = PartSpec::Potentiometer(crate::spec::PotentiometerSpec {
+                    pin: channel,
+                    name: Some("adc".into()),
+                    values: Vec::new(),
+                });
+                match Part::from_spec(&spec) {
+                    Ok(p) => self.parts.push(p),
+                    Err(_) => return,
+                }
+                self.parts.len() - 1
+            }
+        };
+        self.set_part(i, Change::Value(value), t);
+    }
+
+    /// Schedules a change of part `i` (a test pressing a button for 200 ms).
+    pub fn schedule(&mut self, i: usize, at: Micros, change: Change) {
+        self.parts[i].schedule(at, change);
+    }
+
+    /// When the next scheduled change of any part is due.
+    pub fn next_event(&self) -> Option<Micros> {
+        self.parts.iter().filter_map(Part::next_at).min()
+    }
+
+    /// Applies every scheduled change due at or before `t`, each at its own time.
+    pub fn advance(&mut self, t: Micros) {
+        while let Some((i, at)) = self
+            .parts
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| p.next_at().map(|at| (i, at)))
+            .min_by_key(|(_, at)| *at)
+            .filter(|(_, at)| *at <= t)
+        {
+            let before = self.parts[i].state();
+            self.parts[i].apply_next();
+            if self.parts[i].state() != before {
+                self.part_changed(i, at);
+            }
+        }
+    }
+
+    fn part_changed(&mut self, i: usize, t: Micros) {
+        let part = &self.parts[i];
+        let (state, value) = part.state();
+        let by: Cow<'static, str> = Cow::Owned(part.name.clone());
+        // A signal's every edge is a level event already; its state line would double them.
+        if !matches!(part.kind, Kind::Signal { .. }) {
+            self.events.push(Event::Part {
+                t,
+                part: part.name.clone(),
+                state,
+                value,
+            });
+        }
+        if let Some(pin) = part.pins().first() {
+            let net = self.pins[*pin as usize].net;
+            self.resolve(net, t, by, true);
+        }
+    }
+
+    // ---- resolution ----
+
+    fn pwm_drive(&self, pin: u8) -> Option<Pwm> {
+        let p = &self.pins[pin as usize];
+        p.pwm.filter(|_| p.driving)
+    }
+
+    /// The strong drivers of a net at `t`: outputs, open drains pulling low, closed contacts,
+    /// signals.
+    fn strong(&self, net: usize, t: Micros) -> Drive {
+        let mut d = Drive::default();
+        let n = &self.nets[net];
+        for &pin in &n.pins {
+            let p = &self.pins[pin as usize];
+            let level = match (p.driving, p.mode, p.pwm) {
+                (false, ..) => continue,
+                (true, _, Some(w)) => w.level_at(t),
+                (true, Mode::OpenDrain, None) if p.out => continue,
+                (true, _, None) => p.out,
+            };
+            if level { d.high = true } else { d.low = true }
+        }
+        for &i in &n.drivers {
+            match self.parts[i].drive() {
+                Some(true) => d.high = true,
+                Some(false) => d.low = true,
+                None => {}
+            }
+        }
+        d
+    }
+
+    /// Who drives a net, for a conflict's report.
+    fn drivers(&self, net: usize, t: Micros) -> Vec<String> {
+        let n = &self.nets[net];
+        let word = |l: bool| if l { "high" } else { "low" };
+        let mut out = Vec::new();
+        for &pin in &n.pins {
+            let p = &self.pins[pin as usize];
+            if p.driving && !(p.mode == Mode::OpenDrain && p.out && p.pwm.is_none()) {
+                let l = p.pwm.map_or(p.out, |w| w.level_at(t));
+                out.push(format!("pin {pin} {}", word(l)));
+            }
+        }
+        for &i in &n.drivers {
+            if let Some(l) = self.parts[i].drive() {
+                out.push(format!("{} {}", self.parts[i].name, word(l)));
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// Settles a net at `t` after a change caused `by` something, and the nets its resistors
+    /// pull (one step, when `follow`).
+    fn resolve(&mut self, net: usize, t: Micros, by: Cow<'static, str>, follow: bool) {
+        let d = self.strong(net, t);
+        let level = if d.low && d.high {
+            let drivers = self.drivers(net, t);
+            if self.conflicts.insert(drivers.clone()) {
+                self.events.push(Event::Conflict {
+                    t,
+                    conflict: self.nets[net].pins.clone(),
+                    drivers,
+                });
+            }
+            false
+        } else if d.low || d.high {
+            d.high
+        } else {
+            self.weak(net, t).unwrap_or(false)
+        };
+        // A floating net lights nothing: no current flows through a part to it.
+        let driven = d.low || d.high || self.weak(net, t).is_some();
+        let pwm = self.nets[net].pins.iter().find_map(|p| self.pwm_drive(*p));
+        for k in 0..self.nets[net].pins.len() {
+            let pin = self.nets[net].pins[k];
+            let p = &mut self.pins[pin as usize];
+            if p.level == level {
+                continue;
+            }
+            p.level = level;
+            // A PWM wave's edges are not events: its setting is.
+            if pwm.is_none() {
+                if p.history.len() == HISTORY {
+                    p.history.pop_front();
+                }
+                p.history.push_back((t, level as u8));
+                self.events.push(Event::Level {
+                    t,
+                    pin,
+                    level: level as u8,
+                    by: by.clone(),
+                });
+            }
+        }
+        self.update_watchers(net, t, driven.then_some(level), pwm);
+        if follow {
+            for k in 0..self.nets[net].resistors.len() {
+                let (_, other) = self.nets[net].resistors[k];
+                self.resolve(other, t, by.clone(), false);
+            }
+        }
+    }
+
+    /// An undriven net: a resistor to a driven net wins over the chip's pull-up; else it floats
+    /// (`None`).
+    fn weak(&self, net: usize, t: Micros) -> Option<bool> {
+        let n = &self.nets[net];
+        for &(_, other) in &n.resistors {
+            let d = self.strong(other, t);
+            if d.low != d.high {
+                return Some(d.high);
+            }
+        }
+        n.pins
+            .iter()
+            .any(|p| self.pins[*p as usize].pull_up)
+            .then_some(true)
+    }
+
+    /// LEDs and relays on a net seeing `level` (`None`: the net floats).
+    fn update_watchers(&mut self, net: usize, t: Micros, level: Option<bool>, pwm: Option<Pwm>) {
+        for k in 0..self.nets[net].watchers.len() {
+            let i = self.nets[net].watchers[k];
+            let part = &mut self.parts[i];
+            let changed = match pwm {
+                Some(w) if matches!(part.kind, Kind::Led { .. }) => {
+                    let pct =
+                        (u64::from(w.duty.min(w.depth)) * 100 / u64::from(w.depth.max(1))) as u32;
+                    part.watch_pwm(Some(pct))
+                }
+                _ => part.watch_pwm(None) | part.watch(level),
+            };
+            if changed {
+                let (state, value) = part.state();
+                self.events.push(Event::Part {
+                    t,
+                    part: part.name.clone(),
+                    state,
+                    value,
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! What the board reports: one [`Event`] per change, with the device time it happened at.
+//!
+//! Events are the `--trace` stream's lines (they serialize to the documented JSON, `t` first)
+//! and what the caller reacts to: a level change on a pin with an interrupt armed, a conflict to
+//! print. The field names are part of the trace format and stay stable.
+
+use std::borrow::Cow;
+
+use serde::Serialize;
+
+use crate::Micros;
+
+/// One change on the board.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Event {
+    /// A pin now reads `level`, because of `by` (a part's name, `gpio`, `pwm`, ...).
+    Level {
+        t: Micros,
+        pin: u8,
+        level: u8,
+        by: Cow<'static, str>,
+    },
+    /// The script set a pin's mode (`input`, `output`, `opendrain`, `int`) and pull (`up`, `none`).
+    Mode {
+        t: Micros,
+        pin: u8,
+        mode: &'static str,
+        pull: &'static str,
+    },
+    /// A pin's PWM output: its setting, or `null` when it stopped being a PWM output.
+    Pwm {
+        t: Micros,
+        pin: u8,
+        pwm: Option<Pwm>,
+    },
+    /// A part changed state (`on`, `off`, `pressed`, `released`, ...), with a value where it has one.
+    Part {
+        t: Micros,
+        part: String,
+        state: &'static str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        value: Option<u32>,
+    },
+    /// Drivers fight over one net: the net's pins, and who drives what.
+    Conflict {
+        t: Micros,
+        conflict: Vec<u8>,
+        drivers: Vec<String>,
+    },
+}
+
+impl Event {
+    /// When it happened.
+    pub fn time(&self) -> Micros {
+        match self {
+            Event::Level { t, .. }
+            | Event::Mode { t, .. }
+            | Event::Pwm { t, .. }
+            | Event::Part { t, .. }
+            | Event::Conflict { t, .. } => *t,
+        }
+    }
+}
+
+/// A pin's PWM wave: `clock` Hz, high for `duty` out of `depth` of each period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Pwm {
+    pub clock: u32,
+    pub duty: u32,
+    #[serde(skip)]
+    pub depth: u32,
+}
+
+impl Pwm {
+    /// The wave's level at `t`: periods start high at time 0.
+    pub fn level_at(&self, t: Micros) -> bool {
+        if self.duty == 0 || self.clock == 0 {
+            return false;
+        }
+        if self.duty >= self.depth {
+            return true;
+        }
+        let period = 1_000_000 / u64::from(self.clock);
+        let high = period * u64::from(self.duty) / u64::from(self.depth);
+        t % period.max(1) < high
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_serialize_to_the_documented_lines() {
+        let e = Event::Level {
+            t: 5_000_000,
+            pin: 3,
+            level: 0,
+            by: "button".into(),
+        };
+        assert_eq!(
+            serde_json::to_string(&e).unwrap(),
+            r#"{"t":5000000,"pin":3,"level":0,"by":"button"}"#
+        );
+        let e = Event::Pwm {
+            t: 1,
+            pin: 1,
+            pwm: Some(Pwm {
+                clock: 500,
+                duty: 512,
+                depth: 1023,
+            }),
+        };
+        assert_eq!(
+            serde_json::to_string(&e).unwrap(),
+            r#"{"t":1,"pin":1,"pwm":{"clock":500,"duty":512}}"#
+        );
+        let e = Event::Part {
+            t: 2,
+            part: "led".into(),
+            state: "on",
+            value: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&e).unwrap(),
+            r#"{"t":2,"part":"led","state":"on"}"#
+        );
+    }
+
+    #[test]
+    fn a_pwm_wave_is_high_for_its_duty() {
+        let p = Pwm {
+            clock: 1000,
+            duty: 256,
+            depth: 1024,
+        };
+        assert!(p.level_at(0));
+        assert!(p.level_at(249));
+        assert!(!p.level_at(250));
+        assert!(p.level_at(1000));
+    }
+}

@@ -1,0 +1,36 @@
+//! The virtual board: the chip's pins and the parts wired to them, as plain state machines on
+//! device time. No Lua, no I/O, no clock of its own: every call takes the device time
+//! (microseconds since boot) from the caller, and changes come back as [`Event`]s.
+//!
+//! Map of the crate:
+//! - `spec.rs`: [`BoardSpec`], the `board` key of `nodemcu-sim.toml` (a ready board's name or
+//!   `[[board.part]]` tables), deserialized with serde; unknown kinds and keys are errors.
+//! - `parts.rs`: [`Part`]s (LED, button, switch, potentiometer, voltage, relay, resistor, wire,
+//!   signal generator) and their schedules of changes over device time.
+//! - `board.rs`: [`Board`], the pins with their modes, pulls and drivers, the nets wires make,
+//!   and how a net settles (driven beats pulled; opposite drivers are a conflict, reported once).
+//! - `event.rs`: [`Event`], one per change (a level, a mode, a PWM setting, a part's state, a
+//!   conflict), serializing to the `--trace` stream's JSON lines.
+//!
+//! `net-api` binds the firmware's modules (`gpio`, `adc`, `pwm`) to a [`Board`] and turns its
+//! schedule ([`Board::next_event`]) into a timer on the device clock, so virtual time jumps to
+//! each scheduled change exactly.
+
+mod board;
+mod event;
+mod parts;
+mod spec;
+
+pub use board::{Board, Chip, HISTORY, Mode};
+pub use event::{Event, Pwm};
+pub use parts::{ADC_MAX, Change, Kind, Part, volts_to_raw};
+pub use spec::{
+    Active, BoardSpec, ButtonSpec, LedSpec, PartSpec, PartsSpec, PotentiometerSpec, Press, Rail,
+    RelaySpec, ResistorSpec, SignalSpec, SwitchAt, SwitchSpec, ValueAt, VoltageSpec, WireSpec,
+};
+
+/// Device time: microseconds since boot.
+pub type Micros = u64;
+
+#[cfg(test)]
+mod tests;

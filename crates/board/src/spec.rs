@@ -1,0 +1,302 @@
+//! The board as a project describes it: the `board` key of `nodemcu-sim.toml`.
+//!
+//! `board` is either the name of a ready board (`board = "test-harness"`) or a table of parts
+//! (`[[board.part]]`, one table per part, its `kind` first). Every part type denies keys it does
+//! not know, so a typo is an error naming the key rather than a part silently wired wrong. Times
+//! in the file are milliseconds of device time since boot; values are what the firmware reads.
+
+use serde::Deserialize;
+
+/// The `board` key: a named ready board, or the parts of a board described in place.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BoardSpec {
+    /// `board = "NAME"`: a ready board the simulator knows by name.
+    Named(String),
+    /// `[board]` with `[[board.part]]` tables.
+    Parts(PartsSpec),
+}
+
+/// `[board]` as a table.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartsSpec {
+    /// `[[board.part]]`, in the file's order.
+    #[serde(default)]
+    pub part: Vec<PartSpec>,
+}
+
+impl<'de> Deserialize<'de> for BoardSpec {
+    /// A string or a table; each form keeps its own error messages (an untagged enum would
+    /// replace them with "did not match any variant").
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = BoardSpec;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a ready board's name or a table of parts")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<BoardSpec, E> {
+                Ok(BoardSpec::Named(v.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, m: A) -> Result<BoardSpec, A::Error> {
+                PartsSpec::deserialize(serde::de::value::MapAccessDeserializer::new(m))
+                    .map(BoardSpec::Parts)
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+/// One `[[board.part]]` table, by its `kind`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum PartSpec {
+    Led(LedSpec),
+    Button(ButtonSpec),
+    Switch(SwitchSpec),
+    Potentiometer(PotentiometerSpec),
+    Voltage(VoltageSpec),
+    Relay(RelaySpec),
+    Resistor(ResistorSpec),
+    Wire(WireSpec),
+    Signal(SignalSpec),
+}
+
+/// Which level of a pin turns a part on (`active = "low"`: an LED wired from 3.3 V to the pin).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Active {
+    #[default]
+    High,
+    Low,
+}
+
+/// What a closed contact connects its pin to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Rail {
+    /// Ground: with `gpio.PULLUP` the pin reads 1 until pressed.
+    #[default]
+    Ground,
+    /// 3.3 V.
+    Vcc,
+}
+
+/// An LED on a pin.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LedSpec {
+    pub pin: u8,
+    pub name: Option<String>,
+    #[serde(default)]
+    pub active: Active,
+}
+
+/// A push button from a pin to a rail, with scheduled presses.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ButtonSpec {
+    pub pin: u8,
+    pub name: Option<String>,
+    #[serde(default)]
+    pub to: Rail,
+    #[serde(default)]
+    pub presses: Vec<Press>,
+}
+
+/// A press: closed at `at` ms for `for` ms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Press {
+    pub at: u64,
+    #[serde(rename = "for")]
+    pub duration: u64,
+}
+
+/// A switch from a pin to a rail: stays where it is put.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SwitchSpec {
+    pub pin: u8,
+    pub name: Option<String>,
+    #[serde(default)]
+    pub to: Rail,
+    /// Closed at boot.
+    #[serde(default)]
+    pub on: bool,
+    #[serde(default)]
+    pub changes: Vec<SwitchAt>,
+}
+
+/// A switch set on or off at `at` ms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SwitchAt {
+    pub at: u64,
+    pub on: bool,
+}
+
+/// A potentiometer on an ADC channel: the raw reading over time (0..1024 on the ESP8266).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PotentiometerSpec {
+    /// The ADC channel (0: the ESP8266's only one, the A0/TOUT pin).
+    pub pin: u8,
+    pub name: Option<String>,
+    #[serde(default)]
+    pub values: Vec<ValueAt>,
+}
+
+/// The ADC reading from `at` ms on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValueAt {
+    pub at: u64,
+    pub value: u16,
+}
+
+/// A fixed voltage on an ADC channel, in volts at the chip's pin (0..1 V on the ESP8266's TOUT).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VoltageSpec {
+    pub pin: u8,
+    pub name: Option<String>,
+    pub volts: f64,
+}
+
+/// A relay whose coil a pin drives.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelaySpec {
+    pub pin: u8,
+    pub name: Option<String>,
+    #[serde(default)]
+    pub active: Active,
+}
+
+/// A resistor between two pins: a driven pin pulls the other one weakly its way.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResistorSpec {
+    pub pins: [u8; 2],
+    pub name: Option<String>,
+    pub ohms: Option<u32>,
+}
+
+/// A wire between two pins: they are one net and read the same level.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WireSpec {
+    pub pins: [u8; 2],
+    pub name: Option<String>,
+}
+
+/// A signal generator driving a square wave (half high, half low) into a pin.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignalSpec {
+    pub pin: u8,
+    pub name: Option<String>,
+    /// Frequency in hertz (1..=100000).
+    pub hz: u32,
+    /// When it starts, in ms (default 0); it starts high.
+    #[serde(default)]
+    pub from: u64,
+}
+
+impl PartSpec {
+    /// The `kind` as written in the file.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PartSpec::Led(_) => "led",
+            PartSpec::Button(_) => "button",
+            PartSpec::Switch(_) => "switch",
+            PartSpec::Potentiometer(_) => "potentiometer",
+            PartSpec::Voltage(_) => "voltage",
+            PartSpec::Relay(_) => "relay",
+            PartSpec::Resistor(_) => "resistor",
+            PartSpec::Wire(_) => "wire",
+            PartSpec::Signal(_) => "signal",
+        }
+    }
+
+    /// The name the trace and the test module use: `name`, else the kind.
+    pub fn name(&self) -> String {
+        let n = match self {
+            PartSpec::Led(p) => &p.name,
+            PartSpec::Button(p) => &p.name,
+            PartSpec::Switch(p) => &p.name,
+            PartSpec::Potentiometer(p) => &p.name,
+            PartSpec::Voltage(p) => &p.name,
+            PartSpec::Relay(p) => &p.name,
+            PartSpec::Resistor(p) => &p.name,
+            PartSpec::Wire(p) => &p.name,
+            PartSpec::Signal(p) => &p.name,
+        };
+        n.clone().unwrap_or_else(|| self.kind().to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct File {
+        board: BoardSpec,
+    }
+
+    fn parse(s: &str) -> Result<BoardSpec, String> {
+        toml::from_str::<File>(s)
+            .map(|f| f.board)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_named_board_and_a_table_of_parts_both_parse() {
+        assert_eq!(
+            parse("board = \"test-harness\"").unwrap(),
+            BoardSpec::Named("test-harness".into())
+        );
+        let b = parse(
+            "[[board.part]]\nkind = \"button\"\npin = 3\npresses = [ { at = 5000, for = 200 } ]\n\
+             [[board.part]]\nkind = \"led\"\npin = 4\nactive = \"low\"\n",
+        )
+        .unwrap();
+        let BoardSpec::Parts(p) = b else {
+            panic!("parts")
+        };
+        assert_eq!(
+            p.part[0],
+            PartSpec::Button(ButtonSpec {
+                pin: 3,
+                name: None,
+                to: Rail::Ground,
+                presses: vec![Press {
+                    at: 5000,
+                    duration: 200
+                }],
+            })
+        );
+        assert_eq!(p.part[1].name(), "led");
+    }
+
+    #[test]
+    fn unknown_kinds_and_keys_name_the_line_and_key() {
+        let e = parse("[[board.part]]\nkind = \"buton\"\npin = 3\n").unwrap_err();
+        assert!(e.contains("line 2"), "{e}");
+        assert!(e.contains("unknown variant `buton`"), "{e}");
+        let e = parse("[[board.part]]\nkind = \"led\"\npin = 3\ncolour = \"red\"\n").unwrap_err();
+        assert!(e.contains("unknown field `colour`"), "{e}");
+        let e = parse("[[board.part]]\nkind = \"led\"\n").unwrap_err();
+        assert!(e.contains("missing field `pin`"), "{e}");
+        let e = parse("board = 3").unwrap_err();
+        assert!(
+            e.contains("a ready board's name or a table of parts"),
+            "{e}"
+        );
+        let e = parse("[board]\nparts = []\n").unwrap_err();
+        assert!(e.contains("unknown field `parts`"), "{e}");
+    }
+}

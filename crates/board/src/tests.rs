@@ -1,0 +1,249 @@
+//! The board's behaviour as a whole: nets, pulls, conflicts, parts and schedules.
+
+use std::borrow::Cow;
+
+use crate::*;
+
+fn board(toml_parts: &str) -> Board {
+    #[derive(serde::Deserialize)]
+    struct File {
+        board: BoardSpec,
+    }
+    let f: File = toml::from_str(toml_parts).unwrap();
+    Board::from_spec(Chip::Esp8266, &f.board).unwrap()
+}
+
+fn levels(b: &mut Board) -> Vec<(Micros, u8, u8, String)> {
+    b.take_events()
+        .filter_map(|e| match e {
+            Event::Level { t, pin, level, by } => Some((t, pin, level, by.into_owned())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_floating_input_reads_low_and_a_pull_up_reads_high() {
+    let mut b = Board::new(Chip::Esp8266, &[]).unwrap();
+    b.set_mode(1, Mode::Input, false, 0);
+    assert_eq!(b.read(1, 0), 0);
+    b.set_mode(1, Mode::Input, true, 10);
+    assert_eq!(b.read(1, 10), 1);
+    // D0 (GPIO16) has no pull-up: it still floats low.
+    b.set_mode(0, Mode::Input, true, 10);
+    assert_eq!(b.read(0, 10), 0);
+    let ev: Vec<_> = b.take_events().collect();
+    assert!(ev.contains(&Event::Level {
+        t: 10,
+        pin: 1,
+        level: 1,
+        by: Cow::Borrowed("gpio")
+    }));
+}
+
+#[test]
+fn a_button_to_ground_on_a_pulled_up_input_reads_1_until_pressed() {
+    let mut b = board(
+        "[[board.part]]\nkind = \"button\"\npin = 3\npresses = [ { at = 5000, for = 200 } ]\n",
+    );
+    b.set_mode(3, Mode::Interrupt, true, 0);
+    assert_eq!(b.read(3, 0), 1);
+    assert_eq!(b.next_event(), Some(5_000_000));
+    b.take_events().for_each(drop);
+    b.advance(5_000_000);
+    assert_eq!(b.read(3, 5_000_000), 0);
+    let ev: Vec<_> = b.take_events().collect();
+    assert_eq!(
+        ev,
+        vec![
+            Event::Part {
+                t: 5_000_000,
+                part: "button".into(),
+                state: "pressed",
+                value: None
+            },
+            Event::Level {
+                t: 5_000_000,
+                pin: 3,
+                level: 0,
+                by: "button".into()
+            },
+        ]
+    );
+    b.advance(6_000_000);
+    assert_eq!(levels(&mut b), vec![(5_200_000, 3, 1, "button".into())]);
+    assert_eq!(b.next_event(), None);
+}
+
+#[test]
+fn a_wire_joins_pins_and_an_output_beats_a_pull_up() {
+    let mut b = board("[[board.part]]\nkind = \"wire\"\npins = [1, 2]\n");
+    b.set_mode(2, Mode::Input, true, 0);
+    assert_eq!(b.read(2, 0), 1);
+    b.set_mode(1, Mode::Output, false, 0);
+    b.write(1, false, 5);
+    assert_eq!(b.read(2, 5), 0);
+    b.write(1, true, 7);
+    assert_eq!(b.read(2, 7), 1);
+    b.write(1, false, 9);
+    let l = levels(&mut b);
+    assert_eq!(
+        l.iter()
+            .filter(|e| e.1 == 2)
+            .map(|e| (e.0, e.2))
+            .collect::<Vec<_>>(),
+        [(0, 1), (0, 0), (7, 1), (9, 0)]
+    );
+    assert_eq!(
+        b.history(2).collect::<Vec<_>>(),
+        [(0, 1), (0, 0), (7, 1), (9, 0)]
+    );
+}
+
+#[test]
+fn two_outputs_against_each_other_are_one_conflict_reported_once() {
+    let mut b = board("[[board.part]]\nkind = \"wire\"\npins = [1, 2]\n");
+    b.set_mode(1, Mode::Output, false, 0);
+    b.set_mode(2, Mode::Output, false, 0);
+    b.write(1, true, 10);
+    b.write(2, false, 10);
+    b.write(2, true, 20);
+    b.write(2, false, 30);
+    let conflicts: Vec<_> = b
+        .take_events()
+        .filter(|e| matches!(e, Event::Conflict { .. }))
+        .collect();
+    assert_eq!(
+        conflicts,
+        vec![Event::Conflict {
+            t: 10,
+            conflict: vec![1, 2],
+            drivers: vec!["pin 1 high".into(), "pin 2 low".into()],
+        }]
+    );
+    assert_eq!(b.read(1, 30), 0);
+}
+
+#[test]
+fn open_drain_lets_go_for_high_and_a_resistor_beats_the_pull_up() {
+    let mut b = board("[[board.part]]\nkind = \"resistor\"\npins = [5, 6]\n");
+    b.set_mode(5, Mode::OpenDrain, false, 0);
+    b.set_mode(6, Mode::Input, true, 0);
+    b.write(5, false, 1);
+    assert_eq!(b.read(5, 1), 0);
+    assert_eq!(
+        b.read(6, 1),
+        0,
+        "the resistor pulls 6 down, beating its pull-up"
+    );
+    b.write(5, true, 2);
+    assert_eq!(b.read(6, 2), 1, "released: the pull-up wins again");
+    assert_eq!(b.read(5, 2), 0, "nothing pulls 5 up");
+}
+
+#[test]
+fn leds_and_relays_follow_their_pins() {
+    let mut b = board(
+        "[[board.part]]\nkind = \"led\"\npin = 4\nactive = \"low\"\n\
+         [[board.part]]\nkind = \"relay\"\npin = 2\nname = \"pump\"\n",
+    );
+    b.take_events().for_each(drop);
+    b.set_mode(4, Mode::Output, false, 0);
+    // An output starts low (the register is 0): an active-low LED lights at once.
+    b.write(4, false, 100);
+    b.set_mode(2, Mode::Output, false, 0);
+    b.write(2, true, 200);
+    let parts: Vec<_> = b
+        .take_events()
+        .filter_map(|e| match e {
+            Event::Part { t, part, state, .. } => Some((t, part, state)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        parts,
+        [
+            (0, "led".to_string(), "on"),
+            (200, "pump".to_string(), "on")
+        ]
+    );
+}
+
+#[test]
+fn a_pwm_pin_reads_its_wave_and_dims_an_led() {
+    let mut b = board("[[board.part]]\nkind = \"led\"\npin = 1\n");
+    let w = Pwm {
+        clock: 1000,
+        duty: 512,
+        depth: 1023,
+    };
+    b.set_pwm(1, Some(w), 0);
+    assert_eq!(b.read(1, 100), 1);
+    assert_eq!(b.read(1, 900), 0);
+    let ev: Vec<_> = b.take_events().collect();
+    assert!(ev.contains(&Event::Part {
+        t: 0,
+        part: "led".into(),
+        state: "on",
+        value: Some(50)
+    }));
+    assert!(ev.contains(&Event::Pwm {
+        t: 0,
+        pin: 1,
+        pwm: Some(w)
+    }));
+}
+
+#[test]
+fn potentiometer_values_follow_their_schedule() {
+    let mut b = board(
+        "[[board.part]]\nkind = \"potentiometer\"\npin = 0\nname = \"knob\"\n\
+         values = [ { at = 0, value = 512 }, { at = 2000, value = 1000 } ]\n",
+    );
+    b.advance(0);
+    assert_eq!(b.adc(0), 512);
+    b.advance(1_999_999);
+    assert_eq!(b.adc(0), 512);
+    b.advance(2_000_000);
+    assert_eq!(b.adc(0), 1000);
+    let i = b.analog_on(0).unwrap();
+    b.set_part(i, Change::Value(7), 3_000_000);
+    assert_eq!(b.adc(0), 7);
+}
+
+#[test]
+fn a_square_wave_toggles_at_its_frequency() {
+    let mut b = board("[[board.part]]\nkind = \"signal\"\npin = 2\nhz = 1000\n");
+    b.set_mode(2, Mode::Interrupt, false, 0);
+    b.take_events().for_each(drop);
+    b.advance(2000);
+    let l: Vec<_> = levels(&mut b).into_iter().map(|e| (e.0, e.2)).collect();
+    assert_eq!(l, [(0, 1), (500, 0), (1000, 1), (1500, 0), (2000, 1)]);
+    assert_eq!(b.next_event(), Some(2500));
+}
+
+#[test]
+fn bad_pins_and_unknown_boards_are_errors() {
+    let spec = [PartSpec::Led(LedSpec {
+        pin: 13,
+        name: None,
+        active: Active::High,
+    })];
+    assert_eq!(
+        Board::new(Chip::Esp8266, &spec).unwrap_err(),
+        "board part 1 (led): pin 13 does not exist on the esp8266 (pins 0..12)"
+    );
+    assert_eq!(
+        Board::from_spec(Chip::Esp8266, &BoardSpec::Named("nope".into())).unwrap_err(),
+        "no ready board is named \"nope\""
+    );
+    let pot = [PartSpec::Potentiometer(PotentiometerSpec {
+        pin: 1,
+        name: None,
+        values: vec![],
+    })];
+    assert_eq!(
+        Board::new(Chip::Esp8266, &pot).unwrap_err(),
+        "board part 1 (potentiometer): ADC channel 1 does not exist on the esp8266 (channels 0..0)"
+    );
+}

@@ -1,0 +1,370 @@
+//! The virtual board (decisions.md §7): gpio, adc and pwm as a script sees them, the board file,
+//! the `--trace` stream line for line under virtual time, `require "nodemcu-sim"`, and the
+//! firmware's error texts.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::support::{BIN, Flash, Ran, run_cmd, run_lua};
+
+const BUTTON_AND_LED: &str = r#"
+[[board.part]]
+kind = "button"
+pin = 3
+presses = [ { at = 5000, for = 200 } ]
+
+[[board.part]]
+kind = "led"
+pin = 4
+"#;
+
+/// The button's script: an interrupt on both edges lights the LED while the button is down.
+const BUTTON_SCRIPT: &str = r#"
+gpio.mode(3, gpio.INT, gpio.PULLUP)
+gpio.mode(4, gpio.OUTPUT)
+print(gpio.read(3))
+gpio.trig(3, "both", function(level, when, count)
+  print("trig", level, when, count)
+  gpio.write(4, level == 0 and 1 or 0)
+  if level == 1 then gpio.trig(3, "none") end
+end)
+"#;
+
+fn trace_of(f: &Flash) -> String {
+    std::fs::read_to_string(f.file("trace.jsonl")).expect("trace written")
+}
+
+#[test]
+fn a_scripted_press_fires_trig_at_exactly_its_time_and_is_traced() {
+    let f = Flash::new(&[
+        ("init.lua", BUTTON_SCRIPT),
+        ("nodemcu-sim.toml", BUTTON_AND_LED),
+    ]);
+    let trace = f.file("trace.jsonl");
+    let r = f.run(
+        "init.lua",
+        &["--virtual-time", "--trace", trace.to_str().unwrap()],
+    );
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "1\ntrig\t0\t5000000\t1\ntrig\t1\t5200000\t1\n");
+    assert_eq!(
+        trace_of(&f),
+        r#"{"t":0,"pin":3,"mode":"int","pull":"up"}
+{"t":0,"pin":3,"level":1,"by":"gpio"}
+{"t":0,"pin":4,"mode":"output","pull":"none"}
+{"t":5000000,"part":"button","state":"pressed"}
+{"t":5000000,"pin":3,"level":0,"by":"button"}
+{"t":5000000,"pin":4,"level":1,"by":"gpio"}
+{"t":5000000,"part":"led","state":"on"}
+{"t":5200000,"part":"button","state":"released"}
+{"t":5200000,"pin":3,"level":1,"by":"button"}
+{"t":5200000,"pin":4,"level":0,"by":"gpio"}
+{"t":5200000,"part":"led","state":"off"}
+"#
+    );
+}
+
+#[test]
+fn trace_dash_goes_to_stderr_and_nothing_extra_without_it() {
+    let f = Flash::new(&[
+        ("init.lua", BUTTON_SCRIPT),
+        ("nodemcu-sim.toml", BUTTON_AND_LED),
+    ]);
+    let r = f.run("init.lua", &["--virtual-time", "--trace", "-"]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("{\"t\":5000000,\"pin\":3,\"level\":0,\"by\":\"button\"}\n"),
+        "{}",
+        r.stderr
+    );
+    let r = f.run("init.lua", &["--virtual-time"]);
+    assert_eq!((r.status, r.stderr.as_str()), (0, ""));
+}
+
+#[test]
+fn the_1_5_callback_gets_only_the_level_and_2_2_all_three() {
+    let script = r#"
+gpio.mode(3, gpio.INT, gpio.PULLUP)
+gpio.trig(3, "down", function(...) print(select('#', ...), ...) gpio.trig(3) end)
+"#;
+    let f = Flash::new(&[("init.lua", script), ("nodemcu-sim.toml", BUTTON_AND_LED)]);
+    let r = f.run("init.lua", &["--virtual-time", "--firmware", "1.5"]);
+    assert_eq!((r.status, r.stdout.as_str()), (0, "1\t0\n"), "{}", r.stderr);
+    let r = f.run("init.lua", &["--virtual-time", "--firmware", "2.2"]);
+    assert_eq!(
+        (r.status, r.stdout.as_str()),
+        (0, "3\t0\t5000000\t1\n"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn edges_before_the_callback_runs_are_counted_in_one_call() {
+    // Pin 1 drives pin 2 through a wire; three edges in one callback make one trig call.
+    let script = r#"
+gpio.mode(2, gpio.INT)
+gpio.mode(1, gpio.OUTPUT)
+gpio.trig(2, "both", function(level, when, count) print(level, when, count) end)
+tmr.create():alarm(10, tmr.ALARM_SINGLE, function()
+  gpio.write(1, 1) gpio.write(1, 0) gpio.write(1, 1)
+  tmr.create():alarm(10, tmr.ALARM_SINGLE, function() gpio.write(1, 0) gpio.trig(2, "none") end)
+end)
+"#;
+    let f = Flash::new(&[
+        ("init.lua", script),
+        (
+            "nodemcu-sim.toml",
+            "[[board.part]]\nkind = \"wire\"\npins = [1, 2]\n",
+        ),
+    ]);
+    let r = f.run("init.lua", &["--virtual-time"]);
+    assert_eq!(
+        (r.status, r.stdout.as_str()),
+        (0, "1\t10000\t3\n"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn firmware_errors_for_bad_pins_modes_and_levels() {
+    let script = r#"
+local function try(f, ...) local ok, e = pcall(f, ...) print(e) end
+try(function() gpio.mode(13, gpio.OUTPUT) end)
+try(function() gpio.mode(0, gpio.INT) end)
+try(function() gpio.mode(1, 7) end)
+try(function() gpio.write(13, 1) end)
+try(function() gpio.write(1, 2) end)
+try(function() gpio.read(-1) end)
+try(function() gpio.trig(0, "up", print) end)
+try(function() gpio.trig(1, "sideways", print) end)
+try(function() gpio.trig(1, "up") end)
+try(function() gpio.serout(1, 3, {10}) end)
+try(function() pwm.setup(0, 100, 10) end)
+try(function() pwm.setup(13, 100, 10) end)
+try(function() pwm.setup(1, 0, 10) end)
+try(function() pwm.setup(1, 100, 1024) end)
+try(function() pwm.start(2) end)
+try(function() adc.read(1) end)
+try(function() adc.force_init_mode(7) end)
+"#;
+    let r = run_lua(script, &[]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout,
+        "init.lua:3: bad argument #1 to 'mode' (Invalid pin)
+init.lua:4: bad argument #1 to 'mode' (Invalid pin)
+init.lua:5: bad argument #2 to 'mode' (wrong arg type)
+init.lua:6: gpio 13 does not exist
+init.lua:7: bad argument #2 to 'write' (wrong level type)
+init.lua:8: gpio -1 does not exist
+init.lua:9: bad argument #1 to 'trig' (Invalid interrupt pin)
+init.lua:10: bad argument #2 to 'trig' (invalid option 'sideways')
+init.lua:11: bad argument #3 to 'trig' (invalid callback type)
+init.lua:12: bad argument #2 to 'serout' (Wrong level type)
+init.lua:13: no pwm for D0
+init.lua:14: pwm 13 does not exist
+init.lua:15: wrong arg range
+init.lua:16: wrong arg range
+init.lua:17: Unable to start PWM output
+init.lua:18: adc 1 does not exist
+init.lua:19: bad argument #1 to 'force_init_mode' (Invalid mode)
+"
+    );
+}
+
+#[test]
+fn pins_resolve_like_wires_and_a_conflict_is_reported_once() {
+    let script = r#"
+gpio.mode(2, gpio.INPUT, gpio.PULLUP)
+print(gpio.read(2), gpio.read(5))
+gpio.mode(1, gpio.OUTPUT) gpio.write(1, 0)
+print(gpio.read(2))
+gpio.mode(2, gpio.OUTPUT) gpio.write(2, 1)
+gpio.write(1, 1) gpio.write(1, 0)
+print(gpio.read(1), gpio.read(2))
+"#;
+    let f = Flash::new(&[
+        ("init.lua", script),
+        (
+            "nodemcu-sim.toml",
+            "[[board.part]]\nkind = \"wire\"\npins = [1, 2]\n",
+        ),
+    ]);
+    let r = f.run("init.lua", &["--virtual-time"]);
+    assert_eq!(
+        (r.status, r.stdout.as_str()),
+        (0, "1\t0\n0\n0\t0\n"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        r.stderr,
+        "nodemcu-sim: board: conflict on pins 1, 2: pin 1 low against pin 2 high (reading low)\n"
+    );
+}
+
+#[test]
+fn pwm_keeps_one_clock_for_all_channels_and_the_duty_it_was_given() {
+    let script = r#"
+local sim = require "nodemcu-sim"
+print(pwm.setup(1, 500, 512), pwm.getduty(1), sim.pwm(1).duty)
+pwm.start(1)
+print(sim.pwm(1).clock, sim.pwm(1).duty)
+print(pwm.setup(2, 100, 10), pwm.getclock(1), pwm.setclock(2, 70000), sim.pwm(1).clock)
+pwm.stop(1)
+print(pwm.getduty(1), sim.pwm(1).duty, pwm.setduty(1, -1))
+for p = 3, 6 do pwm.setup(p, 100, 0) end
+print(pcall(pwm.setup, 7, 100, 0))
+gpio.mode(1, gpio.OUTPUT)
+print(sim.pwm(1), pwm.getclock(1), pwm.getduty(1))
+"#;
+    let r = run_lua(script, &[]);
+    assert_eq!(
+        (r.status, r.stdout.as_str()),
+        (
+            0,
+            "500\t512\t0\n500\t512\n100\t100\t1000\t1000\n512\t0\t1023\nfalse\ttoo many pwms.\nnil\t0\t0\n"
+        ),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn adc_reads_the_board_and_force_init_mode_survives_a_restart() {
+    let script = r#"
+print(adc.read(0), adc.readvdd33())
+if adc.force_init_mode(adc.INIT_VDD33) then node.restart() return end
+print(adc.force_init_mode(adc.INIT_VDD33))
+"#;
+    let f = Flash::new(&[
+        ("init.lua", script),
+        (
+            "nodemcu-sim.toml",
+            "[[board.part]]\nkind = \"voltage\"\npin = 0\nvolts = 0.25\n",
+        ),
+    ]);
+    let r = f.run("init.lua", &["--on-reset", "restart"]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    let out: Vec<&str> = r.stdout.lines().filter(|l| !l.is_empty()).collect();
+    // Boot 1 in ADC mode, then a restart (its banner), then boot 2 in VDD33 mode.
+    assert_eq!(out.len(), 4, "{}", r.stdout);
+    assert_eq!(
+        (out[0], out[2], out[3]),
+        ("256\t65535", "65535\t3300", "false")
+    );
+}
+
+#[test]
+fn a_board_schedule_alone_keeps_nothing_alive() {
+    // A press at 5 s with no interrupt waiting for it: the run ends at once, in real time too.
+    let r = Flash::new(&[
+        (
+            "init.lua",
+            "gpio.mode(3, gpio.INPUT, gpio.PULLUP) print(gpio.read(3))\n",
+        ),
+        ("nodemcu-sim.toml", BUTTON_AND_LED),
+    ])
+    .run("init.lua", &[]);
+    assert_eq!((r.status, r.stdout.as_str()), (0, "1\n"), "{}", r.stderr);
+    assert!(r.elapsed < Duration::from_secs(4), "{:?}", r.elapsed);
+}
+
+#[test]
+fn a_square_wave_drives_trig_at_its_frequency() {
+    let script = r#"
+local n = 0
+gpio.mode(2, gpio.INT)
+gpio.trig(2, "up", function(level, when)
+  n = n + 1
+  if n == 5 then print(level, when) gpio.trig(2, "none") end
+end)
+"#;
+    let f = Flash::new(&[
+        ("init.lua", script),
+        (
+            "nodemcu-sim.toml",
+            "[[board.part]]\nkind = \"signal\"\npin = 2\nhz = 1000\nfrom = 10\n",
+        ),
+    ]);
+    let r = f.run("init.lua", &["--virtual-time"]);
+    assert_eq!(
+        (r.status, r.stdout.as_str()),
+        (0, "1\t14000\n"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn the_test_module_is_not_a_global_and_checks_its_arguments() {
+    let script = r#"
+print(rawget(_G, "sim"), package.loaded["nodemcu-sim"])
+local sim = require "nodemcu-sim"
+print(pcall(sim.press, 3))
+print(select(2, pcall(function() sim.level(40) end)))
+gpio.mode(5, gpio.OPENDRAIN) gpio.write(5, 0)
+print(sim.level(5), sim.mode(5), #sim.history(5))
+"#;
+    let r = run_lua(script, &[]);
+    assert_eq!(
+        (r.status, r.stdout.as_str()),
+        (
+            0,
+            "nil\tnil\nfalse\tno button or switch on pin 3\ninit.lua:5: bad argument #1 to 'level' (no such pin)\n0\topendrain\t0\n"
+        ),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn bad_board_descriptions_name_the_file_line_and_key() {
+    let f = Flash::new(&[
+        ("init.lua", "print(1)\n"),
+        (
+            "nodemcu-sim.toml",
+            "firmware = \"3.0\"\n\n[[board.part]]\nkind = \"led\"\npin = 4\ncolour = \"red\"\n",
+        ),
+    ]);
+    let r = f.run("init.lua", &[]);
+    assert_eq!(r.status, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("nodemcu-sim.toml"), "{}", r.stderr);
+    assert!(r.stderr.contains("line 3"), "{}", r.stderr);
+    assert!(r.stderr.contains("unknown field `colour`"), "{}", r.stderr);
+    let f = Flash::new(&[
+        ("init.lua", "print(1)\n"),
+        (
+            "nodemcu-sim.toml",
+            "[[board.part]]\nkind = \"led\"\npin = 13\n",
+        ),
+    ]);
+    let r = f.run("init.lua", &[]);
+    assert_eq!(r.status, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(
+            "nodemcu-sim.toml: board part 1 (led): pin 13 does not exist on the esp8266 (pins 0..12)"
+        ),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn the_board_fixtures_pass_under_nodemcu_sim_test() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut cmd = Command::new(BIN);
+    cmd.args(["test", "fixtures/board"]).current_dir(root);
+    let r: Ran = run_cmd(cmd, Duration::from_secs(120));
+    assert_eq!(r.status, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout
+            .contains("test result: ok. 2 files: 2 passed, 0 failed. 6 tests: 6 passed."),
+        "{}",
+        r.stdout
+    );
+}
