@@ -14,6 +14,7 @@ pub mod clock;
 pub mod dns;
 pub mod flash;
 pub mod flash_file;
+pub mod mqtt;
 pub mod stream;
 pub mod tcp;
 pub mod timers;
