@@ -97,5 +97,6 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>, reset: Option<ResetCause>) ->
     file::install(lua, rt)?;
     crate::net::install(lua, rt)?;
     crate::tls::install(lua, rt)?;
+    crate::mqtt::install(lua, rt)?;
     Ok(())
 }
