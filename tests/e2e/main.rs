@@ -8,6 +8,7 @@ mod console;
 mod decisions;
 mod dns;
 mod file;
+mod mqtt;
 mod runtime;
 mod tcp;
 mod testrunner;

@@ -299,7 +299,8 @@ impl Session {
                 self.ack_publish(&p);
                 let payload = (!p.payload.is_empty()).then_some(p.payload);
                 if !p.topic.is_empty() {
-                    self.out.push(Output::Event(Event::Message(p.topic, payload)));
+                    self.out
+                        .push(Output::Event(Event::Message(p.topic, payload)));
                 }
             }
             Packet::PubAck(a) if self.head_is(|k| matches!(k, Kind::Publish(_)), a.pkid) => {

@@ -89,7 +89,10 @@ pub(crate) fn resolved(
                 Ok(t) => Ok(Box::new(t) as Box<dyn Stream>),
                 Err(f) => {
                     if let Some(rt) = diag.upgrade() {
-                        rt.diag(&format!("mqtt: TLS handshake with {addr} failed: {}", f.detail));
+                        rt.diag(&format!(
+                            "mqtt: TLS handshake with {addr} failed: {}",
+                            f.detail
+                        ));
                     }
                     Err(Close::Reset)
                 }
@@ -223,10 +226,11 @@ fn drop_link(rt: &Rc<Runtime>, s: &Shared) {
         link.close();
     }
     let (r, w) = (rt.clone(), Rc::downgrade(s));
-    rt.event_sink().push(Box::new(move |lua| match upgrade(&w, generation) {
-        Some(s) => disconnected(lua, &r, &s),
-        None => Ok(()),
-    }));
+    rt.event_sink()
+        .push(Box::new(move |lua| match upgrade(&w, generation) {
+            Some(s) => disconnected(lua, &r, &s),
+            None => Ok(()),
+        }));
 }
 
 /// Ends the connection (`mqtt_socket_disconnected`): everything queued is dropped, the client lets
@@ -337,4 +341,3 @@ fn event(lua: &Lua, rt: &Rc<Runtime>, s: &Shared, e: MqttEvent) -> mlua::Result<
         _ => rt.call_net(lua, &f, ud),
     }
 }
-

@@ -15,14 +15,14 @@ use std::rc::{Rc, Weak};
 use host_backend::mqtt::codec::{self, ConnectInfo, Will};
 use host_backend::mqtt::{QoS, Session};
 use host_backend::timers::TimerKey;
-use mlua::{AnyUserData, Lua, Value};
+use mlua::{AnyUserData, Lua, MultiValue, Value};
 
 use super::link::{self, Link};
 use crate::config::{Firmware, Target};
 use crate::handle_type;
 use crate::lauxlib::{Args, FwError, FwResult, arg_check, arg_err, bind, fw_err, typename};
-use crate::modules::register_methods;
 use crate::modules::node::CHIP_ID;
+use crate::modules::register_methods;
 use crate::net::dns::{self, Lookup};
 use crate::net::events::Callbacks;
 use crate::runtime::{LiveIo, Runtime};
@@ -269,7 +269,11 @@ fn connect(lua: &Lua, rt: &Rc<Runtime>, a: &Args) -> FwResult<Value> {
     } else {
         (secure_flag(rt, a, &mut n)?, false)
     };
-    if !legacy && matches!(a.arg(n), Value::Integer(_) | Value::Number(_) | Value::Boolean(_))
+    if !legacy
+        && matches!(
+            a.arg(n),
+            Value::Integer(_) | Value::Number(_) | Value::Boolean(_)
+        )
         && a.is_function(n + 1)
     {
         rt.warn_once(
@@ -299,7 +303,9 @@ fn connect(lua: &Lua, rt: &Rc<Runtime>, a: &Args) -> FwResult<Value> {
     let generation = c.0.borrow().generation;
     let weak = Rc::downgrade(&c.0);
     let (r, w, h) = (rt.clone(), weak.clone(), host.clone());
-    let answer = dns::lookup(rt, &host, move |lua, ip| resolved(lua, &r, &w, generation, &h, ip));
+    let answer = dns::lookup(rt, &host, move |lua, ip| {
+        resolved(lua, &r, &w, generation, &h, ip)
+    });
     match answer {
         Ok(Lookup::Now(ip)) => resolved(lua, rt, &weak, generation, &host, Some(ip))?,
         Ok(Lookup::Pending) => {}
@@ -369,7 +375,7 @@ fn legacy_flags(rt: &Runtime, a: &Args, n: &mut usize) -> FwResult<(bool, bool)>
 
 /// `close()`: 3.0 queues a DISCONNECT and "offline" follows; 2.x drops the connection at once,
 /// quietly, and says whether it could.
-fn close(lua: &Lua, rt: &Rc<Runtime>, a: &Args) -> FwResult<Value> {
+fn close(lua: &Lua, rt: &Rc<Runtime>, a: &Args) -> FwResult<MultiValue> {
     let (_, c) = check(a)?;
     let (phase, generation, fw) = {
         let st = c.0.borrow();
@@ -380,10 +386,10 @@ fn close(lua: &Lua, rt: &Rc<Runtime>, a: &Args) -> FwResult<Value> {
             let out = c.0.borrow_mut().session.close();
             link::apply(lua, rt, &c.0, generation, out)?;
         }
-        return Ok(Value::Nil);
+        return Ok(MultiValue::new());
     }
     if phase == Phase::Idle {
-        return Ok(Value::Boolean(false));
+        return Ok(MultiValue::from_vec(vec![Value::Boolean(false)]));
     }
     {
         let mut st = c.0.borrow_mut();
@@ -397,7 +403,9 @@ fn close(lua: &Lua, rt: &Rc<Runtime>, a: &Args) -> FwResult<Value> {
         st.phase = Phase::Idle;
     }
     link::disconnected(lua, rt, &c.0)?;
-    Ok(Value::Boolean(phase == Phase::Connected))
+    Ok(MultiValue::from_vec(vec![Value::Boolean(
+        phase == Phase::Connected,
+    )]))
 }
 
 fn connected(c: &Client) -> FwResult<u64> {
@@ -430,11 +438,10 @@ fn publish(lua: &Lua, rt: &Rc<Runtime>, a: &Args) -> FwResult<bool> {
     let (Some(topic), Some(qos)) = (utf8(&topic.as_bytes()), qos_of(qos)) else {
         return Ok(false);
     };
-    let (ok, out) = c
-        .0
-        .borrow_mut()
-        .session
-        .publish(&topic, &payload.as_bytes(), qos, retain);
+    let (ok, out) =
+        c.0.borrow_mut()
+            .session
+            .publish(&topic, &payload.as_bytes(), qos, retain);
     link::apply(lua, rt, &c.0, generation, out)?;
     Ok(ok)
 }
@@ -444,7 +451,11 @@ fn publish(lua: &Lua, rt: &Rc<Runtime>, a: &Args) -> FwResult<bool> {
 fn subscribe(lua: &Lua, rt: &Rc<Runtime>, a: &Args, sub: bool) -> FwResult<bool> {
     let (_, c) = check(a)?;
     let generation = connected(&c)?;
-    let what = if sub { "subscriptions" } else { "unsubscriptions" };
+    let what = if sub {
+        "subscriptions"
+    } else {
+        "unsubscriptions"
+    };
     let (filters, cb) = match a.get(2) {
         Value::Table(t) => {
             let mut filters = Vec::new();

@@ -20,7 +20,9 @@ fn connect_carries_the_firmware_fields() {
     // Fixed header, "MQTT", level 4, no flags (clean session off), keepalive 120, client id.
     assert_eq!(
         b,
-        [0x10, 15, 0, 4, b'M', b'Q', b'T', b'T', 4, 0, 0, 120, 0, 3, b'd', b'e', b'v']
+        [
+            0x10, 15, 0, 4, b'M', b'Q', b'T', b'T', 4, 0, 0, 120, 0, 3, b'd', b'e', b'v'
+        ]
     );
 }
 

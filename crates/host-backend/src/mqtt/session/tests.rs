@@ -103,7 +103,10 @@ fn an_ack_for_another_packet_is_ignored() {
 fn keepalive_pings_then_gives_up_without_an_answer() {
     let mut s = up();
     let out = s.timer();
-    assert_eq!(out, [Output::Send(codec::pingreq()), Output::Timer(SEND_TIMEOUT)]);
+    assert_eq!(
+        out,
+        [Output::Send(codec::pingreq()), Output::Timer(SEND_TIMEOUT)]
+    );
     let out = s.sent();
     assert_eq!(out, [Output::Timer(Duration::from_secs(60))]);
     assert_eq!(s.timer(), [Output::Disconnect]);
@@ -123,7 +126,11 @@ fn an_incoming_qos2_publish_is_delivered_then_rec_rel_comp() {
     let mut s = up();
     let p = codec::publish("in", b"x", QoS::ExactlyOnce, false, 5);
     let out = s.received(&p);
-    assert_eq!(out[1], Output::Send(codec::pubrec(5)), "the PUBREC goes after delivery");
+    assert_eq!(
+        out[1],
+        Output::Send(codec::pubrec(5)),
+        "the PUBREC goes after delivery"
+    );
     assert!(out.contains(&Output::Event(Event::Message(
         "in".into(),
         Some(bytes::Bytes::from_static(b"x"))
