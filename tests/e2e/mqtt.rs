@@ -552,3 +552,20 @@ fn the_broker_helper_names_the_package_when_a_program_is_missing() {
         "{msg}"
     );
 }
+
+#[test]
+fn the_sensor_fixture_passes_its_ntest_suite() {
+    let b = Broker::start(Setup::default());
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/mqtt");
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["sensor.lua", "NTest_sensor.lua"] {
+        std::fs::copy(root.join(name), dir.path().join(name)).unwrap();
+    }
+    let config = format!("return {{ host = \"127.0.0.1\", port = {} }}\n", b.port);
+    std::fs::write(dir.path().join("config.lua"), config).unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.arg("test").arg(dir.path());
+    let ran = crate::support::run_cmd(cmd, Duration::from_secs(60));
+    assert_eq!(ran.status, 0, "{}\n{}", ran.stdout, ran.stderr);
+    assert!(ran.stdout.contains("3 tests: 3 passed."), "{}", ran.stdout);
+}
