@@ -569,3 +569,108 @@ fn the_sensor_fixture_passes_its_ntest_suite() {
     assert_eq!(ran.status, 0, "{}\n{}", ran.stdout, ran.stderr);
     assert!(ran.stdout.contains("3 tests: 3 passed."), "{}", ran.stdout);
 }
+
+#[test]
+fn a_name_that_does_not_resolve_is_conn_fail_dns() {
+    // Port 9 (discard) has no DNS server on loopback: the query is refused at once.
+    let ran = run_lua(
+        &fail_script(0, r#"mqtt.Client("dev15", 30)"#)
+            .replace("\"127.0.0.1\", 0", "\"broker.invalid\""),
+        &["--dns", "127.0.0.1", "--dns-port", "9"],
+    );
+    assert_eq!(lines(&ran.stdout), ["connfail\ttrue\t-3"], "{}", ran.stderr);
+}
+
+/// A loopback peer that accepts one connection, reads the CONNECT, and answers with `reply`
+/// (nothing at all if empty), then holds the connection until the device drops it.
+fn raw_peer(reply: &'static [u8]) -> (u16, std::thread::JoinHandle<Vec<u8>>) {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let t = std::thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        s.set_read_timeout(Some(LONG)).unwrap();
+        let mut connect = vec![0; 256];
+        let n = s.read(&mut connect).unwrap();
+        connect.truncate(n);
+        s.write_all(reply).unwrap();
+        let mut rest = Vec::new();
+        let _ = s.read_to_end(&mut rest);
+        connect
+    });
+    (port, t)
+}
+
+#[test]
+fn a_broker_that_never_sends_its_connack_times_out_after_5_s() {
+    let (port, peer) = raw_peer(b"");
+    let ran = run_lua(&fail_script(port, r#"mqtt.Client("dev16", 30)"#), &[]);
+    assert_eq!(
+        lines(&ran.stdout),
+        ["connfail\ttrue\t-2", "offline\ttrue"],
+        "{}",
+        ran.stderr
+    );
+    assert!(ran.elapsed >= Duration::from_secs(5), "{:?}", ran.elapsed);
+    // The CONNECT was MQTT 3.1.1 (level 4) with the client id, no clean session by default.
+    let connect = peer.join().unwrap();
+    assert_eq!(
+        &connect[..12],
+        [0x10, 17, 0, 4, b'M', b'Q', b'T', b'T', 4, 0, 0, 30]
+    );
+    assert_eq!(&connect[12..], b"\0\x05dev16");
+}
+
+#[test]
+fn a_first_packet_other_than_connack_is_not_a_connack_msg() {
+    let (port, _peer) = raw_peer(&[0xD0, 0]); // PINGRESP
+    let ran = run_lua(&fail_script(port, r#"mqtt.Client("dev17", 30)"#), &[]);
+    assert_eq!(
+        lines(&ran.stdout),
+        ["connfail\ttrue\t-4", "offline\ttrue"],
+        "{}",
+        ran.stderr
+    );
+}
+
+#[test]
+fn older_generations_have_their_own_on_close_and_clean_session() {
+    let b = Broker::start(Setup::default());
+    let script = format!(
+        r#"
+m = mqtt.Client("dev18", 30)
+print(pcall(m.on, m, "puback", print))
+print(pcall(m.on, m, "overflow", print))
+m:on("offline", function() print("offline") end)
+m:connect("127.0.0.1", {port}, 0, 0, function(c)
+  print("connect")
+  print("close", c:close())
+  print("again", c:close())
+end)
+"#,
+        port = b.port
+    );
+    let v22 = run_lua(&script, &["--firmware", "2.2"]);
+    assert_eq!(
+        lines(&v22.stdout),
+        [
+            "false\tmethod not supported",
+            "true",
+            "connect",
+            "close\ttrue",
+            "again\tfalse"
+        ],
+        "{}",
+        v22.stderr
+    );
+    let v15 = run_lua(&script, &["--firmware", "1.5"]);
+    assert_eq!(
+        lines(&v15.stdout)[..2],
+        ["false\tmethod not supported", "false\tmethod not supported"],
+        "{}",
+        v15.stderr
+    );
+    // 2.x defaulted to a clean session (c1); 3.0 leaves it off (c0).
+    let log = b.log();
+    assert!(log.contains("as dev18 (p2, c1, k30)"), "{log}");
+}
