@@ -674,3 +674,26 @@ end)
     let log = b.log();
     assert!(log.contains("as dev18 (p2, c1, k30)"), "{log}");
 }
+
+#[test]
+fn a_2_2_client_with_autoreconnect_comes_back_after_the_broker_restarts() {
+    let mut b = Broker::start(Setup::default());
+    let script = format!(
+        r#"
+local n = 0
+m = mqtt.Client("dev19", 30)
+m:on("offline", function() print("offline") end)
+m:connect("127.0.0.1", {port}, 0, 1, function(c)
+  n = n + 1
+  print("connect", n)
+  if n == 2 then c:close() end
+end)
+"#,
+        port = b.port
+    );
+    let mut dev = Device::start(&script, &["--firmware", "2.2"]);
+    dev.expect("connect\t1");
+    b.restart();
+    dev.expect("connect\t2");
+    assert_eq!(dev.finish(), ["connect\t1", "offline", "connect\t2"]);
+}

@@ -75,9 +75,26 @@ fn leaf(ca: &Issuer<'static, KeyPair>, names: &[&str], cn: &str) -> (String, Str
     (cert.pem(), key.serialize_pem())
 }
 
+/// Starts mosquitto on the config in `dir`, logging to `broker.log` there (appending).
+fn spawn(dir: &Path) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("broker.log"))
+        .unwrap();
+    Command::new(program("mosquitto"))
+        .arg("-c")
+        .arg(dir.join("mosquitto.conf"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start mosquitto ({e}); {INSTALL}"))
+}
+
 impl Broker {
     pub fn start(setup: Setup) -> Broker {
-        let exe = program("mosquitto");
+        program("mosquitto");
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let mut conf = format!(
@@ -120,17 +137,8 @@ impl Broker {
                 client_key_pem,
             });
         }
-        let conf_path = dir.path().join("mosquitto.conf");
-        std::fs::write(&conf_path, conf).unwrap();
-        let log = std::fs::File::create(dir.path().join("broker.log")).unwrap();
-        let child = Command::new(exe)
-            .arg("-c")
-            .arg(&conf_path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start mosquitto ({e}); {INSTALL}"));
+        std::fs::write(dir.path().join("mosquitto.conf"), conf).unwrap();
+        let child = spawn(dir.path());
         let b = Broker {
             port,
             certs,
@@ -139,6 +147,13 @@ impl Broker {
         };
         b.wait_listening();
         b
+    }
+
+    /// Kills the broker and starts it again on the same port with the same setup.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.child = spawn(self.dir.path());
+        self.wait_listening();
     }
 
     fn wait_listening(&self) {

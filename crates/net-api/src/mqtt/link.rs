@@ -263,8 +263,17 @@ pub(crate) fn disconnected(lua: &Lua, rt: &Rc<Runtime>, s: &Shared) -> mlua::Res
     if let (true, Some(f), Some(ud)) = (was_up, f, ud) {
         rt.call_net(lua, &f, ud)?;
     }
-    if reconnect && s.borrow().phase == Phase::Idle {
+    // The offline callback may have closed the client for good (or connected it again).
+    let (again, idle) = {
+        let st = s.borrow();
+        (st.reconnecting, st.phase == Phase::Idle)
+    };
+    if reconnect && again && idle {
         return retry(rt, s);
+    }
+    if reconnect && idle {
+        s.borrow_mut().live = None;
+        rt.unanchor(id);
     }
     Ok(())
 }

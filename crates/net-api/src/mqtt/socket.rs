@@ -388,13 +388,16 @@ fn close(lua: &Lua, rt: &Rc<Runtime>, a: &Args) -> FwResult<MultiValue> {
         }
         return Ok(MultiValue::new());
     }
+    {
+        let mut st = c.0.borrow_mut();
+        st.autoreconnect = false;
+        st.reconnecting = false;
+    }
     if phase == Phase::Idle {
         return Ok(MultiValue::from_vec(vec![Value::Boolean(false)]));
     }
     {
         let mut st = c.0.borrow_mut();
-        st.autoreconnect = false;
-        st.reconnecting = false;
         if phase == Phase::Connected
             && let Some(link) = &st.link
         {
