@@ -203,7 +203,8 @@ end)
     assert!(log.contains("Received PUBCOMP from dev3"), "{log}");
 }
 
-fn fail_script(port: u16, client: &str) -> String {
+/// A client that prints every connection outcome: "connect", "connfail" with its code, "offline".
+fn watch_script(port: u16, client: &str) -> String {
     format!(
         r#"
 m = {client}
@@ -221,7 +222,7 @@ fn a_refused_login_reports_the_connack_code_then_offline() {
         ..Setup::default()
     });
     let ran = run_lua(
-        &fail_script(b.port, r#"mqtt.Client("dev4", 30, "u1", "wrong")"#),
+        &watch_script(b.port, r#"mqtt.Client("dev4", 30, "u1", "wrong")"#),
         &[],
     );
     // Mosquitto refuses a wrong password as "not authorized" (5) under MQTT 3.1.1.
@@ -255,7 +256,7 @@ fn no_broker_is_server_not_found_and_no_offline() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let ran = run_lua(&fail_script(port, r#"mqtt.Client("dev5", 30)"#), &[]);
+    let ran = run_lua(&watch_script(port, r#"mqtt.Client("dev5", 30)"#), &[]);
     assert_eq!(lines(&ran.stdout), ["connfail\ttrue\t-5"], "{}", ran.stderr);
     assert_eq!(ran.status, 0);
 }
@@ -263,15 +264,7 @@ fn no_broker_is_server_not_found_and_no_offline() {
 #[test]
 fn a_broker_killed_mid_session_makes_the_device_go_offline() {
     let mut b = Broker::start(Setup::default());
-    let script = format!(
-        r#"
-m = mqtt.Client("dev6", 30)
-m:on("offline", function(c) print("offline", c == m) end)
-m:connect("127.0.0.1", {port}, function(c) print("connect") end,
-  function(c, r) print("connfail", r) end)
-"#,
-        port = b.port
-    );
+    let script = watch_script(b.port, r#"mqtt.Client("dev6", 30)"#);
     let mut dev = Device::start(&script, &[]);
     dev.expect("connect");
     b.kill();
@@ -300,15 +293,7 @@ m:connect("127.0.0.1", {port}, function(c) print("connect") end)
 #[test]
 fn keepalive_gives_up_on_a_broker_that_stopped_answering() {
     let b = Broker::start(Setup::default());
-    let script = format!(
-        r#"
-m = mqtt.Client("dev8", 1)
-m:on("offline", function(c) print("offline", c == m) end)
-m:connect("127.0.0.1", {port}, function(c) print("connect") end,
-  function(c, r) print("connfail", r) end)
-"#,
-        port = b.port
-    );
+    let script = watch_script(b.port, r#"mqtt.Client("dev8", 1)"#);
     let mut dev = Device::start(&script, &[]);
     dev.expect("connect");
     // Let one ping go through, then freeze the broker: the next ping goes unanswered.
@@ -574,7 +559,7 @@ fn the_sensor_fixture_passes_its_ntest_suite() {
 fn a_name_that_does_not_resolve_is_conn_fail_dns() {
     // Port 9 (discard) has no DNS server on loopback: the query is refused at once.
     let ran = run_lua(
-        &fail_script(0, r#"mqtt.Client("dev15", 30)"#)
+        &watch_script(0, r#"mqtt.Client("dev15", 30)"#)
             .replace("\"127.0.0.1\", 0", "\"broker.invalid\""),
         &["--dns", "127.0.0.1", "--dns-port", "9"],
     );
@@ -604,7 +589,7 @@ fn raw_peer(reply: &'static [u8]) -> (u16, std::thread::JoinHandle<Vec<u8>>) {
 #[test]
 fn a_broker_that_never_sends_its_connack_times_out_after_5_s() {
     let (port, peer) = raw_peer(b"");
-    let ran = run_lua(&fail_script(port, r#"mqtt.Client("dev16", 30)"#), &[]);
+    let ran = run_lua(&watch_script(port, r#"mqtt.Client("dev16", 30)"#), &[]);
     assert_eq!(
         lines(&ran.stdout),
         ["connfail\ttrue\t-2", "offline\ttrue"],
@@ -624,7 +609,7 @@ fn a_broker_that_never_sends_its_connack_times_out_after_5_s() {
 #[test]
 fn a_first_packet_other_than_connack_is_not_a_connack_msg() {
     let (port, _peer) = raw_peer(&[0xD0, 0]); // PINGRESP
-    let ran = run_lua(&fail_script(port, r#"mqtt.Client("dev17", 30)"#), &[]);
+    let ran = run_lua(&watch_script(port, r#"mqtt.Client("dev17", 30)"#), &[]);
     assert_eq!(
         lines(&ran.stdout),
         ["connfail\ttrue\t-4", "offline\ttrue"],

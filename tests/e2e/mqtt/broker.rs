@@ -179,12 +179,16 @@ impl Broker {
 
     /// Sends a signal (`STOP`, `CONT`, `KILL`) to the broker process.
     pub fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
+        assert!(self.try_signal(sig), "kill -{sig} failed");
+    }
+
+    fn try_signal(&self, sig: &str) -> bool {
+        Command::new("kill")
             .arg(format!("-{sig}"))
             .arg(self.pid().to_string())
+            .stderr(Stdio::null())
             .status()
-            .unwrap();
-        assert!(ok.success());
+            .is_ok_and(|s| s.success())
     }
 
     /// Kills the broker and waits for it to be gone.
@@ -250,18 +254,8 @@ impl Broker {
 
 impl Drop for Broker {
     fn drop(&mut self) {
-        self.signal_quiet("CONT");
+        self.try_signal("CONT");
         self.kill();
-    }
-}
-
-impl Broker {
-    fn signal_quiet(&self, sig: &str) {
-        let _ = Command::new("kill")
-            .arg(format!("-{sig}"))
-            .arg(self.pid().to_string())
-            .stderr(Stdio::null())
-            .status();
     }
 }
 
