@@ -682,3 +682,45 @@ end)
     dev.expect("connect\t2");
     assert_eq!(dev.finish(), ["connect\t1", "offline", "connect\t2"]);
 }
+
+#[test]
+fn errors_and_refusals_on_a_connected_client() {
+    let b = Broker::start(Setup::default());
+    let script = format!(
+        r#"
+local function try(f) print(select(2, pcall(f))) end
+-- nil in the middle shifts the optional arguments: the 1 is not the clean-session flag.
+m = mqtt.Client("dev20", 30, nil, nil, 1)
+m:connect("127.0.0.1", {port}, function(c)
+  try(function() c:connect("127.0.0.1", {port}) end)
+  try(function() c:subscribe({{}}) end)
+  try(function() c:unsubscribe({{}}) end)
+  try(function() c:subscribe({{t = "x"}}) end)
+  try(function() c:publish("t", "x", 0) end)
+  print(c:publish("", "x", 0, 0), c:publish("t", string.rep("x", 1500), 0, 0),
+        c:publish("t", "x", 3, 0))
+  local big = {{}}
+  for i = 1, 20 do big[string.rep("t", 100) .. i] = 0 end
+  try(function() c:subscribe(big) end)
+  c:close()
+end)
+"#,
+        port = b.port
+    );
+    let ran = run_lua(&script, &[]);
+    assert_eq!(
+        lines(&ran.stdout),
+        [
+            "init.lua:6: already connected",
+            "init.lua:7: no topics found",
+            "init.lua:8: no topics found",
+            "init.lua:9: bad argument #-2 to 'subscribe' (number expected, got string)",
+            "init.lua:10: bad argument #4 to 'publish' (number expected, got no value)",
+            "false\tfalse\tfalse",
+            "init.lua:15: buffer overflow, can't enqueue all subscriptions",
+        ],
+        "{}",
+        ran.stderr
+    );
+    assert!(b.log().contains("as dev20 (p2, c0, k30)"), "{}", b.log());
+}
