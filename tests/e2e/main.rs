@@ -15,6 +15,7 @@ mod fuzz;
 mod generations;
 mod hangs;
 mod lfs;
+mod mqtt;
 mod project;
 mod runtime;
 mod safety;

@@ -4,7 +4,8 @@
 //! three things on a desktop: [`clock::Clock`] (real or virtual time), [`timers::TimerQueue`] (the
 //! device's software timers, ordered the way the SDK fires them), [`flash::Flash`] (a host directory
 //! that looks like SPIFFS and cannot be escaped; [`flash_file::FlashFile`] is one open file on it, with
-//! SPIFFS's positions and modes), and the socket layers built on tokio.
+//! SPIFFS's positions and modes), and the socket layers built on tokio, with the protocol engines
+//! the firmware's client modules run over them ([`mqtt`]).
 //!
 //! Nothing here knows about Lua. The Lua binding crate (`net-api`) drives these types from its single
 //! event-loop thread, and the socket tasks report back through plain Rust callbacks, so every piece can
@@ -14,6 +15,7 @@ pub mod clock;
 pub mod dns;
 pub mod flash;
 pub mod flash_file;
+pub mod mqtt;
 pub mod stream;
 pub mod tcp;
 pub mod timers;

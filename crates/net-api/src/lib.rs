@@ -19,6 +19,7 @@ mod event_loop;
 pub mod heap;
 pub mod lauxlib;
 pub mod modules;
+pub mod mqtt;
 pub mod net;
 pub mod ntest;
 pub mod retained;

@@ -55,3 +55,25 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
 pub fn create(lua: &Lua, rt: &Rc<Runtime>) -> FwResult<Value> {
     socket::create(lua, rt)
 }
+
+/// The TLS client configuration for a connection another module makes over TLS (`mqtt`'s secure
+/// connections): the device's certificate store as it stands, the script's certificate functions
+/// called, and the once-per-run note when nothing will be verified.
+pub(crate) fn client_config(
+    lua: &Lua,
+    rt: &Rc<Runtime>,
+) -> Result<std::sync::Arc<host_backend::tls::ClientConfig>, String> {
+    let certs = lua
+        .app_data_ref::<TlsModule>()
+        .map(|m| m.certs.clone())
+        .ok_or_else(|| "the tls module is not installed".to_string())?;
+    let setup = cert::CertState::client_setup(&certs, lua, rt.cfg.target)?;
+    if certs.borrow().unverified() {
+        rt.warn_once(
+            "tls-unverified",
+            "TLS connection made without certificate verification (the device default); \
+             call tls.cert.verify(...) to check the server's certificate",
+        );
+    }
+    host_backend::tls::client_config(&setup).map_err(|e| e.to_string())
+}

@@ -134,6 +134,7 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>, reset: Option<ResetCause>) ->
     if rt.cfg.firmware == Firmware::V1_5 {
         cjson::install(lua)?;
     }
+    crate::mqtt::install(lua, rt)?;
     install_removed_globals(lua, rt)
 }
 
