@@ -12,6 +12,7 @@ use crate::config::{Config, OnReset};
 use crate::console::{Console, ConsoleBoot};
 use crate::event_loop::{self, Outcome};
 use crate::lauxlib;
+use crate::persist::Persist;
 use crate::runtime::{Helpers, ResetCause, Runtime, WatchdogBite};
 
 /// The firmware's boot banner, with this simulator's name and version. NodeMCU's own test harness
@@ -38,6 +39,15 @@ impl Device {
     /// Powers a device on: a fresh Lua state with the profile's libraries and every module.
     /// `reset` is why the previous boot ended, for `node.bootreason()`.
     pub fn boot(cfg: Config, reset: Option<ResetCause>) -> Result<Device, String> {
+        Device::boot_with(cfg, reset, Rc::default())
+    }
+
+    /// Powers a device on with what earlier boots of the same run left (`persist.rs`).
+    pub fn boot_with(
+        cfg: Config,
+        reset: Option<ResetCause>,
+        persist: Rc<Persist>,
+    ) -> Result<Device, String> {
         let flash = Flash::new(&cfg.flash)
             .map_err(|e| format!("flash directory {}: {e}", cfg.flash.display()))?
             .with_capacity(cfg.flash_size);
@@ -47,7 +57,7 @@ impl Device {
         // Lua's pcall must not catch Rust panics: the watchdog unwinds through them.
         let options = LuaOptions::new().catch_rust_panics(false);
         let lua = unsafe { Lua::unsafe_new_with(crate::stdlib::libraries(device), options) };
-        let rt = Runtime::new(cfg, flash);
+        let rt = Runtime::new(cfg, flash, persist);
         let setup = || -> mlua::Result<()> {
             let h: Table = lua
                 .load(include_str!("prelude.lua"))
@@ -148,9 +158,10 @@ fn install_watchdog(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
 async fn boot_once(
     cfg: &Config,
     reset: Option<ResetCause>,
+    persist: Rc<Persist>,
     mut console: Option<&mut Console>,
 ) -> Outcome {
-    let device = match Device::boot(cfg.clone(), reset) {
+    let device = match Device::boot_with(cfg.clone(), reset, persist) {
         Ok(d) => d,
         Err(e) => return Outcome::MainError(e),
     };
@@ -217,6 +228,7 @@ fn run_with(cfg: Config, mut console: Option<Console>) -> Outcome {
         Err(e) => return Outcome::MainError(format!("cannot start the event loop: {e}")),
     };
     let mut reset = None;
+    let persist = Rc::new(Persist::default());
     loop {
         let local = tokio::task::LocalSet::new();
         // The device runs as a task of the LocalSet, like its sockets: an I/O task waking it
@@ -224,8 +236,9 @@ fn run_with(cfg: Config, mut console: Option<Console>) -> Outcome {
         // task owns the console for the boot and hands it back, so it survives resets.
         let boot_cfg = cfg.clone();
         let mut lent = console.take();
+        let boot_persist = persist.clone();
         let device = local.spawn_local(async move {
-            let outcome = boot_once(&boot_cfg, reset, lent.as_mut()).await;
+            let outcome = boot_once(&boot_cfg, reset, boot_persist, lent.as_mut()).await;
             (outcome, lent)
         });
         let (outcome, back) = local

@@ -19,6 +19,7 @@ pub mod lauxlib;
 pub mod modules;
 pub mod net;
 pub mod ntest;
+pub mod persist;
 pub mod runtime;
 mod stdlib;
 pub mod tls;

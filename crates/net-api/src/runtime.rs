@@ -156,8 +156,14 @@ pub(crate) struct Helpers {
 pub struct Runtime {
     pub cfg: Config,
     pub flash: Flash,
+    /// What outlives this boot (see `persist.rs`).
+    pub persist: Rc<crate::persist::Persist>,
     clock: RefCell<Clock>,
     timers: RefCell<TimerQueue<Job>>,
+    /// Timers of the simulated world (a Wi-Fi station joining its network) that keep the device
+    /// running only while [`Runtime::background_wanted`] says a script listens for what they do.
+    background: RefCell<std::collections::HashSet<TimerKey>>,
+    background_wanted: RefCell<Option<Box<dyn Fn() -> bool>>>,
     tasks: RefCell<[VecDeque<Job>; 3]>,
     ready: RefCell<VecDeque<Job>>,
     pub(crate) wake: Notify,
@@ -186,12 +192,19 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    pub(crate) fn new(cfg: Config, flash: Flash) -> Rc<Runtime> {
+    pub(crate) fn new(
+        cfg: Config,
+        flash: Flash,
+        persist: Rc<crate::persist::Persist>,
+    ) -> Rc<Runtime> {
         Rc::new(Runtime {
             clock: RefCell::new(Clock::new(cfg.virtual_time)),
             cfg,
             flash,
+            persist,
             timers: RefCell::default(),
+            background: RefCell::default(),
+            background_wanted: RefCell::default(),
             tasks: RefCell::default(),
             ready: RefCell::default(),
             wake: Notify::new(),
@@ -264,11 +277,31 @@ impl Runtime {
 
     /// Disarms a timer; true if it was still armed.
     pub fn cancel_timer(&self, key: TimerKey) -> bool {
+        self.background.borrow_mut().remove(&key);
         self.timers.borrow_mut().cancel(key).is_some()
+    }
+
+    /// Arms a timer of the simulated world, due when the device clock reads `at`: it runs like
+    /// any timer, but keeps the run alive only while the predicate of
+    /// [`Runtime::set_background_wanted`] holds (a script with no Wi-Fi callback does not wait
+    /// for its station to join).
+    pub fn arm_background_at(&self, at: SimTime, job: Job) -> TimerKey {
+        let key = self.timers.borrow_mut().arm(at, job);
+        self.background.borrow_mut().insert(key);
+        key
+    }
+
+    /// Says when background timers keep the device alive.
+    pub fn set_background_wanted(&self, wanted: Box<dyn Fn() -> bool>) {
+        *self.background_wanted.borrow_mut() = Some(wanted);
     }
 
     pub(crate) fn next_deadline(&self) -> Option<SimTime> {
         self.timers.borrow().next_deadline()
+    }
+
+    fn background_wanted(&self) -> bool {
+        self.background_wanted.borrow().as_ref().is_some_and(|f| f())
     }
 
     // ---- tasks and events ----
@@ -305,7 +338,9 @@ impl Runtime {
             return Some(job);
         }
         let now = self.now();
-        if let Some((_, job)) = self.timers.borrow_mut().pop_due(now) {
+        let due = self.timers.borrow_mut().pop_due(now);
+        if let Some((key, job)) = due {
+            self.background.borrow_mut().remove(&key);
             return Some(job);
         }
         let mut tasks = self.tasks.borrow_mut();
@@ -314,8 +349,10 @@ impl Runtime {
 
     /// True while anything could still run a callback (decisions.md §3).
     pub(crate) fn alive(&self) -> bool {
+        let (timers, background) = (self.timers.borrow().len(), self.background.borrow().len());
         self.live_io() > 0
-            || !self.timers.borrow().is_empty()
+            || timers > background
+            || (background > 0 && self.background_wanted())
             || !self.ready.borrow().is_empty()
             || self.tasks.borrow().iter().any(|q| !q.is_empty())
     }
@@ -394,6 +431,8 @@ impl Runtime {
         let ready = std::mem::take(&mut *self.ready.borrow_mut());
         let anchors = std::mem::take(&mut *self.anchors.borrow_mut());
         self.output_redirect.borrow_mut().take();
+        self.background.borrow_mut().clear();
+        self.background_wanted.borrow_mut().take();
         self.onerror.borrow_mut().take();
         drop((timers, tasks, ready, anchors));
         let ext = std::mem::take(&mut *self.ext.borrow_mut());

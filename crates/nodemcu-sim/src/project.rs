@@ -44,6 +44,9 @@ pub struct Project {
     pub resolve: Option<BTreeMap<String, IpAddr>>,
     /// `--tls-roots`: "webpki".
     pub tls_roots: Option<TlsRootsName>,
+    /// The simulated Wi-Fi: the saved network, the access points in range, what happens when
+    /// (see the README's "The Wi-Fi model").
+    pub wifi: Option<net_api::config::WifiSetup>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -174,6 +177,21 @@ target = "esp8266"
 
 # CA roots stored at boot, so tls.cert.verify(true) works against real servers: "webpki".
 # tls-roots = "webpki"
+
+# The Wi-Fi the device sees. By default a network is saved in flash and in range, taking any
+# SSID and password, and the station joins it 2 s after boot (STA_CONNECTED at 1.5 s).
+# [wifi]
+# saved = { ssid = "home", pwd = "secret" }   # or saved = false: a board never configured
+# mode = "station"                             # the saved mode: station, softap, stationap, null
+# [[wifi.ap]]                                  # the access points in range (default: any)
+# ssid = "home"
+# pwd = "secret"
+# rssi = -60
+# channel = 6
+# [[wifi.event]]                               # at a device time (ms): drop, down, up, join, leave
+# at = 60000
+# kind = "drop"
+# reason = 8
 "#;
 
 /// `nodemcu-sim init [DIR]`: writes the starter file, never over an existing one.
