@@ -14,3 +14,4 @@ mod tcp;
 mod testrunner;
 mod tls;
 mod udp;
+mod wifi;
