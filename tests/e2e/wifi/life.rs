@@ -201,3 +201,18 @@ fn the_saved_configuration_survives_a_restart() {
         "{r:?}"
     );
 }
+
+/// A mistake in `[wifi]` stops the run before the script, naming the file, line and key.
+#[test]
+fn a_bad_wifi_section_names_file_line_and_key() {
+    let r = run_with_project(
+        "print('ran')\n",
+        "[wifi]\nsaved = { ssid = \"home\" }\n[[wifi.event]]\nat = 1000\nkind = \"drop\"\nresaon = 8\n",
+        &[],
+    );
+    assert_eq!(r.status, 2, "{r:?}");
+    assert_eq!(r.stdout, "");
+    for part in ["nodemcu-sim.toml", "line 6", "resaon"] {
+        assert!(r.stderr.contains(part), "{part}: {r:?}");
+    }
+}
