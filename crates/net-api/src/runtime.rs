@@ -301,7 +301,10 @@ impl Runtime {
     }
 
     fn background_wanted(&self) -> bool {
-        self.background_wanted.borrow().as_ref().is_some_and(|f| f())
+        self.background_wanted
+            .borrow()
+            .as_ref()
+            .is_some_and(|f| f())
     }
 
     // ---- tasks and events ----

@@ -291,7 +291,16 @@ reason = 8
         assert_eq!(w.ap[0].bssid.unwrap().0, [0xaa, 0xbb, 0xcc, 0xdd, 0xee, 1]);
         assert_eq!((w.ap[0].rssi.0, w.ap[0].channel.0), (-71, 11));
         assert_eq!((w.event[0].at, w.event[0].reason), (60000, Some(8)));
-        assert!(parse("[wifi]\nsaved = false\n").unwrap().wifi.unwrap().saved.unwrap().0.is_none());
+        assert!(
+            parse("[wifi]\nsaved = false\n")
+                .unwrap()
+                .wifi
+                .unwrap()
+                .saved
+                .unwrap()
+                .0
+                .is_none()
+        );
     }
 
     #[test]
@@ -299,11 +308,20 @@ reason = 8
         let e = parse("[wifi]\n[[wifi.ap]]\nssid = \"a\"\nchanel = 3\n").unwrap_err();
         assert!(e.contains("line 4") && e.contains("chanel"), "{e}");
         let e = parse("[[wifi.ap]]\nssid = \"a\"\nbssid = \"aa:bb\"\n").unwrap_err();
-        assert!(e.contains("line 3") && e.contains("not a MAC address"), "{e}");
+        assert!(
+            e.contains("line 3") && e.contains("not a MAC address"),
+            "{e}"
+        );
         let e = parse("[[wifi.ap]]\nssid = \"a\"\nchannel = 14\n").unwrap_err();
-        assert!(e.contains("line 3") && e.contains("channel is 1 to 13"), "{e}");
+        assert!(
+            e.contains("line 3") && e.contains("channel is 1 to 13"),
+            "{e}"
+        );
         let e = parse("[wifi]\nsaved = true\n").unwrap_err();
-        assert!(e.contains("line 2") && e.contains("saved = true names no network"), "{e}");
+        assert!(
+            e.contains("line 2") && e.contains("saved = true names no network"),
+            "{e}"
+        );
         let e = parse("[[wifi.event]]\nat = 5\nkind = \"explode\"\n").unwrap_err();
         assert!(e.contains("line 3") && e.contains("explode"), "{e}");
     }

@@ -190,14 +190,14 @@ fn the_saved_configuration_survives_a_restart() {
     let r = run_vt(script, &["--on-reset", "restart"]);
     assert_eq!(r.status, 0, "{r:?}");
     assert!(
-        r.stdout.starts_with(
-            "2\t3\tlost\tkept\tpassword1\t0\t00:00:00:00:00:00\n"
-        ),
+        r.stdout
+            .starts_with("2\t3\tlost\tkept\tpassword1\t0\t00:00:00:00:00:00\n"),
         "{r:?}"
     );
     // auto = false was saved too: the second boot does not connect.
     assert!(
-        r.stdout.ends_with("3\tkept\tpassword1\t0\t00:00:00:00:00:00\n0\n"),
+        r.stdout
+            .ends_with("3\tkept\tpassword1\t0\t00:00:00:00:00:00\n0\n"),
         "{r:?}"
     );
 }

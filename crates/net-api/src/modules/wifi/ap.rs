@@ -58,7 +58,9 @@ pub(crate) fn table(lua: &Lua, rt: &Rc<Runtime>, w: &W) -> mlua::Result<Table> {
             ("setmac", {
                 let ww = w.clone();
                 bind(lua, move |lua, a| {
-                    Ok(set_mac(lua, &a)?.map(|m| ww.st.borrow_mut().ap_mac = m).is_some())
+                    Ok(set_mac(lua, &a)?
+                        .map(|m| ww.st.borrow_mut().ap_mac = m)
+                        .is_some())
                 })?
             }),
             ("getclient", {
@@ -109,7 +111,11 @@ fn number_field(t: &Table, key: &str, range: (i64, i64), range_msg: &str) -> FwR
 /// `wifi.ap.config(table)`.
 fn config(rt: &Rc<Runtime>, w: &W, a: &Args) -> FwResult<bool> {
     let Value::Table(t) = a.get(1) else {
-        let got = if a.is_empty() { "no value" } else { typename(a.arg(1)) };
+        let got = if a.is_empty() {
+            "no value"
+        } else {
+            typename(a.arg(1))
+        };
         return arg_err(1, format!("table expected, got {got}"));
     };
     let text = |v: &Value| v.to_string().unwrap_or_default();
@@ -215,7 +221,9 @@ fn dhcp_table(lua: &Lua, w: &W) -> mlua::Result<Table> {
             return fw_err("wrong arg type");
         };
         let start = match field(&t, "start")? {
-            v @ (Value::String(_) | Value::Integer(_) | Value::Number(_)) => parse_ip(&v.to_string()?),
+            v @ (Value::String(_) | Value::Integer(_) | Value::Number(_)) => {
+                parse_ip(&v.to_string()?)
+            }
             _ => Ipv4Addr::UNSPECIFIED,
         };
         if start.is_unspecified() {
@@ -244,7 +252,9 @@ pub(crate) fn client_joins(rt: &Rc<Runtime>, w: &W, mac: Option<[u8; 6]>) {
         if s.mode & 2 == 0 || s.clients.len() >= s.ap.max as usize {
             return;
         }
-        let aid = (1..=u8::MAX).find(|a| s.clients.iter().all(|c| c.aid != *a)).unwrap_or(1);
+        let aid = (1..=u8::MAX)
+            .find(|a| s.clients.iter().all(|c| c.aid != *a))
+            .unwrap_or(1);
         let mut ip = s.lease_start.octets();
         ip[3] = ip[3].wrapping_add(aid - 1);
         let c = Client {
@@ -256,7 +266,14 @@ pub(crate) fn client_joins(rt: &Rc<Runtime>, w: &W, mac: Option<[u8; 6]>) {
         s.clients.push(c.clone());
         c
     };
-    emit(rt, w, Event::ApStaConnected { mac: client.mac, aid: client.aid });
+    emit(
+        rt,
+        w,
+        Event::ApStaConnected {
+            mac: client.mac,
+            aid: client.aid,
+        },
+    );
 }
 
 /// A client leaves: the one named, else the newest.
@@ -270,7 +287,14 @@ pub(crate) fn client_leaves(rt: &Rc<Runtime>, w: &W, mac: Option<[u8; 6]>) {
         at.map(|i| s.clients.remove(i))
     };
     if let Some(c) = gone {
-        emit(rt, w, Event::ApStaDisconnected { mac: c.mac, aid: c.aid });
+        emit(
+            rt,
+            w,
+            Event::ApStaDisconnected {
+                mac: c.mac,
+                aid: c.aid,
+            },
+        );
     }
 }
 

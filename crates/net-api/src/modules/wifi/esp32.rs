@@ -22,8 +22,21 @@ const NOT_STARTED: i32 = 0x3002;
 const WRONG_MODE: i32 = 0x3005;
 const SCAN: Duration = Duration::from_millis(13 * 120);
 
-const STA_EVENTS: &[&str] = &["start", "stop", "connected", "disconnected", "authmode_changed", "got_ip"];
-const AP_EVENTS: &[&str] = &["start", "stop", "sta_connected", "sta_disconnected", "probe_req"];
+const STA_EVENTS: &[&str] = &[
+    "start",
+    "stop",
+    "connected",
+    "disconnected",
+    "authmode_changed",
+    "got_ip",
+];
+const AP_EVENTS: &[&str] = &[
+    "start",
+    "stop",
+    "sta_connected",
+    "sta_disconnected",
+    "probe_req",
+];
 
 /// The station settings the IDF keeps beside SSID and password, as `getconfig` reports them.
 #[derive(Clone, Default)]
@@ -118,7 +131,11 @@ fn check_table(a: &Args, n: usize) -> FwResult<Table> {
     match a.get(n) {
         Value::Table(t) => Ok(t),
         _ => {
-            let got = if n > a.len() { "no value" } else { typename(a.arg(n)) };
+            let got = if n > a.len() {
+                "no value"
+            } else {
+                typename(a.arg(n))
+            };
             arg_err(n, format!("table expected, got {got}"))
         }
     }
@@ -140,7 +157,10 @@ fn opt_field_int(t: &Table, key: &str, default: i64) -> FwResult<i64> {
         Value::Nil => Ok(default),
         v => match to_number(&v) {
             Some(n) => Ok(n as i64),
-            None => fw_err(format!("bad argument #-1 to 'config' (number expected, got {})", typename(&v))),
+            None => fw_err(format!(
+                "bad argument #-1 to 'config' (number expected, got {})",
+                typename(&v)
+            )),
         },
     }
 }
@@ -195,14 +215,23 @@ fn describe(lua: &Lua, ev: &Event) -> mlua::Result<(bool, &'static str, Table)> 
     let (sta, name) = match ev {
         Event::StaStart => (true, "start"),
         Event::StaStop => (true, "stop"),
-        Event::StaConnected { ssid, bssid, channel, auth } => {
+        Event::StaConnected {
+            ssid,
+            bssid,
+            channel,
+            auth,
+        } => {
             t.set("ssid", ssid.as_str())?;
             t.set("bssid", fmt_mac(bssid))?;
             t.set("channel", *channel)?;
             t.set("auth", *auth)?;
             (true, "connected")
         }
-        Event::StaDisconnected { ssid, bssid, reason } => {
+        Event::StaDisconnected {
+            ssid,
+            bssid,
+            reason,
+        } => {
             t.set("ssid", ssid.as_str())?;
             t.set("bssid", fmt_mac(bssid))?;
             t.set("reason", *reason)?;
@@ -220,7 +249,14 @@ fn describe(lua: &Lua, ev: &Event) -> mlua::Result<(bool, &'static str, Table)> 
             t.set("mac", fmt_mac(mac))?;
             t.set("id", *aid)?;
             let joined = matches!(ev, Event::ApStaConnected { .. });
-            (false, if joined { "sta_connected" } else { "sta_disconnected" })
+            (
+                false,
+                if joined {
+                    "sta_connected"
+                } else {
+                    "sta_disconnected"
+                },
+            )
         }
         Event::ModeChanged { .. } => (true, ""),
     };
@@ -230,7 +266,9 @@ fn describe(lua: &Lua, ev: &Event) -> mlua::Result<(bool, &'static str, Table)> 
 fn handler(w: &W, sta: bool, name: &str) -> Option<Function> {
     let cbs = w.cbs.borrow();
     let list = if sta { &cbs.sta_on } else { &cbs.ap_on };
-    list.iter().find(|(n, _)| *n == name).map(|(_, f)| f.clone())
+    list.iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, f)| f.clone())
 }
 
 /// Runs the `on` callback of `ev` from the event task, if one is registered.
@@ -339,10 +377,13 @@ fn sta_table(lua: &Lua, rt: &Rc<Runtime>, w: &W) -> mlua::Result<Table> {
                     Ok(true)
                 })?
             }),
-            ("settxpower", bind(lua, |_, a| {
-                a.check_number(1)?;
-                Ok(true)
-            })?),
+            (
+                "settxpower",
+                bind(lua, |_, a| {
+                    a.check_number(1)?;
+                    Ok(true)
+                })?,
+            ),
             ("powersave", {
                 let ps = powersave.clone();
                 bind(lua, move |lua, a| {
@@ -354,7 +395,10 @@ fn sta_table(lua: &Lua, rt: &Rc<Runtime>, w: &W) -> mlua::Result<Table> {
                     Ok(())
                 })?
             }),
-            ("getpowersave", bind(lua, move |_, _| Ok(powersave.borrow().clone()))?),
+            (
+                "getpowersave",
+                bind(lua, move |_, _| Ok(powersave.borrow().clone()))?,
+            ),
         ],
     )?;
     set_all(&sta, &[("PMF_AVAILABLE", 1), ("PMF_REQUIRED", 2)])?;
@@ -389,7 +433,9 @@ fn sta_config(w: &W, ex: &Rc<RefCell<StaExtras>>, a: &Args) -> FwResult<()> {
                 let s = v.to_string().unwrap_or_default();
                 match keys.iter().position(|k| *k == s) {
                     Some(i) => Ok(i == 1),
-                    None => fw_err(format!("bad argument #-1 to 'config' (invalid option '{s}')")),
+                    None => fw_err(format!(
+                        "bad argument #-1 to 'config' (invalid option '{s}')"
+                    )),
                 }
             }
         }
@@ -463,7 +509,12 @@ fn sta_getconfig(lua: &Lua, w: &W, ex: &StaExtras) -> FwResult<Table> {
 }
 
 /// `wifi.sta.scan(cfg, fn)`: `fn(nil, list)` once the scan is done.
-fn scan(rt: &Rc<Runtime>, w: &W, scanning: &Rc<RefCell<Option<Function>>>, a: &Args) -> FwResult<()> {
+fn scan(
+    rt: &Rc<Runtime>,
+    w: &W,
+    scanning: &Rc<RefCell<Option<Function>>>,
+    a: &Args,
+) -> FwResult<()> {
     if scanning.borrow().is_some() {
         return fw_err("scan already in progress");
     }
@@ -482,7 +533,9 @@ fn scan(rt: &Rc<Runtime>, w: &W, scanning: &Rc<RefCell<Option<Function>>>, a: &A
     rt.arm_timer(
         SCAN,
         Box::new(move |lua| {
-            let Some(cb) = sc.borrow_mut().take() else { return Ok(()) };
+            let Some(cb) = sc.borrow_mut().take() else {
+                return Ok(());
+            };
             let list = lua.create_table()?;
             let found = station::scan(&ww).into_iter().filter(|n| {
                 ssid.as_ref().is_none_or(|s| n.ssid.as_ref() == Some(s))
@@ -543,10 +596,13 @@ fn ap_table(lua: &Lua, rt: &Rc<Runtime>, w: &W) -> mlua::Result<Table> {
                     Ok(())
                 })?
             }),
-            ("sethostname", bind(lua, |lua, a| {
-                a.check_str(lua, 1)?;
-                Ok(true)
-            })?),
+            (
+                "sethostname",
+                bind(lua, |lua, a| {
+                    a.check_str(lua, 1)?;
+                    Ok(true)
+                })?,
+            ),
             ("on", {
                 let ww = w.clone();
                 bind(lua, move |lua, a| on(lua, &ww, &a, false))?

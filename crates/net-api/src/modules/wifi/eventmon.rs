@@ -155,10 +155,15 @@ pub(crate) fn register(rt: &Runtime, w: &W, a: &Args) -> crate::lauxlib::FwResul
     if id > max {
         return fw_err(format!("valid wifi events:0-{max}"));
     }
-    set_slot(rt, w, id, match a.get(2) {
-        Value::Function(f) => Some(f),
-        _ => None,
-    });
+    set_slot(
+        rt,
+        w,
+        id,
+        match a.get(2) {
+            Value::Function(f) => Some(f),
+            _ => None,
+        },
+    );
     Ok(())
 }
 
@@ -177,7 +182,10 @@ pub(crate) fn table(lua: &Lua, rt: &Rc<Runtime>, w: &W) -> mlua::Result<Table> {
     let register_fn = bind(lua, move |_, a| register(&r, &ww, &a))?;
     let t = module_table(
         lua,
-        vec![("register", register_fn.clone()), ("unregister", register_fn)],
+        vec![
+            ("register", register_fn.clone()),
+            ("unregister", register_fn),
+        ],
     )?;
     set_all(
         &t,
@@ -262,9 +270,19 @@ pub(crate) fn add_status_monitor(
             if mm.borrow().cbs.iter().all(Option::is_none) {
                 return fw_err("No callbacks defined");
             }
-            let ms = if a.is_number(1) { a.check_number(1)? as u32 } else { 150 };
+            let ms = if a.is_number(1) {
+                a.check_number(1)? as u32
+            } else {
+                150
+            };
             stop_monitor(&r, &mm);
-            arm_monitor(&r, &ww, &mm, Duration::from_millis(u64::from(ms.max(1))), r.now());
+            arm_monitor(
+                &r,
+                &ww,
+                &mm,
+                Duration::from_millis(u64::from(ms.max(1))),
+                r.now(),
+            );
             Ok(())
         })?,
     )?;

@@ -156,8 +156,14 @@ mod tests {
 
     #[test]
     fn macs_format_and_parse_as_the_sdk_does() {
-        assert_eq!(fmt_mac(&[0x5c, 0xcf, 0x7f, 0, 0xff, 1]), "5c:cf:7f:00:ff:01");
-        assert_eq!(parse_mac_strict("02:00:00:00:00:0A"), Some([2, 0, 0, 0, 0, 10]));
+        assert_eq!(
+            fmt_mac(&[0x5c, 0xcf, 0x7f, 0, 0xff, 1]),
+            "5c:cf:7f:00:ff:01"
+        );
+        assert_eq!(
+            parse_mac_strict("02:00:00:00:00:0A"),
+            Some([2, 0, 0, 0, 0, 10])
+        );
         assert_eq!(parse_mac_strict("02:00:00:00:00"), None);
         assert_eq!(parse_mac_lenient("02-00-00-zz-00-0a"), [2, 0, 0, 0, 0, 10]);
     }
@@ -170,7 +176,10 @@ mod tests {
             gateway: Ipv4Addr::new(192, 168, 1, 1),
         };
         assert_eq!(ip.broadcast(), Ipv4Addr::new(192, 168, 1, 255));
-        assert_eq!(station::lease().broadcast(), Ipv4Addr::new(127, 255, 255, 255));
+        assert_eq!(
+            station::lease().broadcast(),
+            Ipv4Addr::new(127, 255, 255, 255)
+        );
         assert_eq!(parse_ip("nope"), Ipv4Addr::BROADCAST);
     }
 }

@@ -102,7 +102,10 @@ pub(crate) fn module(lua: &Lua, rt: &Rc<Runtime>, w: &W) -> mlua::Result<Table> 
     ];
     if fw == Firmware::V1_5 {
         let (rr, ww, r) = (rt.clone(), w.clone(), r.clone());
-        fns.push(("sleep", bind(lua, move |_, a| force_sleep(&rr, &ww, &r, &a))?));
+        fns.push((
+            "sleep",
+            bind(lua, move |_, a| force_sleep(&rr, &ww, &r, &a))?,
+        ));
     } else {
         fns.extend(newer_fns(lua, rt, &r)?);
     }
@@ -126,7 +129,10 @@ fn newer_fns(lua: &Lua, rt: &Rc<Runtime>, r: &R) -> mlua::Result<Vec<(&'static s
     };
     let (r1, r2) = (r.clone(), r.clone());
     Ok(vec![
-        ("getcountry", bind(lua, move |lua, _| country_table(lua, &r1.borrow().country))?),
+        (
+            "getcountry",
+            bind(lua, move |lua, _| country_table(lua, &r1.borrow().country))?,
+        ),
         ("setcountry", bind(lua, move |_, a| setcountry(&r2, &a))?),
         (
             "setmaxtxpower",
@@ -300,8 +306,8 @@ fn setcountry(r: &R, a: &Args) -> FwResult<bool> {
 /// radio off (NULLMODE, saved); waking only lifts the flag. Returns the flag and nil.
 fn force_sleep(rt: &Rc<Runtime>, w: &W, r: &R, a: &Args) -> FwResult<(Value, Value)> {
     let want = match to_number(a.arg(1)) {
-        Some(x) if x == 0.0 => 0,
-        Some(x) if x == 1.0 => 1,
+        Some(0.0) => 0,
+        Some(1.0) => 1,
         _ => 2,
     };
     let asleep = r.borrow().force_sleep;

@@ -48,7 +48,9 @@ impl<'de> Deserialize<'de> for Saved {
             Net(SavedNet),
         }
         match Raw::deserialize(d).map_err(|_| {
-            D::Error::custom("expected false or a table such as { ssid = \"home\", pwd = \"secret\" }")
+            D::Error::custom(
+                "expected false or a table such as { ssid = \"home\", pwd = \"secret\" }",
+            )
         })? {
             Raw::Flag(false) => Ok(Saved(None)),
             Raw::Flag(true) => Err(D::Error::custom(
@@ -159,9 +161,9 @@ pub struct Mac(pub [u8; 6]);
 impl<'de> Deserialize<'de> for Mac {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        super::parse_mac_strict(&s)
-            .map(Mac)
-            .ok_or_else(|| D::Error::custom(format!("not a MAC address like 02:00:00:00:00:01: {s:?}")))
+        super::parse_mac_strict(&s).map(Mac).ok_or_else(|| {
+            D::Error::custom(format!("not a MAC address like 02:00:00:00:00:01: {s:?}"))
+        })
     }
 }
 

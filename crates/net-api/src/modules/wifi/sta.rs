@@ -23,7 +23,12 @@ use crate::runtime::Runtime;
 /// A scan of all 13 channels at the SDK's 120 ms each.
 const SCAN: Duration = Duration::from_millis(13 * 120);
 
-pub(crate) fn table(lua: &Lua, rt: &Rc<Runtime>, w: &W, sleeptype: Function) -> mlua::Result<Table> {
+pub(crate) fn table(
+    lua: &Lua,
+    rt: &Rc<Runtime>,
+    w: &W,
+    sleeptype: Function,
+) -> mlua::Result<Table> {
     let fw = rt.cfg.firmware;
     let ap_index = Rc::new(Cell::new(0usize));
     let mut fns = vec![
@@ -33,11 +38,15 @@ pub(crate) fn table(lua: &Lua, rt: &Rc<Runtime>, w: &W, sleeptype: Function) -> 
         }),
         ("getconfig", {
             let (r, ww) = (rt.clone(), w.clone());
-            bind(lua, move |lua, a| sta_config::getconfig(lua, &r, &ww, &a, false))?
+            bind(lua, move |lua, a| {
+                sta_config::getconfig(lua, &r, &ww, &a, false)
+            })?
         }),
         ("getdefaultconfig", {
             let (r, ww) = (rt.clone(), w.clone());
-            bind(lua, move |lua, a| sta_config::getconfig(lua, &r, &ww, &a, true))?
+            bind(lua, move |lua, a| {
+                sta_config::getconfig(lua, &r, &ww, &a, true)
+            })?
         }),
         ("connect", {
             let (r, ww) = (rt.clone(), w.clone());
@@ -112,7 +121,9 @@ pub(crate) fn table(lua: &Lua, rt: &Rc<Runtime>, w: &W, sleeptype: Function) -> 
         ("setmac", {
             let ww = w.clone();
             bind(lua, move |lua, a| {
-                Ok(set_mac(lua, &a).map(|m| m.map(|m| ww.st.borrow_mut().sta_mac = m))?.is_some())
+                Ok(set_mac(lua, &a)
+                    .map(|m| m.map(|m| ww.st.borrow_mut().sta_mac = m))?
+                    .is_some())
             })?
         }),
         ("gethostname", {
@@ -130,7 +141,9 @@ pub(crate) fn table(lua: &Lua, rt: &Rc<Runtime>, w: &W, sleeptype: Function) -> 
         }),
         ("getrssi", {
             let ww = w.clone();
-            bind(lua, move |_, _| Ok(ww.st.borrow().link.as_ref().map(|l| l.rssi)))?
+            bind(lua, move |_, _| {
+                Ok(ww.st.borrow().link.as_ref().map(|l| l.rssi))
+            })?
         }),
         ("status", {
             let ww = w.clone();
@@ -278,7 +291,12 @@ fn getap_fn(lua: &Lua, rt: &Rc<Runtime>, w: &W) -> mlua::Result<Function> {
 
 /// `wifi.sta.getap([cfg,] [format,] callback)`: the firmware shifts its arguments into
 /// `(cfg, format, callback)` and scans only when there is a callback.
-fn getap(rt: &Rc<Runtime>, w: &W, pending: &Rc<RefCell<Option<Function>>>, a: Args) -> FwResult<()> {
+fn getap(
+    rt: &Rc<Runtime>,
+    w: &W,
+    pending: &Rc<RefCell<Option<Function>>>,
+    a: Args,
+) -> FwResult<()> {
     if w.st.borrow().mode == 2 {
         return fw_err("Can't list ap in SOFTAP mode");
     }
@@ -388,9 +406,15 @@ fn scan_table(lua: &Lua, w: &W, f: &ScanFilter, by_bssid: bool) -> mlua::Result<
         }
         let bssid = fmt_mac(&n.bssid);
         if by_bssid {
-            t.set(bssid, format!("{ssid},{},{},{}", n.rssi, n.auth(), n.channel))?;
+            t.set(
+                bssid,
+                format!("{ssid},{},{},{}", n.rssi, n.auth(), n.channel),
+            )?;
         } else {
-            t.set(ssid, format!("{},{},{bssid},{}", n.auth(), n.rssi, n.channel))?;
+            t.set(
+                ssid,
+                format!("{},{},{bssid},{}", n.auth(), n.rssi, n.channel),
+            )?;
         }
     }
     Ok(t)

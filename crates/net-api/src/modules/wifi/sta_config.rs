@@ -135,7 +135,11 @@ fn table_callbacks(rt: &Runtime, w: &W, t: &Table) -> FwResult<()> {
             "authmode_change_cb",
         ),
         ("got_ip_cb", eventmon::STA_GOT_IP, "gotip_cb"),
-        ("dhcp_timeout_cb", eventmon::STA_DHCP_TIMEOUT, "dhcp_timeout_cb"),
+        (
+            "dhcp_timeout_cb",
+            eventmon::STA_DHCP_TIMEOUT,
+            "dhcp_timeout_cb",
+        ),
     ];
     for (key, id, name) in keys {
         match field(t, key)? {
@@ -153,7 +157,11 @@ fn positional(lua: &Lua, a: &Args) -> FwResult<Request> {
     let ssid = a.check_str(lua, 1)?;
     arg_check((1..32).contains(&ssid.len()), 1, "length:1-32")?;
     let pwd = a.check_str(lua, 2)?;
-    arg_check(pwd.is_empty() || (8..64).contains(&pwd.len()), 2, "length:0 or 8-64")?;
+    arg_check(
+        pwd.is_empty() || (8..64).contains(&pwd.len()),
+        2,
+        "length:0 or 8-64",
+    )?;
     let mut bssid_at = 4;
     let auto = match a.arg(3) {
         _ if a.is_number(3) => match a.check_integer(3)? {
@@ -186,7 +194,13 @@ fn positional(lua: &Lua, a: &Args) -> FwResult<Request> {
 
 /// `getconfig([true])` / `getdefaultconfig([true])`: a table with `true`, else
 /// `ssid, pwd, bssid_set, bssid`.
-pub(crate) fn getconfig(lua: &Lua, rt: &Runtime, w: &W, a: &Args, saved: bool) -> FwResult<MultiValue> {
+pub(crate) fn getconfig(
+    lua: &Lua,
+    rt: &Runtime,
+    w: &W,
+    a: &Args,
+    saved: bool,
+) -> FwResult<MultiValue> {
     let cfg = if saved {
         w.saved.borrow().sta.clone()
     } else {

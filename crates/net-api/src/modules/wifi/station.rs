@@ -445,10 +445,17 @@ fn got_ip(rt: &Rc<Runtime>, w: &W, ip: IpInfo) {
 
 fn failed(rt: &Rc<Runtime>, w: &W) {
     let Some(cfg) = current_config(w) else { return };
-    let reason = lookup(&w.st.borrow(), &cfg).err().unwrap_or(REASON_NO_AP_FOUND);
+    let reason = lookup(&w.st.borrow(), &cfg)
+        .err()
+        .unwrap_or(REASON_NO_AP_FOUND);
     let bssid = if reason == REASON_AUTH_FAIL {
         cfg.bssid
-            .or_else(|| scan(w).iter().find(|n| n.ssid.as_deref() == Some(&cfg.ssid)).map(|n| n.bssid))
+            .or_else(|| {
+                scan(w)
+                    .iter()
+                    .find(|n| n.ssid.as_deref() == Some(&cfg.ssid))
+                    .map(|n| n.bssid)
+            })
             .unwrap_or_default()
     } else {
         [0; 6]
