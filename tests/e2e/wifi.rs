@@ -35,3 +35,6 @@ E.register(E.STA_CONNECTED, function(T) print(ms(), "CONNECTED", T.SSID, T.BSSID
 E.register(E.STA_GOT_IP, function(T) print(ms(), "GOT_IP", T.IP, T.netmask, T.gateway) end)
 E.register(E.STA_DISCONNECTED, function(T) print(ms(), "DISCONNECTED", T.SSID, T.BSSID, T.reason, wifi.sta.status()) end)
 "#;
+
+/// Lua helper: `E(fn)` prints the error `fn` raises, without the `init.lua:N: ` prefix.
+pub const E: &str = "local function E(f) local ok, m = pcall(f) print(ok and 'no error' or (m:gsub('^init.lua:%d+: ', ''))) end\n";

@@ -1,9 +1,7 @@
 //! `--target esp32`: the ESP32 firmware's `wifi` (dev-esp32): `wifi.mode`/`start`, explicit
 //! `wifi.sta.connect()`, events through `wifi.sta.on` / `wifi.ap.on` as `(event, info)`.
 
-use super::{run_vt, run_with_project};
-
-const E: &str = "local function E(f) local ok, m = pcall(f) print(ok and 'no error' or (m:gsub('^init.lua:%d+: ', ''))) end\n";
+use super::{E, run_vt, run_with_project};
 
 /// The station setup of ESP32 projects: mode, config, start, connect, and the events with their
 /// info tables at exact times.

@@ -1,10 +1,7 @@
 //! Every ESP8266 `wifi` function's values and errors (firmware 3.0), with the exact texts of
 //! `app/modules/wifi.c`.
 
-use super::{run_vt, run_with_project};
-
-/// Lua helper: `E(fn)` prints the error `fn` raises, without the `init.lua:N: ` prefix.
-const E: &str = "local function E(f) local ok, m = pcall(f) print(ok and 'no error' or (m:gsub('^init.lua:%d+: ', ''))) end\n";
+use super::{E, run_vt, run_with_project};
 
 #[test]
 fn station_config_errors_have_the_firmwares_text() {

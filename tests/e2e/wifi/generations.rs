@@ -1,9 +1,7 @@
 //! Each generation's forms: 1.5's positional `wifi.sta.config` and status monitor, what 1.5
 //! lacked, and the notes 2.x/3.0 give for what they removed.
 
-use super::{LOG_EVENTS, run_vt};
-
-const E: &str = "local function E(f) local ok, m = pcall(f) print(ok and 'no error' or (m:gsub('^init.lua:%d+: ', ''))) end\n";
+use super::{E, LOG_EVENTS, run_vt};
 
 /// 1.5: `wifi.sta.config(ssid, pwd[, auto[, bssid]])`, saved and joined; its argument errors.
 #[test]

@@ -231,7 +231,7 @@ fn dhcp_table(lua: &Lua, w: &W) -> mlua::Result<Table> {
         }
         let max = ww.st.borrow().ap.max;
         let mut end = start.octets();
-        end[3] = end[3].wrapping_add(max - 1);
+        end[3] = end[3].wrapping_add(max.saturating_sub(1));
         ww.st.borrow_mut().lease_start = start;
         Ok((start.to_string(), Ipv4Addr::from(end).to_string()))
     })?;
