@@ -4,7 +4,7 @@
 //! current configuration, the networks in range (`setup.rs`, from `nodemcu-sim.toml`), joining,
 //! failing, being dropped and reconnecting. It reports what happens as [`Event`]s, which each API
 //! delivers its own way: the ESP8266's `wifi.eventmon` (`eventmon.rs`, and `wifi.sta.eventMonReg`
-//! under 1.5), the ESP32's `wifi.sta.on` / `wifi.ap.on` (`esp32.rs`). The ESP8266 API is
+//! under 1.5), the ESP32's `wifi.sta.on` / `wifi.ap.on` (`esp32.rs`, `esp32_sta.rs`). The ESP8266 API is
 //! `radio.rs` (`wifi.*`), `sta.rs` (`wifi.sta.*`) and `ap.rs` (`wifi.ap.*`).
 
 use std::net::Ipv4Addr;
@@ -17,6 +17,7 @@ use crate::runtime::Runtime;
 
 mod ap;
 mod esp32;
+mod esp32_sta;
 mod eventmon;
 mod radio;
 pub mod setup;
