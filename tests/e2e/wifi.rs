@@ -11,6 +11,8 @@ mod functions;
 mod generations;
 #[path = "wifi/life.rs"]
 mod life;
+#[path = "wifi/patterns.rs"]
+mod patterns;
 
 use crate::support::{Flash, Ran};
 
