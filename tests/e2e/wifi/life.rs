@@ -216,3 +216,16 @@ fn a_bad_wifi_section_names_file_line_and_key() {
         assert!(r.stderr.contains(part), "{part}: {r:?}");
     }
 }
+
+/// A handler that never gives up keeps the run going, as the board would retry for ever;
+/// `--timeout` ends it.
+#[test]
+fn endless_retries_end_at_the_timeout() {
+    let r = run_with_project(
+        "wifi.eventmon.register(wifi.eventmon.STA_DISCONNECTED, function(T) print(math.floor(tmr.now() / 1000), T.reason) end)\n",
+        "[wifi]\nsaved = { ssid = \"gone\" }\n[[wifi.ap]]\nssid = \"other\"\n",
+        &["--timeout", "7000"],
+    );
+    assert_eq!(r.status, 124, "{r:?}");
+    assert_eq!(r.stdout, "2000\t201\n4000\t201\n6000\t201\n", "{r:?}");
+}
