@@ -298,17 +298,17 @@ fn neighbourhood(setup: &WifiSetup) -> Vec<Neighbour> {
         .collect()
 }
 
-/// The access point `cfg` would join now, or the reason it cannot.
-fn lookup(s: &State, cfg: &StaConfig) -> Result<Link, u16> {
+/// The access point `cfg` would join now, or the reason it cannot and the BSSID it reports.
+fn lookup(s: &State, cfg: &StaConfig) -> Result<Link, (u16, [u8; 6])> {
     let found = s.air.iter().find(|n| {
         n.up && n.ssid.as_ref().is_none_or(|id| *id == cfg.ssid)
             && cfg.bssid.is_none_or(|b| n.ssid.is_none() || b == n.bssid)
     });
     let Some(n) = found else {
-        return Err(REASON_NO_AP_FOUND);
+        return Err((REASON_NO_AP_FOUND, [0; 6]));
     };
     if n.ssid.is_some() && n.pwd.as_deref().unwrap_or("") != cfg.pwd {
-        return Err(REASON_AUTH_FAIL);
+        return Err((REASON_AUTH_FAIL, n.bssid));
     }
     let auth = if n.ssid.is_none() && !cfg.pwd.is_empty() {
         AUTH_WPA2_PSK
@@ -383,12 +383,14 @@ pub fn connect(rt: &Rc<Runtime>, w: &W) {
     attempt(rt, w, &cfg);
 }
 
-/// One attempt: its outcome is decided by the neighbourhood now and reported when it is done.
+/// One attempt: how long it takes depends on whether it can succeed now; when it is done the
+/// neighbourhood is asked again (a network that went down meanwhile fails it).
 fn attempt(rt: &Rc<Runtime>, w: &W, cfg: &StaConfig) {
     let found = lookup(&w.st.borrow(), cfg).is_ok();
-    match found {
-        true => schedule(rt, w, JOIN, joined),
-        false => schedule(rt, w, FAIL, failed),
+    if found {
+        schedule(rt, w, JOIN, joined);
+    } else {
+        schedule(rt, w, FAIL, failed);
     }
 }
 
@@ -445,21 +447,9 @@ fn got_ip(rt: &Rc<Runtime>, w: &W, ip: IpInfo) {
 
 fn failed(rt: &Rc<Runtime>, w: &W) {
     let Some(cfg) = current_config(w) else { return };
-    let reason = lookup(&w.st.borrow(), &cfg)
-        .err()
-        .unwrap_or(REASON_NO_AP_FOUND);
-    let bssid = if reason == REASON_AUTH_FAIL {
-        cfg.bssid
-            .or_else(|| {
-                scan(w)
-                    .iter()
-                    .find(|n| n.ssid.as_deref() == Some(&cfg.ssid))
-                    .map(|n| n.bssid)
-            })
-            .unwrap_or_default()
-    } else {
-        [0; 6]
-    };
+    // The network may have come back since the attempt began; it still failed.
+    let found = lookup(&w.st.borrow(), &cfg);
+    let (reason, bssid) = found.err().unwrap_or((REASON_NO_AP_FOUND, [0; 6]));
     w.st.borrow_mut().status = if reason == REASON_AUTH_FAIL {
         STA_WRONGPWD
     } else {
