@@ -292,3 +292,16 @@ fn mode_changes_and_leaving() {
         "{r:?}"
     );
 }
+
+/// Every function with every kind of argument, on both chips and in every generation: only Lua
+/// errors, never a crash, and the device runs on.
+#[test]
+fn no_argument_crashes_the_simulator() {
+    let script = include_str!("every_argument.lua");
+    for (target, fw) in [("esp8266", "1.5"), ("esp8266", "3.0"), ("esp32", "3.0")] {
+        let r = run_vt(script, &["--target", target, "--firmware", fw]);
+        assert_eq!(r.status, 0, "{target} {fw}: {r:?}");
+        assert!(r.stdout.ends_with("still alive\n"), "{target} {fw}: {r:?}");
+        assert!(!r.stderr.contains("panicked"), "{target} {fw}: {r:?}");
+    }
+}
