@@ -305,3 +305,17 @@ fn no_argument_crashes_the_simulator() {
         assert!(!r.stderr.contains("panicked"), "{target} {fw}: {r:?}");
     }
 }
+
+/// The callbacks of `config{...}` take the same slots as `wifi.eventmon.register`: the later
+/// one wins, and `unregister` clears either.
+#[test]
+fn config_callbacks_share_the_eventmon_slots() {
+    let r = run_vt(
+        "wifi.eventmon.register(wifi.eventmon.STA_GOT_IP, function() print('eventmon got ip') end)\n\
+         wifi.sta.config({ssid = 'home', pwd = 'password1', got_ip_cb = function() print('config got ip') end,\n\
+           connect_cb = function() print('config connected') end})\n\
+         wifi.eventmon.unregister(wifi.eventmon.STA_CONNECTED)\n",
+        &[],
+    );
+    assert_eq!(r.stdout, "config got ip\n", "{r:?}");
+}
