@@ -319,3 +319,20 @@ fn config_callbacks_share_the_eventmon_slots() {
     );
     assert_eq!(r.stdout, "config got ip\n", "{r:?}");
 }
+
+/// An SDK event the firmware does not decode (a client given its address, 9) reaches the
+/// catch-all callback registered under EVENT_MAX as `{info = "event 9 not implemented"}`.
+#[test]
+fn undecoded_events_reach_the_event_max_callback() {
+    let r = run_with_project(
+        "wifi.setmode(wifi.SOFTAP)\n\
+         wifi.eventmon.register(wifi.eventmon.EVENT_MAX, function(T) print('catch-all', T.info) end)\n\
+         wifi.eventmon.register(wifi.eventmon.AP_STACONNECTED, function(T) print('joined', T.MAC) end)\n",
+        "[[wifi.event]]\nat = 1000\nkind = \"join\"\nmac = \"aa:aa:aa:aa:aa:03\"\n",
+        &[],
+    );
+    assert_eq!(
+        r.stdout, "joined\taa:aa:aa:aa:aa:03\ncatch-all\tevent 9 not implemented\n",
+        "{r:?}"
+    );
+}

@@ -274,6 +274,7 @@ pub(crate) fn client_joins(rt: &Rc<Runtime>, w: &W, mac: Option<[u8; 6]>) {
             aid: client.aid,
         },
     );
+    emit(rt, w, Event::ApDistributeIp);
 }
 
 /// A client leaves: the one named, else the newest.

@@ -241,7 +241,7 @@ fn describe(lua: &Lua, ev: &Event) -> mlua::Result<(bool, &'static str, Table)> 
                 },
             )
         }
-        Event::ModeChanged { .. } => (true, ""),
+        Event::ModeChanged { .. } | Event::ApDistributeIp => (true, ""),
     };
     Ok((sta, name, t))
 }

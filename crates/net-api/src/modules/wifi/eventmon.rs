@@ -29,6 +29,8 @@ pub const AP_STACONNECTED: u8 = 5;
 pub const AP_STADISCONNECTED: u8 = 6;
 pub const AP_PROBEREQRECVED: u8 = 7;
 pub const WIFI_MODE_CHANGED: u8 = 8;
+/// `EVENT_SOFTAPMODE_DISTRIBUTE_STA_IP`: no constant of its own in `wifi.eventmon`.
+const AP_DISTRIBUTE_STA_IP: u8 = 9;
 
 /// The SDK's `EVENT_MAX`: 8 events in the 1.5 SDK, 10 from SDK 2 on (`OPMODE_CHANGED`,
 /// `SOFTAPMODE_DISTRIBUTE_STA_IP`).
@@ -77,6 +79,7 @@ fn event_id(ev: &Event) -> Option<u8> {
         Event::ModeChanged { .. } => WIFI_MODE_CHANGED,
         Event::ApStaConnected { .. } => AP_STACONNECTED,
         Event::ApStaDisconnected { .. } => AP_STADISCONNECTED,
+        Event::ApDistributeIp => AP_DISTRIBUTE_STA_IP,
         _ => return None,
     })
 }
@@ -117,7 +120,11 @@ fn event_table(lua: &Lua, ev: &Event) -> mlua::Result<Table> {
             t.set("MAC", fmt_mac(mac))?;
             t.set("AID", *aid)?;
         }
-        _ => {}
+        // The firmware's default case, for events it does not decode.
+        _ => t.set(
+            "info",
+            format!("event {} not implemented", event_id(ev).unwrap_or(0)),
+        )?,
     }
     Ok(t)
 }
@@ -126,25 +133,33 @@ fn slot(w: &W, id: u8) -> Option<Function> {
     w.cbs.borrow().slots.get(id as usize).cloned().flatten()
 }
 
+/// The callback for event `id`: its own slot, else for an event the firmware does not decode
+/// the catch-all registered under `EVENT_MAX`.
+fn callback(rt: &Runtime, w: &W, id: u8) -> Option<Function> {
+    let max = event_max(rt.cfg.firmware);
+    slot(w, id).or_else(|| (id > WIFI_MODE_CHANGED).then(|| slot(w, max)).flatten())
+}
+
 /// Queues `ev` for its eventmon callback, if one is registered now.
 pub(crate) fn deliver(rt: &Rc<Runtime>, w: &W, ev: Event) {
     let Some(id) = event_id(&ev) else { return };
-    if ev_absent(rt, &ev) || slot(w, id).is_none() {
+    if ev_absent(rt, &ev) || callback(rt, w, id).is_none() {
         return;
     }
     let (r, ww) = (rt.clone(), w.clone());
     rt.post_internal(
         Priority::Low,
-        Box::new(move |lua| match slot(&ww, id) {
+        Box::new(move |lua| match callback(&r, &ww, id) {
             Some(f) => r.call_protected(lua, &f, event_table(lua, &ev)?),
             None => Ok(()),
         }),
     );
 }
 
-/// The 1.5 SDK had no mode-change event.
+/// The 1.5 SDK had neither the mode-change nor the address-given event.
 fn ev_absent(rt: &Runtime, ev: &Event) -> bool {
-    matches!(ev, Event::ModeChanged { .. }) && rt.cfg.firmware == Firmware::V1_5
+    matches!(ev, Event::ModeChanged { .. } | Event::ApDistributeIp)
+        && rt.cfg.firmware == Firmware::V1_5
 }
 
 /// `wifi_event_monitor_register`: also what `wifi.sta.config{connect_cb=...}` and the callback

@@ -64,6 +64,9 @@ pub(crate) enum Event {
         mac: [u8; 6],
         aid: u8,
     },
+    /// The soft AP's DHCP server gave a client its address (an SDK 2 event the firmware does
+    /// not decode).
+    ApDistributeIp,
 }
 
 /// The script's callbacks: the ESP8266's eventmon slots by event id, the ESP32's by name.
