@@ -202,6 +202,13 @@ pub struct Config {
     pub time_limit_ms: Option<u64>,
     /// The simulated Wi-Fi neighbourhood (`[wifi]` in the project file).
     pub wifi: WifiSetup,
+    /// The LFS image the next boot loads (`--lfs`, or what `node.LFS.reload` stored): shared by
+    /// every boot of the run, as the flash partition outlives a restart.
+    pub lfs: crate::modules::lfs::LfsSlot,
+    /// The UART is a byte stream, as on a board (`nodemcu-sim serial`): console output writes
+    /// `\r\n` for each `\n` (and drops `\r`), as the firmware's `uart0_putc` does, while
+    /// `uart.write` stays raw.
+    pub serial: bool,
 }
 
 impl Config {
@@ -220,6 +227,8 @@ impl Config {
             sinks: Sinks::default(),
             time_limit_ms: None,
             wifi: WifiSetup::default(),
+            serial: false,
+            lfs: Default::default(),
         }
     }
 }
