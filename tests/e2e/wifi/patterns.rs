@@ -76,17 +76,17 @@ wifi.sta.config({ssid=SSID, pwd=PASSWORD})
     );
 }
 
-/// The 1.x habit: a timer polls `wifi.sta.getip()` until the station has its address.
+/// The 1.x habit: a static timer polls `wifi.sta.getip()` until the station has its address.
 #[test]
 fn a_1_5_script_polls_for_its_address() {
     let r = run_vt(
         "wifi.setmode(wifi.STATION)\n\
          wifi.sta.config('home', 'password1')\n\
-         tmr.create():alarm(1000, tmr.ALARM_AUTO, function(t)\n\
+         tmr.alarm(1, 1000, tmr.ALARM_AUTO, function()\n\
            if wifi.sta.getip() == nil then\n\
              print('IP unavailable, Waiting...')\n\
            else\n\
-             t:unregister()\n\
+             tmr.stop(1)\n\
              print('Config done, IP is '..wifi.sta.getip(), math.floor(tmr.now() / 1000))\n\
            end\n\
          end)\n",
