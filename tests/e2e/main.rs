@@ -25,3 +25,4 @@ mod testrunner;
 mod time;
 mod tls;
 mod udp;
+mod wifi;

@@ -5,6 +5,8 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+pub use crate::modules::wifi::setup::WifiSetup;
+
 /// The chip profile. The default is the device, because the point is to catch on
 /// the desktop what would fail on the board.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -226,6 +228,8 @@ pub struct Config {
     pub sinks: Sinks,
     /// Stop the run (outcome `TimedOut`) when the device clock passes this many milliseconds.
     pub time_limit_ms: Option<u64>,
+    /// The simulated Wi-Fi neighbourhood (`[wifi]` in the project file).
+    pub wifi: WifiSetup,
     /// The LFS image the next boot loads (`--lfs`, or what `node.LFS.reload` stored): shared by
     /// every boot of the run, as the flash partition outlives a restart.
     pub lfs: crate::modules::lfs::LfsSlot,
@@ -257,6 +261,7 @@ impl Config {
             net: NetOptions::default(),
             sinks: Sinks::default(),
             time_limit_ms: None,
+            wifi: WifiSetup::default(),
             serial: false,
             lfs: Default::default(),
             board: None,

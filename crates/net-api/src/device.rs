@@ -12,6 +12,7 @@ use crate::config::{Config, Firmware, OnReset};
 use crate::console::{Console, ConsoleBoot};
 use crate::event_loop::{self, Outcome};
 use crate::lauxlib;
+use crate::persist::Persist;
 use crate::retained::Retained;
 use crate::runtime::{Helpers, ResetCause, Runtime, TimeUp, WatchdogBite};
 
@@ -48,12 +49,17 @@ pub struct Device {
 
 impl Device {
     /// Powers a device on: a fresh Lua state with the profile's libraries and every module.
-    /// `reset` is why the previous boot ended, for `node.bootreason()`; `retained` is the RTC
-    /// memory the previous boots of the run left (`Retained::power_on()` for a cold boot).
-    pub fn boot(
+    /// `reset` is why the previous boot ended, for `node.bootreason()`.
+    pub fn boot(cfg: Config, reset: Option<ResetCause>) -> Result<Device, String> {
+        Device::boot_with(cfg, reset, Rc::default())
+    }
+
+    /// Powers a device on with what earlier boots of the same run left (`persist.rs`: the
+    /// SDK's saved configuration, the RTC memory of `retained.rs`).
+    pub fn boot_with(
         cfg: Config,
         reset: Option<ResetCause>,
-        retained: Retained,
+        persist: Rc<Persist>,
     ) -> Result<Device, String> {
         let flash = Flash::new(&cfg.flash)
             .map_err(|e| format!("flash directory {}: {e}", cfg.flash.display()))?
@@ -67,7 +73,8 @@ impl Device {
         // Lua's pcall must not catch Rust panics: the watchdog unwinds through them.
         let options = LuaOptions::new().catch_rust_panics(false);
         let lua = unsafe { Lua::unsafe_new_with(crate::stdlib::libraries(device), options) };
-        let rt = Runtime::new(cfg, flash);
+        let retained = (*persist.get(Retained::power_on)).clone();
+        let rt = Runtime::new(cfg, flash, persist);
         rt.state(move |_| retained);
         let setup = || -> mlua::Result<()> {
             let h: Table = lua
@@ -153,10 +160,10 @@ impl Drop for Device {
 async fn boot_once(
     cfg: &Config,
     reset: Option<ResetCause>,
-    retained: Retained,
+    persist: Rc<Persist>,
     mut console: Option<&mut Console>,
 ) -> Outcome {
-    let device = match Device::boot(cfg.clone(), reset, retained) {
+    let device = match Device::boot_with(cfg.clone(), reset, persist) {
         Ok(d) => d,
         Err(e) => return Outcome::MainError(e),
     };
@@ -223,7 +230,7 @@ fn run_with(cfg: Config, mut console: Option<Console>) -> Outcome {
         Err(e) => return Outcome::MainError(format!("cannot start the event loop: {e}")),
     };
     let mut reset = None;
-    let retained = Retained::power_on();
+    let persist = Rc::new(Persist::default());
     loop {
         let local = tokio::task::LocalSet::new();
         // The device runs as a task of the LocalSet, like its sockets: an I/O task waking it
@@ -231,9 +238,9 @@ fn run_with(cfg: Config, mut console: Option<Console>) -> Outcome {
         // task owns the console for the boot and hands it back, so it survives resets.
         let boot_cfg = cfg.clone();
         let mut lent = console.take();
-        let kept = retained.clone();
+        let boot_persist = persist.clone();
         let device = local.spawn_local(async move {
-            let outcome = boot_once(&boot_cfg, reset, kept, lent.as_mut()).await;
+            let outcome = boot_once(&boot_cfg, reset, boot_persist, lent.as_mut()).await;
             (outcome, lent)
         });
         let (outcome, back) = local
@@ -249,7 +256,7 @@ fn run_with(cfg: Config, mut console: Option<Console>) -> Outcome {
                 ));
                 reset = Some(cause);
                 // A deep sleep lasts its time on a real clock; a virtual one wakes at once.
-                if let Some(d) = retained.after_reset(cause)
+                if let Some(d) = persist.get(Retained::power_on).after_reset(cause)
                     && !cfg.virtual_time
                 {
                     std::thread::sleep(d);

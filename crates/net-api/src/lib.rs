@@ -22,6 +22,7 @@ pub mod modules;
 pub mod mqtt;
 pub mod net;
 pub mod ntest;
+pub mod persist;
 pub mod retained;
 pub mod runtime;
 mod stdlib;

@@ -165,12 +165,18 @@ pub(crate) struct Helpers {
 pub struct Runtime {
     pub cfg: Config,
     pub flash: Flash,
+    /// What outlives this boot (see `persist.rs`).
+    pub persist: Rc<crate::persist::Persist>,
     clock: RefCell<Clock>,
     timers: RefCell<TimerQueue<Job>>,
     /// The board's one timer (its next scheduled change), and whether it keeps the device alive:
     /// only while a `gpio.trig` callback could run because of it (see [`Runtime::alive`]).
     board_timer: Cell<Option<TimerKey>>,
     board_keeps_alive: Cell<bool>,
+    /// Timers of the simulated world (a Wi-Fi station joining its network) that keep the device
+    /// running only while [`Runtime::background_wanted`] says a script listens for what they do.
+    background: RefCell<std::collections::HashSet<TimerKey>>,
+    background_wanted: RefCell<Option<Box<dyn Fn() -> bool>>>,
     tasks: RefCell<[VecDeque<Job>; 3]>,
     ready: RefCell<VecDeque<Job>>,
     pub(crate) wake: Notify,
@@ -199,14 +205,21 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    pub(crate) fn new(cfg: Config, flash: Flash) -> Rc<Runtime> {
+    pub(crate) fn new(
+        cfg: Config,
+        flash: Flash,
+        persist: Rc<crate::persist::Persist>,
+    ) -> Rc<Runtime> {
         Rc::new(Runtime {
             clock: RefCell::new(Clock::new(cfg.virtual_time)),
             cfg,
             flash,
+            persist,
             timers: RefCell::default(),
             board_timer: Cell::new(None),
             board_keeps_alive: Cell::new(false),
+            background: RefCell::default(),
+            background_wanted: RefCell::default(),
             tasks: RefCell::default(),
             ready: RefCell::default(),
             wake: Notify::new(),
@@ -296,6 +309,7 @@ impl Runtime {
 
     /// Disarms a timer; true if it was still armed.
     pub fn cancel_timer(&self, key: TimerKey) -> bool {
+        self.background.borrow_mut().remove(&key);
         self.timers.borrow_mut().cancel(key).is_some()
     }
 
@@ -313,8 +327,30 @@ impl Runtime {
         self.board_keeps_alive.set(yes);
     }
 
+    /// Arms a timer of the simulated world, due when the device clock reads `at`: it runs like
+    /// any timer, but keeps the run alive only while the predicate of
+    /// [`Runtime::set_background_wanted`] holds (a script with no Wi-Fi callback does not wait
+    /// for its station to join).
+    pub fn arm_background_at(&self, at: SimTime, job: Job) -> TimerKey {
+        let key = self.timers.borrow_mut().arm(at, job);
+        self.background.borrow_mut().insert(key);
+        key
+    }
+
+    /// Says when background timers keep the device alive.
+    pub fn set_background_wanted(&self, wanted: Box<dyn Fn() -> bool>) {
+        *self.background_wanted.borrow_mut() = Some(wanted);
+    }
+
     pub(crate) fn next_deadline(&self) -> Option<SimTime> {
         self.timers.borrow().next_deadline()
+    }
+
+    fn background_wanted(&self) -> bool {
+        self.background_wanted
+            .borrow()
+            .as_ref()
+            .is_some_and(|f| f())
     }
 
     // ---- tasks and events ----
@@ -351,10 +387,12 @@ impl Runtime {
             return Some(job);
         }
         let now = self.now();
-        if let Some((key, job)) = self.timers.borrow_mut().pop_due(now) {
+        let due = self.timers.borrow_mut().pop_due(now);
+        if let Some((key, job)) = due {
             if self.board_timer.get() == Some(key) {
                 self.board_timer.set(None);
             }
+            self.background.borrow_mut().remove(&key);
             return Some(job);
         }
         let task = self.tasks.borrow_mut().iter_mut().rev().find_map(|q| q.pop_front());
@@ -367,10 +405,13 @@ impl Runtime {
     /// True while anything could still run a callback.
     pub(crate) fn alive(&self) -> bool {
         // A board's schedule (a signal generator, a press at 5 s) runs forever or far ahead: it
-        // alone keeps nothing alive unless an interrupt callback is waiting for it.
-        let weak_board = self.board_timer.get().is_some() && !self.board_keeps_alive.get();
+        // alone keeps nothing alive unless an interrupt callback is waiting for it. Background
+        // timers of the simulated world keep it alive while a script listens for them.
+        let weak_board = usize::from(self.board_timer.get().is_some() && !self.board_keeps_alive.get());
+        let (timers, background) = (self.timers.borrow().len(), self.background.borrow().len());
         self.live_io() > 0
-            || self.timers.borrow().len() > usize::from(weak_board)
+            || timers > background + weak_board
+            || (background > 0 && self.background_wanted())
             || !self.ready.borrow().is_empty()
             || self.tasks.borrow().iter().any(|q| !q.is_empty())
     }
@@ -449,6 +490,8 @@ impl Runtime {
         let ready = std::mem::take(&mut *self.ready.borrow_mut());
         let anchors = std::mem::take(&mut *self.anchors.borrow_mut());
         self.output_redirect.borrow_mut().take();
+        self.background.borrow_mut().clear();
+        self.background_wanted.borrow_mut().take();
         self.onerror.borrow_mut().take();
         drop((timers, tasks, ready, anchors));
         let ext = std::mem::take(&mut *self.ext.borrow_mut());

@@ -50,6 +50,9 @@ pub struct Project {
     pub lfs: Option<Vec<PathBuf>>,
     /// The virtual board: a ready board's name, or `[[board.part]]` tables.
     pub board: Option<board::BoardSpec>,
+    /// The simulated Wi-Fi: the saved network, the access points in range, what happens when
+    /// (see the README's "The Wi-Fi model").
+    pub wifi: Option<net_api::config::WifiSetup>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -193,6 +196,7 @@ target = "esp8266"
 
 # Modules in the Lua Flash Store at boot: Lua sources, directories of them, or an image.
 # lfs = ["lfs/"]
+
 # Parts on the virtual board, one table each (times in ms of device time; see the README).
 # [[board.part]]
 # kind = "button"
@@ -201,6 +205,21 @@ target = "esp8266"
 # [[board.part]]
 # kind = "led"
 # pin = 4
+
+# The Wi-Fi the device sees. By default a network is saved in flash and in range, taking any
+# SSID and password, and the station joins it 2 s after boot (STA_CONNECTED at 1.5 s).
+# [wifi]
+# saved = { ssid = "home", pwd = "secret" }   # or saved = false: a board never configured
+# mode = "station"                             # the saved mode: station, softap, stationap, null
+# [[wifi.ap]]                                  # the access points in range (default: any)
+# ssid = "home"
+# pwd = "secret"
+# rssi = -60
+# channel = 6
+# [[wifi.event]]                               # at a device time (ms): drop, down, up, join, leave
+# at = 60000
+# kind = "drop"
+# reason = 8
 "#;
 
 /// `nodemcu-sim init [DIR]`: writes the starter file, never over an existing one.
@@ -302,5 +321,67 @@ tls-roots = "webpki"
         assert!(e.contains("esp8285"), "{e}");
         let e = parse("flash-size = \"lots\"\n").unwrap_err();
         assert!(e.contains("not a size in bytes"), "{e}");
+    }
+
+    #[test]
+    fn the_wifi_section_is_read() {
+        let p = parse(
+            r#"
+[wifi]
+saved = { ssid = "home", pwd = "secret" }
+mode = "stationap"
+[[wifi.ap]]
+ssid = "home"
+pwd = "secret"
+rssi = -71
+channel = 11
+bssid = "aa:bb:cc:dd:ee:01"
+[[wifi.event]]
+at = 60000
+kind = "drop"
+reason = 8
+"#,
+        )
+        .unwrap();
+        let w = p.wifi.unwrap();
+        let saved = w.saved.unwrap().0.unwrap();
+        assert_eq!(saved.ssid.0, "home");
+        assert_eq!(w.mode.unwrap().number(), 3);
+        assert_eq!(w.ap[0].bssid.unwrap().0, [0xaa, 0xbb, 0xcc, 0xdd, 0xee, 1]);
+        assert_eq!((w.ap[0].rssi.0, w.ap[0].channel.0), (-71, 11));
+        assert_eq!((w.event[0].at, w.event[0].reason), (60000, Some(8)));
+        assert!(
+            parse("[wifi]\nsaved = false\n")
+                .unwrap()
+                .wifi
+                .unwrap()
+                .saved
+                .unwrap()
+                .0
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn wifi_errors_name_their_line_and_key() {
+        let e = parse("[wifi]\n[[wifi.ap]]\nssid = \"a\"\nchanel = 3\n").unwrap_err();
+        assert!(e.contains("line 4") && e.contains("chanel"), "{e}");
+        let e = parse("[[wifi.ap]]\nssid = \"a\"\nbssid = \"aa:bb\"\n").unwrap_err();
+        assert!(
+            e.contains("line 3") && e.contains("not a MAC address"),
+            "{e}"
+        );
+        let e = parse("[[wifi.ap]]\nssid = \"a\"\nchannel = 14\n").unwrap_err();
+        assert!(
+            e.contains("line 3") && e.contains("channel is 1 to 13"),
+            "{e}"
+        );
+        let e = parse("[wifi]\nsaved = true\n").unwrap_err();
+        assert!(
+            e.contains("line 2") && e.contains("saved = true names no network"),
+            "{e}"
+        );
+        let e = parse("[[wifi.event]]\nat = 5\nkind = \"explode\"\n").unwrap_err();
+        assert!(e.contains("line 3") && e.contains("explode"), "{e}");
     }
 }

@@ -203,6 +203,9 @@ fn apply_project(cfg: &mut Config, p: Project) {
     net.resolve = p.resolve.unwrap_or_default().into_iter().collect();
     net.tls_webpki_roots = p.tls_roots.is_some();
     cfg.board = p.board;
+    if let Some(w) = p.wifi {
+        cfg.wifi = w;
+    }
 }
 
 /// Flags override the project: a switch given turns its setting on, a valued flag replaces it,

@@ -120,12 +120,7 @@ mod tests {
 
     fn device() -> (tempfile::TempDir, Device) {
         let dir = tempfile::tempdir().unwrap();
-        let d = Device::boot(
-            Config::new(dir.path().to_path_buf()),
-            None,
-            Default::default(),
-        )
-        .unwrap();
+        let d = Device::boot(Config::new(dir.path().to_path_buf()), None).unwrap();
         (dir, d)
     }
 

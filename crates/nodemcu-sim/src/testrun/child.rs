@@ -92,7 +92,7 @@ fn run_device(cfg: net_api::Config, name: &str, rec: &Recorder) -> (Outcome, Dur
     };
     let local = tokio::task::LocalSet::new();
     local.block_on(&tokio_rt, async {
-        let device = match Device::boot(cfg, None, Default::default()) {
+        let device = match Device::boot(cfg, None) {
             Ok(d) => d,
             Err(e) => return (Outcome::MainError(e), Duration::ZERO),
         };
