@@ -8,6 +8,7 @@ mod console;
 mod decisions;
 mod dns;
 mod file;
+mod node;
 mod project;
 mod runtime;
 mod tcp;

@@ -181,7 +181,7 @@ impl Runtime {
 /// callback takes this path, so it makes no argument or result vectors and no closures (mlua's
 /// `Function::call` and its `xpcall` make both). The raw error value on failure. A Rust panic
 /// raised inside (the watchdog's bite) comes out of `pop_value` and keeps unwinding.
-fn pcall<'a>(
+pub(crate) fn pcall<'a>(
     lua: &Lua,
     handler: Option<&Function>,
     f: impl Into<Callee<'a>>,

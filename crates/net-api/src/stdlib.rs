@@ -57,7 +57,44 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
         })?,
     )?;
     g.set("dofile", dofile(lua, rt)?)?;
+    if rt.cfg.target.is_device() {
+        g.set("collectgarbage", collectgarbage(lua, rt)?)?;
+    }
     install_require(lua, rt)
+}
+
+/// `collectgarbage` whose `"count"` is the device heap's figure: the KB the script's data takes
+/// on the board, so `collectgarbage("count")` and `node.heap()` tell the same story. Every other
+/// option is Lua's own.
+fn collectgarbage(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<Function> {
+    const OPTIONS: &[&str] = &[
+        "stop",
+        "restart",
+        "collect",
+        "count",
+        "step",
+        "setpause",
+        "setstepmul",
+        #[cfg(feature = "lua53")]
+        "isrunning",
+    ];
+    let original: Function = lua.globals().get("collectgarbage")?;
+    let rt = rt.clone();
+    bind(lua, move |lua, a| {
+        let opt = if a.is_none_or_nil(1) {
+            "collect".to_string()
+        } else {
+            a.check_str(lua, 1)?
+        };
+        if !OPTIONS.contains(&opt.as_str()) {
+            return crate::lauxlib::arg_err(1, format!("invalid option '{opt}'"));
+        }
+        if opt == "count" {
+            let kb = rt.heap.used_device(lua) as f64 / 1024.0;
+            return Ok(MultiValue::from_iter([Value::Number(kb)]));
+        }
+        Ok(original.call::<MultiValue>(a.0)?)
+    })
 }
 
 /// The compatibility names the firmware's 5.3 build keeps (docs/lua53.md): global `unpack`,
@@ -115,10 +152,23 @@ pub(crate) fn load_flash(lua: &Lua, rt: &Runtime, name: &str) -> Result<Function
     let Some(bytes) = rt.flash.read(name) else {
         return Err(format!("cannot open {name}"));
     };
-    lua.load(bytes)
+    lua.load(skip_hash_line(bytes))
         .set_name(format!("@{name}"))
         .into_function()
         .map_err(|e| crate::lauxlib::lua_error_text(&e))
+}
+
+/// `luaL_loadfile` skips a first line that starts with `#` (a `#!` line), keeping its newline so
+/// line numbers stay those of the file.
+fn skip_hash_line(mut bytes: Vec<u8>) -> Vec<u8> {
+    if bytes.first() == Some(&b'#') {
+        let end = bytes
+            .iter()
+            .position(|&b| b == b'\n')
+            .unwrap_or(bytes.len());
+        bytes.drain(..end);
+    }
+    bytes
 }
 
 /// `loadfile(name)`: the chunk, or `nil, message`.
@@ -132,19 +182,41 @@ fn loadfile(lua: &Lua, rt: &Runtime, name: &str) -> MultiValue {
     }
 }
 
-/// `dofile(name)`: runs the chunk and returns its results; a load error is raised.
+/// Where `dofile` finds its loader: a binding that returns the chunk or raises the load error.
+const DOFILE_LOADER: &std::ffi::CStr = c"nodemcu-sim.dofile.loader";
+const DOFILE_LOADER_KEY: &str = "nodemcu-sim.dofile.loader";
+
+/// `dofile(name)`: runs the chunk and returns its results; a load error is raised. A C function,
+/// as `luaB_dofile` is, so a traceback from inside the file reads `[C]: in function 'dofile'`
+/// right below the file's main chunk, and nothing of the simulator's.
 fn dofile(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<Function> {
     let rt = rt.clone();
-    let run: Function = lua
-        .load("local f = ... return function(...) return f(...)() end")
-        .set_name("=[sim]")
-        .call(bind(lua, move |lua, a| {
-            match load_flash(lua, &rt, &a.check_str(lua, 1)?) {
-                Ok(f) => Ok(f),
-                Err(m) => Err(FwError::Raise(Value::String(lua.create_string(m)?))),
-            }
-        })?)?;
-    Ok(run)
+    let loader = bind(lua, move |lua, a| {
+        match load_flash(lua, &rt, &a.check_str(lua, 1)?) {
+            Ok(f) => Ok(f),
+            Err(m) => Err(FwError::Raise(Value::String(lua.create_string(m)?))),
+        }
+    })?;
+    lua.set_named_registry_value(DOFILE_LOADER_KEY, loader)?;
+    // SAFETY: `dofile_c` follows the lua_CFunction contract.
+    unsafe { lua.create_c_function(dofile_c) }
+}
+
+/// The body of `dofile`: loader(name), then the chunk with every result kept. Lua errors jump
+/// out of here; nothing of Rust's is alive in this frame.
+unsafe extern "C-unwind" fn dofile_c(state: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    use mlua::ffi;
+    // SAFETY: called by Lua as a C function; the stack is checked before pushing.
+    unsafe {
+        ffi::luaL_checklstring(state, 1, std::ptr::null_mut());
+        ffi::lua_settop(state, 1);
+        ffi::luaL_checkstack(state, 3, c"dofile".as_ptr());
+        ffi::lua_getfield(state, ffi::LUA_REGISTRYINDEX, DOFILE_LOADER.as_ptr());
+        ffi::lua_pushvalue(state, 1);
+        ffi::lua_call(state, 1, 1);
+        ffi::lua_call(state, 0, ffi::LUA_MULTRET);
+        ffi::lua_gettop(state) - 1
+    }
 }
 
 /// `require`: `package.path` is `?.lc;?.lua`, searched on the flash only; no C modules.
