@@ -285,3 +285,23 @@ fn tracebacks_show_the_firmwares_frames_only() {
         r.stdout
     );
 }
+
+#[test]
+fn tmr_suspend_all_and_resume_all_say_they_were_removed_from_2_2_on() {
+    let s = "print(pcall(function() tmr.suspend_all() end))\nprint(pcall(function() tmr.resume_all() end))\n";
+    let msg =
+        "This feature has been removed, we apologize for any inconvenience this may have caused.";
+    for fw in ["2.2", "3.0"] {
+        assert_eq!(
+            run_fw(s, &["--firmware", fw]),
+            format!("false\tinit.lua:1: {msg}\nfalse\tinit.lua:2: {msg}\n")
+        );
+    }
+    assert_eq!(
+        run_fw(
+            "print(tmr.suspend_all, tmr.resume_all)\n",
+            &["--firmware", "1.5"]
+        ),
+        "nil\tnil\n"
+    );
+}

@@ -214,8 +214,18 @@ fn module(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<mlua::Table> {
     t.set("ALARM_SINGLE", Mode::Single as i64)?;
     t.set("ALARM_AUTO", Mode::Auto as i64)?;
     t.set("ALARM_SEMI", Mode::Semi as i64)?;
+    if rt.cfg.firmware >= crate::config::Firmware::V2_2 {
+        // 2.2 and 3.0 keep these names (with TIMER_SUSPEND_ENABLE) only to say they are gone.
+        for name in ["suspend_all", "resume_all"] {
+            t.set(name, bind(lua, |_, _| fw_err::<()>(SUSPEND_REMOVED))?)?;
+        }
+    }
     Ok(t)
 }
+
+/// What `tmr.suspend_all()` and `tmr.resume_all()` raise since 2.2.
+const SUSPEND_REMOVED: &str =
+    "This feature has been removed, we apologize for any inconvenience this may have caused.";
 
 /// `t:register(ms, mode, fn)`: sets the alarm up without starting it.
 fn register(rt: &Rc<Runtime>, a: &Args) -> FwResult<()> {
