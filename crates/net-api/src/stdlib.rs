@@ -12,6 +12,8 @@ use mlua::{Function, Lua, MultiValue, StdLib, Table, Value};
 use crate::lauxlib::{FwError, bind, fw_err};
 use crate::runtime::Runtime;
 
+mod traceback;
+
 /// The standard libraries opened for a profile.
 pub(crate) fn libraries(device: bool) -> StdLib {
     let all = StdLib::ALL_SAFE | StdLib::DEBUG;
@@ -48,6 +50,7 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
     if cfg!(feature = "lua53") {
         compat53(lua)?;
     }
+    traceback::install(lua)?;
     g.set("print", print(lua, rt)?)?;
     g.set(
         "loadfile",
