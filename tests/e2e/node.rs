@@ -313,3 +313,43 @@ fn tmr_suspend_all_and_resume_all_say_they_were_removed_from_2_2_on() {
         "nil\tnil\n"
     );
 }
+
+#[test]
+fn output_functions_get_what_each_generation_gives_them() {
+    let s = "local got = {}\n\
+             node.output(function(s)\n\
+               if type(s) ~= 'string' then s = 'pipe:' .. (s:read(1000) or '') end\n\
+               got[#got + 1] = s\n\
+             end, 0)\n\
+             print('a', 1)\n\
+             node.task.post(node.task.LOW_PRIORITY, function()\n\
+               node.output()\n\
+               print(#got, table.concat(got, '|'))\n\
+             end)\n";
+    // 2.2 calls the function with each piece print writes, at once.
+    assert_eq!(run_fw(s, &["--firmware", "2.2"]), "4\ta|\t|1|\n\n");
+    // 3.0 hands it a pipe to read, at MEDIUM priority.
+    assert_eq!(run_fw(s, &["--firmware", "3.0"]), "1\tpipe:a\t1\n\n");
+    // The ESP32 queues the line as one chunk of at most 127 bytes.
+    assert_eq!(run_fw(s, &["--target", "esp32"]), "1\ta\t1\n\n");
+}
+
+#[test]
+fn before_3_0_a_timer_callback_error_is_a_panic() {
+    let s = "tmr.create():alarm(1, tmr.ALARM_SINGLE, function() error('cb') end)\n";
+    let r = run_lua(s, &["--firmware", "2.2"]);
+    assert_eq!(r.status, 4, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("PANIC: unprotected error in call to Lua API (init.lua:1: cb)"),
+        "{}",
+        r.stderr
+    );
+    let r = run_lua(s, &["--firmware", "3.0"]);
+    assert_eq!(r.status, 3, "{}", r.stderr);
+    assert!(
+        r.stdout.starts_with("init.lua:1: cb\nstack traceback:\n"),
+        "{}",
+        r.stdout
+    );
+}

@@ -129,20 +129,31 @@ fn trim(t: &Table, keep: &[&str]) -> mlua::Result<()> {
     Ok(())
 }
 
-/// `print`: `tostring` of each argument, tab-separated, newline-terminated, to the UART.
+/// `print`: `tostring` of each argument, tab-separated, newline-terminated, to the UART. The
+/// ESP8266 firmware before 3.0 wrote each piece (argument, tab, newline) on its own, which a
+/// `node.output` function sees as separate calls.
 fn print(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<Function> {
     let rt = rt.clone();
+    let pieces = rt.cfg.firmware < crate::config::Firmware::V3_0
+        && rt.cfg.target != crate::config::Target::Esp32;
     bind(lua, move |lua, args| {
         let tostring: Function = lua.globals().get("tostring")?;
         let mut line = Vec::new();
         for (i, v) in args.0.into_iter().enumerate() {
+            let Value::String(s) = tostring.call::<Value>(v)? else {
+                return fw_err("'tostring' must return a string to 'print'");
+            };
+            if pieces && rt.output_redirect.borrow().is_some() {
+                if i > 0 {
+                    rt.print(b"\t");
+                }
+                rt.print(&s.as_bytes());
+                continue;
+            }
             if i > 0 {
                 line.push(b'\t');
             }
-            match tostring.call::<Value>(v)? {
-                Value::String(s) => line.extend_from_slice(&s.as_bytes()),
-                _ => return fw_err("'tostring' must return a string to 'print'"),
-            }
+            line.extend_from_slice(&s.as_bytes());
         }
         line.push(b'\n');
         rt.print(&line);
