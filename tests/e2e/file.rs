@@ -396,6 +396,12 @@ fn flash_beside_a_secret() -> (tempfile::TempDir, std::path::PathBuf, std::path:
     (base, flash, out)
 }
 
+/// The directory beside the flash still holds its secret, unchanged, and nothing else.
+fn assert_untouched(out: &Path) {
+    assert_eq!(std::fs::read(out.join("secret")).unwrap(), b"secret");
+    assert_eq!(listing(out), ["secret"]);
+}
+
 fn listing(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
@@ -452,8 +458,7 @@ fn no_file_function_reaches_outside_the_flash() {
         "{}",
         r.stderr
     );
-    assert_eq!(std::fs::read(out.join("secret")).unwrap(), b"secret");
-    assert_eq!(listing(&out), ["secret"]);
+    assert_untouched(&out);
     assert_eq!(
         listing(&flash),
         ["dangling", "init.lua", "link", "linkdir"],
@@ -625,8 +630,7 @@ end
         "{}",
         r.stderr
     );
-    assert_eq!(std::fs::read(out.join("secret")).unwrap(), b"secret");
-    assert_eq!(listing(&out), ["secret"]);
+    assert_untouched(&out);
     assert_eq!(
         listing(&flash),
         [

@@ -83,7 +83,7 @@ fn common<'a>(
         Ok(())
     })?;
     let target = rt.cfg.target;
-    let bootreason = bind(lua, move |lua, _| Ok(info::bootreason(lua, target, reset)))?;
+    let bootreason = bind(lua, move |_, _| Ok(info::bootreason(target, reset)))?;
     let r = rt.clone();
     let info = bind(lua, move |lua, a| info::info(lua, &r, &a))?;
     let r = rt.clone();
@@ -146,8 +146,8 @@ fn esp8266_only<'a>(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<Vec<(&'a str, F
         let r = rt.clone();
         fns.push((
             "setpartitiontable",
-            bind(lua, move |lua, a| {
-                info::check_partition_values(lua, &a)?;
+            bind(lua, move |_, a| {
+                info::check_partition_values(&a)?;
                 // The firmware writes the table and spins until the watchdog resets the chip.
                 r.request_reset(ResetCause::Watchdog);
                 Ok(())

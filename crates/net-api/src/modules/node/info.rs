@@ -44,11 +44,7 @@ pub(super) fn info(lua: &Lua, rt: &Runtime, a: &Args) -> FwResult<MultiValue> {
     if fw < Firmware::V3_0 {
         return Ok(legacy(lua, fw)?);
     }
-    let group = if a.is_none_or_nil(1) {
-        "legacy".to_string()
-    } else {
-        a.check_str(lua, 1)?
-    };
+    let group = group_or(lua, a, "legacy")?;
     let t = lua.create_table()?;
     match group.as_str() {
         "legacy" => {
@@ -70,6 +66,15 @@ pub(super) fn info(lua: &Lua, rt: &Runtime, a: &Args) -> FwResult<MultiValue> {
         other => return arg_err(1, format!("invalid option '{other}'")),
     }
     Ok(t.into_lua_multi(lua)?)
+}
+
+/// The group argument, or `default` when there is none (`luaL_checkoption`'s default).
+fn group_or(lua: &Lua, a: &Args, default: &str) -> FwResult<String> {
+    if a.is_none_or_nil(1) {
+        Ok(default.to_string())
+    } else {
+        a.check_str(lua, 1)
+    }
 }
 
 /// The eight values every ESP8266 generation returns without a group.
@@ -143,11 +148,7 @@ fn module_list(lua: &Lua) -> mlua::Result<String> {
 
 /// The ESP32 port's `node.info`: no positional form (no group gives an empty table).
 fn esp32_info(lua: &Lua, a: &Args) -> FwResult<Table> {
-    let group = if a.is_none_or_nil(1) {
-        "default".to_string()
-    } else {
-        a.check_str(lua, 1)?
-    };
+    let group = group_or(lua, a, "default")?;
     let t = lua.create_table()?;
     match group.as_str() {
         "default" => {}
@@ -182,7 +183,7 @@ fn esp32_info(lua: &Lua, a: &Args) -> FwResult<Table> {
 /// watchdog (what a PANIC's endless loop and a runaway callback end in), 4 software restart
 /// (`node.restart()`, the default error handler, `tmr.softwd`), 5 deep-sleep wake.
 /// ESP32: `(raw, rtc reason + 7[, panic count])`, the third value after a software CPU reset.
-pub(super) fn bootreason(lua: &Lua, target: Target, reset: Option<ResetCause>) -> MultiValue {
+pub(super) fn bootreason(target: Target, reset: Option<ResetCause>) -> MultiValue {
     let vals: &[i64] = if target == Target::Esp32 {
         match reset {
             None => &[1, 8],
@@ -199,7 +200,6 @@ pub(super) fn bootreason(lua: &Lua, target: Target, reset: Option<ResetCause>) -
             Some(ResetCause::DeepSleep) => &[2, 5],
         }
     };
-    let _ = lua;
     vals.iter().map(|v| Value::Integer(*v)).collect()
 }
 
@@ -217,7 +217,7 @@ pub(super) fn partition_table(lua: &Lua, rt: &Runtime) -> mlua::Result<Table> {
 
 /// `node.setpartitiontable(t)`: the firmware's checks on the new values; a valid table is
 /// written and the chip then hangs until the watchdog resets it, which is what the caller sees.
-pub(super) fn check_partition_values(lua: &Lua, a: &Args) -> FwResult<()> {
+pub(super) fn check_partition_values(a: &Args) -> FwResult<()> {
     let Value::Table(t) = a.get(1) else {
         return arg_err(1, "must be table");
     };
@@ -229,16 +229,14 @@ pub(super) fn check_partition_values(lua: &Lua, a: &Args) -> FwResult<()> {
             Value::Integer(_) | Value::Number(_) => String::new(),
             _ => return arg_err(1, "invalid partition setting"),
         };
-        let n = crate::lauxlib::to_number(&v).ok_or(());
         let slot = ["lfs_addr", "lfs_size", "spiffs_addr", "spiffs_size"]
             .iter()
             .position(|s| *s == key);
-        match (slot, n) {
-            (Some(i), Ok(n)) => vals[i] = Some(n as i64),
+        match (slot, crate::lauxlib::to_number(&v)) {
+            (Some(i), Some(n)) => vals[i] = Some(n as i64),
             _ => return arg_err(1, "invalid partition setting"),
         }
     }
-    let _ = lua;
     let sector = 0x1000;
     let fits = |addr: Option<i64>, size: Option<i64>| {
         let (addr, size) = (addr.unwrap_or(0), size.unwrap_or(0));
