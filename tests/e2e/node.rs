@@ -353,3 +353,22 @@ fn before_3_0_a_timer_callback_error_is_a_panic() {
         r.stdout
     );
 }
+
+#[test]
+fn compile_checks_names_and_setonerror_falls_back_to_the_default_handler() {
+    let s = "print(pcall(function() node.compile(('x'):rep(32) .. '.lua') end))\n\
+             print(pcall(function() node.compile('x.txt') end))\n\
+             print(pcall(function() node.compile('missing.lua') end))\n\
+             node.setonerror(function(e) print('mine') end)\n\
+             node.setonerror(42)\n\
+             tmr.create():alarm(1, tmr.ALARM_SINGLE, function() error('cb') end)\n";
+    let r = run_lua(s, &[]);
+    assert_eq!(r.status, 3, "{}", r.stderr);
+    assert_eq!(
+        r.stdout,
+        "false\tinit.lua:1: bad argument #1 to 'compile' (filename invalid)\n\
+         false\tinit.lua:2: not a .lua file\n\
+         false\tinit.lua:3: cannot open missing.lua\n\
+         init.lua:6: cb\nstack traceback:\n\t[C]: in function 'error'\n\tinit.lua:6: in function <init.lua:6>\n"
+    );
+}
