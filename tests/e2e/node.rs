@@ -24,8 +24,9 @@ fn each_generation_has_its_own_functions_and_nothing_else() {
     );
     assert_eq!(
         run_fw(NAMES, &["--firmware", "2.2"]),
-        "CPU160MHZ CPU80MHZ bootreason chipid compile dsleep dsleepMax egc flashid flashsize \
-         getcpufreq heap info input output random restart restore setcpufreq sleep stripdebug task\n"
+        "CPU160MHZ CPU80MHZ bootreason chipid compile dsleep dsleepMax egc flashid flashindex \
+         flashreload flashsize getcpufreq heap info input output random restart restore setcpufreq \
+         sleep stripdebug task\n"
     );
     assert_eq!(
         run_fw(NAMES, &["--firmware", "3.0"]),
@@ -76,9 +77,9 @@ fn info_groups_are_tables_and_a_bad_group_is_the_option_error() {
     assert_eq!(
         run_fw(s, &[]),
         "chip_id=12648430 flash_id=1458415 flash_mode=0 flash_size=4096 flash_speed=40000000\n\
-         lfs_base=0 lfs_mapped=0 lfs_size=0 lfs_used=0\n\
+         lfs_base=524288 lfs_mapped=1076363264 lfs_size=131072 lfs_used=0\n\
          3\t0\t0\t3.0.0-release_20240225\trelease\n\
-         true\t0\tfloat\ttrue\tnil\n\
+         true\t131072\tfloat\ttrue\tnil\n\
          false\tinit.lua:8: bad argument #1 to 'info' (invalid option 'nope')\n"
     );
 }
@@ -201,7 +202,7 @@ fn older_generations_keep_their_own_argument_rules() {
 #[test]
 fn partition_table_and_startup_options_of_3_0() {
     let s = "local p = node.getpartitiontable()\n\
-             print(p.lfs_addr, p.lfs_size, string.format('0x%x 0x%x', p.spiffs_addr, p.spiffs_size))\n\
+             print(string.format('0x%x 0x%x 0x%x 0x%x', p.lfs_addr, p.lfs_size, p.spiffs_addr, p.spiffs_size))\n\
              print(pcall(function() node.setpartitiontable(1) end))\n\
              print(pcall(function() node.setpartitiontable({bogus = 1}) end))\n\
              print(pcall(function() node.setpartitiontable({lfs_addr = 0x1001, lfs_size = 0x1000}) end))\n\
@@ -209,17 +210,17 @@ fn partition_table_and_startup_options_of_3_0() {
              print(node.startupcommand('@app.lua'))\n\
              s = node.startup({banner = false, frequency = node.CPU160MHZ})\n\
              print(s.banner, s.frequency, s.command)\n\
-             print(node.LFS.list(), node.LFS.get('x'), node.LFS.time, node.LFS.config.lfs_size, node.LFS.reload('img'))\n";
+             print(node.LFS.config.lfs_size == node.info('lfs').lfs_size)\n";
     assert_eq!(
         run_fw(s, &[]),
-        "0\t0\t0x80000 0x37c000\n\
+        "0x80000 0x20000 0x80000 0x37c000\n\
          false\tinit.lua:3: bad argument #1 to 'setpartitiontable' (must be table)\n\
          false\tinit.lua:4: bad argument #1 to 'setpartitiontable' (invalid partition setting)\n\
          false\tinit.lua:5: Partition value out of range\n\
          true\tfalse\t80\tnil\n\
          true\n\
          false\t160\t@app.lua\n\
-         nil\tnil\t0\t0\tNo LFS partition allocated\n"
+         true\n"
     );
 }
 

@@ -4,7 +4,7 @@
 //! The table is assembled from what the generation's `node.c` registers in a default build
 //! (`--firmware 1.5 | 2.2 | 3.0`), or, under `--target esp32`, what the ESP32 port's does; a
 //! function the build lacks is nil. What the functions report lives in `node/info.rs`, sleep
-//! and clocks in `node/power.rs`.
+//! and clocks in `node/power.rs`; `node.LFS` and its 2.x synonyms in `lfs.rs`.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -47,18 +47,9 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>, reset: Option<ResetCause>) ->
         node.set("CPU80MHZ", 80)?;
         node.set("CPU160MHZ", 160)?;
     }
+    // `LFS`, `flashindex` and `flashreload` are installed by `lfs.rs`.
     if fw >= Firmware::V3_0 || esp32 {
         node.set("setonerror", setonerror(lua, rt)?)?;
-        node.set("LFS", lfs_table(lua)?)?;
-        node.set("flashindex", bind(lua, |_, _| Ok(Value::Nil))?)?;
-        let r = rt.clone();
-        node.set(
-            "flashreload",
-            bind(lua, move |_, _| {
-                r.uart(b"Warning, deprecated API! node.flashreload. It will be removed soon. Use node.LFS interface instead. See documentation for details.\n");
-                Ok(NO_LFS)
-            })?,
-        )?;
     }
     // 3.0 has `egc` only in its Lua 5.1 build; the older generations were 5.1 only.
     if cfg!(feature = "lua51") || (fw < Firmware::V3_0 && !esp32) {
@@ -186,41 +177,6 @@ fn setonerror(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<Function> {
         };
         Ok(())
     })
-}
-
-/// What `node.LFS.reload` and `node.flashreload` say on a build with no LFS region.
-const NO_LFS: &str = "No LFS partition allocated";
-
-/// `node.LFS`: no image is ever loaded, so `list`, `get` and the module names give nil;
-/// `config` is `node.info("lfs")`, `time` is 0.
-fn lfs_table(lua: &Lua) -> mlua::Result<Table> {
-    let t = module_table(
-        lua,
-        vec![
-            ("list", bind(lua, |_, _| Ok(Value::Nil))?),
-            ("get", bind(lua, |_, _| Ok(Value::Nil))?),
-            ("reload", bind(lua, |_, _| Ok(NO_LFS))?),
-        ],
-    )?;
-    let index = bind(lua, |lua, a| {
-        let key = a.get(2);
-        let v = match &key {
-            Value::String(s) if s.as_bytes().as_ref() == b"config" => {
-                let c = lua.create_table()?;
-                for k in ["lfs_mapped", "lfs_base", "lfs_size", "lfs_used"] {
-                    c.set(k, 0)?;
-                }
-                Value::Table(c)
-            }
-            Value::String(s) if s.as_bytes().as_ref() == b"time" => Value::Integer(0),
-            _ => Value::Nil,
-        };
-        Ok(v)
-    })?;
-    let mt = lua.create_table()?;
-    mt.set("__index", index)?;
-    t.set_metatable(Some(mt))?;
-    Ok(t)
 }
 
 /// The start-up options of `node.startup` and `node.startupcommand` (3.0). A board keeps them

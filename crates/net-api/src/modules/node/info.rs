@@ -53,7 +53,7 @@ pub(super) fn info(lua: &Lua, rt: &Runtime, a: &Args) -> FwResult<MultiValue> {
             );
             return Ok(legacy(lua, fw)?);
         }
-        "lfs" => lfs_config(&t)?,
+        "lfs" => lfs_config(lua, &t)?,
         "hw" => {
             t.set("chip_id", CHIP_ID)?;
             t.set("flash_id", FLASH_ID)?;
@@ -104,17 +104,40 @@ fn sw_version(t: &Table, fw: Firmware) -> mlua::Result<()> {
     t.set("git_commit_dts", RELEASE.2)
 }
 
-/// No LFS image is ever loaded: every figure is 0.
-fn lfs_config(t: &Table) -> mlua::Result<()> {
+/// The LFS region's figures, as `node.LFS.config` (`lfs.rs`) has them; 0 without an LFS.
+fn lfs_config(lua: &Lua, t: &Table) -> mlua::Result<()> {
+    let config = lfs_field(lua, "config")?;
     for k in ["lfs_mapped", "lfs_base", "lfs_size", "lfs_used"] {
-        t.set(k, 0)?;
+        let v = match &config {
+            Value::Table(c) => c.get::<Option<i64>>(k)?.unwrap_or(0),
+            _ => 0,
+        };
+        t.set(k, v)?;
     }
     Ok(())
 }
 
+/// `node.LFS[name]`, or nil where the build has no `node.LFS`.
+fn lfs_field(lua: &Lua, name: &str) -> mlua::Result<Value> {
+    let Some(node) = lua.globals().get::<Option<Table>>("node")? else {
+        return Ok(Value::Nil);
+    };
+    match node.get::<Value>("LFS")? {
+        Value::Table(lfs) => lfs.get(name),
+        _ => Ok(Value::Nil),
+    }
+}
+
+/// The LFS region's size in bytes (`lfs_size` of `info("lfs")`).
+fn lfs_size(lua: &Lua) -> mlua::Result<i64> {
+    let t = lua.create_table()?;
+    lfs_config(lua, &t)?;
+    t.get("lfs_size")
+}
+
 fn build_config(lua: &Lua, t: &Table) -> mlua::Result<()> {
     t.set("ssl", true)?;
-    t.set("lfs_size", 0)?;
+    t.set("lfs_size", lfs_size(lua)?)?;
     t.set("modules", module_list(lua)?)?;
     t.set("number_type", "float")
 }
@@ -152,7 +175,7 @@ fn esp32_info(lua: &Lua, a: &Args) -> FwResult<Table> {
     let t = lua.create_table()?;
     match group.as_str() {
         "default" => {}
-        "lfs" => lfs_config(&t)?,
+        "lfs" => lfs_config(lua, &t)?,
         "hw" => {
             t.set("chip_model", "esp32")?;
             // CHIP_FEATURE_WIFI_BGN | CHIP_FEATURE_BLE | CHIP_FEATURE_BT
@@ -203,13 +226,15 @@ pub(super) fn bootreason(target: Target, reset: Option<ResetCause>) -> MultiValu
     vals.iter().map(|v| Value::Integer(*v)).collect()
 }
 
-/// `node.getpartitiontable()`: a 4 MB module's layout with no LFS region: the file system at
-/// `file.fscfg()`'s address and size.
+/// `node.getpartitiontable()`: the LFS region where `node.LFS.config` puts it, the file system
+/// at `file.fscfg()`'s address and size.
 pub(super) fn partition_table(lua: &Lua, rt: &Runtime) -> mlua::Result<Table> {
     let (addr, size) = host_backend::flash_file::geometry::partition(rt.flash.capacity());
+    let lfs = lua.create_table()?;
+    lfs_config(lua, &lfs)?;
     let t = lua.create_table()?;
-    t.set("lfs_addr", 0)?;
-    t.set("lfs_size", 0)?;
+    t.set("lfs_addr", lfs.get::<i64>("lfs_base")?)?;
+    t.set("lfs_size", lfs.get::<i64>("lfs_size")?)?;
     t.set("spiffs_addr", addr as i64)?;
     t.set("spiffs_size", size as i64)?;
     Ok(t)
