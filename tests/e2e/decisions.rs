@@ -366,7 +366,7 @@ fn odd_arguments_to_every_function_never_crash_the_simulator() {
     let r = run_lua(
         r#"
 local skip = {delay = 1, restart = 1, dsleep = 1, format = 1, deepsleep = 1, sleep = 1,
-  output = 1, input = 1, setonerror = 1, softwd = 1, write = 1}
+  output = 1, input = 1, setonerror = 1, softwd = 1, write = 1, setpartitiontable = 1}
 local vals = {nil, 0, -1, 1, 2, 65536, 2^31, -2^31, 2^53, 1/0, -1/0, 0/0, "", "x", "127.0.0.1",
   "0.0.0.0", "999.1.1.1", "::1", ("z"):rep(5000), {}, true, function() end}
 local nv, count = 22, 0

@@ -16,6 +16,7 @@ mod generations;
 mod hangs;
 mod lfs;
 mod mqtt;
+mod node;
 mod project;
 mod runtime;
 mod safety;

@@ -7,8 +7,11 @@
 //!
 //! The flash's files are the regular files directly in the root (and links to files inside it):
 //! that is what [`Flash::list`] shows, what [`Flash::format`] erases and what [`Flash::usage`]
-//! counts against the device-sized capacity. A name with a `/` reaches into an existing
-//! subdirectory, as `require("lib.x")` does, but subdirectories are never listed or erased.
+//! counts against the device-sized capacity. SPIFFS names are flat: `/` is an ordinary character
+//! there (`require("lib.x")` opens the file named `lib/x.lua`). Each flash name is one host file
+//! name, with `%` written `%25` and `/` written `%2F` ([`host_name`], [`flash_name`]), so every name
+//! a board can hold round-trips, none can name a path outside the root, and the root's
+//! subdirectories are never part of the flash.
 
 use std::fs::OpenOptions;
 use std::io;
@@ -79,12 +82,16 @@ impl Flash {
     /// lead outside the root. The file need not exist; if it does, its real location is checked.
     pub fn resolve(&self, name: &str) -> Option<PathBuf> {
         let name = Self::device_name(name)?;
-        let name = name.strip_prefix("./").unwrap_or(name);
         if name.is_empty() || name.len() > MAX_NAME_LEN || name.contains('\0') {
             return None;
         }
-        let rel = Path::new(name);
-        if !rel.components().all(|c| matches!(c, Component::Normal(_))) {
+        let host = host_name(name);
+        let rel = Path::new(&host);
+        // One plain component: `.` and `..` are the only names that could still mean a directory.
+        if !matches!(
+            rel.components().collect::<Vec<_>>()[..],
+            [Component::Normal(_)]
+        ) {
             return None;
         }
         let path = self.root.join(rel);
@@ -140,7 +147,7 @@ impl Flash {
         };
         dir.filter_map(|e| {
             let e = e.ok()?;
-            let name = e.file_name().into_string().ok()?;
+            let name = flash_name(&e.file_name().into_string().ok()?)?;
             if name.len() > MAX_NAME_LEN {
                 return None;
             }
@@ -194,7 +201,7 @@ impl Flash {
     pub fn format(&self) -> io::Result<usize> {
         let files = self.list();
         for (name, _) in &files {
-            std::fs::remove_file(self.root.join(name))?;
+            std::fs::remove_file(self.root.join(host_name(name)))?;
         }
         Ok(files.len())
     }
@@ -227,6 +234,38 @@ impl Flash {
     }
 }
 
+/// The host file name of a flash name: `%` becomes `%25` and `/` becomes `%2F`, nothing else.
+pub fn host_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '/' => out.push_str("%2F"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The flash name a host file name stands for, or `None` for a name [`host_name`] never makes
+/// (a `%` that is not `%25` or `%2F`): such a file is not on the flash.
+pub fn flash_name(host: &str) -> Option<String> {
+    let mut out = String::with_capacity(host.len());
+    let mut rest = host;
+    while let Some(i) = rest.find('%') {
+        out.push_str(&rest[..i]);
+        let esc = rest.get(i..i + 3)?;
+        out.push(match esc {
+            "%25" => '%',
+            "%2F" => '/',
+            _ => return None,
+        });
+        rest = &rest[i + 3..];
+    }
+    out.push_str(rest);
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,15 +287,41 @@ mod tests {
     #[test]
     fn escapes_are_refused() {
         let (_d, f) = flash();
-        for bad in [
-            "../etc/passwd",
-            "/etc/passwd",
-            "a/../../x",
-            "",
-            "x".repeat(32).as_str(),
-        ] {
+        for bad in ["/etc/passwd", "", "..", ".", "x".repeat(32).as_str()] {
             assert!(f.resolve(bad).is_none(), "{bad} resolved");
         }
+    }
+
+    #[test]
+    fn slash_names_are_flat_files_in_the_root() {
+        let (d, f) = flash();
+        for (name, host) in [
+            ("lib/x.lua", "lib%2Fx.lua"),
+            ("a/../../x", "a%2F..%2F..%2Fx"),
+            ("../etc/passwd", "..%2Fetc%2Fpasswd"),
+            ("100%/b", "100%25%2Fb"),
+            ("./x", ".%2Fx"),
+        ] {
+            assert_eq!(
+                f.resolve(name),
+                Some(d.path().canonicalize().unwrap().join(host))
+            );
+            assert_eq!(host_name(name), host);
+            assert_eq!(flash_name(host).as_deref(), Some(name));
+        }
+        assert_eq!(flash_name("50%off"), None);
+        assert_eq!(flash_name("a%2f"), None, "only the form host_name writes");
+        let mut w = f.open("a/../../x", OpenMode::Write).unwrap();
+        assert!(w.write(b"in"));
+        drop(w);
+        let mut names = f.list();
+        names.sort();
+        assert_eq!(
+            names,
+            vec![("a/../../x".to_string(), 2), ("init.lua".to_string(), 8)]
+        );
+        assert!(f.remove("a/../../x"));
+        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 1);
     }
 
     #[test]
@@ -295,6 +360,7 @@ mod tests {
         std::fs::create_dir(root.join("sub")).unwrap();
         std::fs::write(root.join("sub/deep.lua"), "x").unwrap();
         std::fs::write(root.join("n".repeat(32)), "x").unwrap();
+        std::fs::write(root.join("50%off"), "x").unwrap();
         std::os::unix::fs::symlink(root.join("init.lua"), root.join("alias")).unwrap();
         std::os::unix::fs::symlink(o.path().join("secret"), root.join("out")).unwrap();
         std::os::unix::fs::symlink(o.path(), root.join("outdir")).unwrap();
@@ -305,7 +371,11 @@ mod tests {
             names,
             vec![("alias".to_string(), 8), ("init.lua".to_string(), 8)]
         );
-        assert_eq!(f.size_of("sub/deep.lua"), Some(1));
+        assert_eq!(
+            f.size_of("sub/deep.lua"),
+            None,
+            "subdirectories are not on the flash"
+        );
         assert_eq!(f.size_of("out"), None);
         assert_eq!(f.size_of("sub"), None);
     }
@@ -323,13 +393,15 @@ mod tests {
             "../{}/escape",
             o.path().file_name().unwrap().to_str().unwrap()
         );
-        for name in [
-            abs.as_str(),
-            rel.as_str(),
-            "outdir/escape",
-            "outdir/secret",
-            "out",
-        ] {
+        // Names with `/` are flat files of the root, whatever their `..` parts or links say.
+        for name in [rel.as_str(), "outdir/escape", "outdir/secret"] {
+            let mut w = f.open(name, OpenMode::Write).expect("a flat name inside");
+            assert!(w.write(b"x"));
+            drop(w);
+            assert!(root.join(host_name(name)).is_file(), "{name}");
+            assert!(f.remove(name));
+        }
+        for name in [abs.as_str(), "out"] {
             for mode in [
                 OpenMode::Write,
                 OpenMode::Append,

@@ -3,7 +3,8 @@
 //! The firmware has three ways, and scripts can tell them apart:
 //! - `luaL_pcallx` (tmr, node.task, wifi, uart): the error becomes a traceback string handed to
 //!   `node.setonerror`'s function in a HIGH priority task; the default handler prints it and
-//!   restarts the board two seconds later.
+//!   restarts the board two seconds later. The ESP8266 firmware before 3.0 used `lua_call` there
+//!   too, so under `--firmware 1.5 | 2.2` such an error is a PANIC, as below.
 //! - `lua_call` from the network stack (net, tls): unprotected. On the ESP8266 the error reaches the
 //!   panic function: `PANIC: unprotected error in call to Lua API (msg)` and a reset. The ESP32 port
 //!   protects these calls, so there (and on `host`) they go the `pcallx` way.
@@ -47,13 +48,21 @@ pub(crate) fn helpers(
 const DEFAULT_ONERROR_DELAY: Duration = Duration::from_millis(2000);
 
 impl Runtime {
-    /// Calls `f(args)` the `luaL_pcallx` way.
+    /// Calls `f(args)` the `luaL_pcallx` way. The ESP8266 firmware before 3.0 had no
+    /// `luaL_pcallx` (nor `node.setonerror`): its tmr, task and event callbacks were `lua_call`s,
+    /// so an error there is a PANIC, as in a net callback.
     pub fn call_protected<'a>(
         self: &Rc<Self>,
         lua: &Lua,
         f: impl Into<Callee<'a>>,
         args: impl IntoLuaMulti,
     ) -> mlua::Result<()> {
+        if self.cfg.firmware < crate::config::Firmware::V3_0 && self.cfg.target.net_errors_panic() {
+            if let Err(v) = self.call_raw(lua, f, args)? {
+                self.panic(&v);
+            }
+            return Ok(());
+        }
         let res = {
             let helpers = self.helpers.borrow();
             let handler = &self::helpers(&helpers)?.traceback;
@@ -193,7 +202,7 @@ impl Runtime {
 /// callback takes this path, so it makes no argument or result vectors and no closures (mlua's
 /// `Function::call` and its `xpcall` make both). The raw error value on failure. A Rust panic
 /// raised inside (the watchdog's bite) comes out of `pop_value` and keeps unwinding.
-fn pcall<'a>(
+pub(crate) fn pcall<'a>(
     lua: &Lua,
     handler: Option<&Function>,
     f: impl Into<Callee<'a>>,

@@ -6,7 +6,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::rc::Rc;
 
 use host_backend::flash::Flash;
-use mlua::{Function, Lua, LuaOptions, MultiValue, Table, Value};
+use mlua::{Function, Lua, LuaOptions, Table};
 
 use crate::config::{Config, Firmware, OnReset};
 use crate::console::{Console, ConsoleBoot};
@@ -109,24 +109,25 @@ impl Device {
         self.run_main(&f)
     }
 
+    /// The chunk is called straight from Rust with the firmware's message handler, so a traceback
+    /// taken inside it ends at `in main chunk`, with no frame of the simulator's below.
     fn run_main(&self, f: &Function) -> Result<(), String> {
-        let pcallx = self
+        let handler = self
             .rt
             .helpers
             .borrow()
             .as_ref()
             .expect("helpers")
-            .pcallx
+            .traceback
             .clone();
         self.rt.feed_watchdog();
-        let r = catch_unwind(AssertUnwindSafe(|| pcallx.call::<MultiValue>(f.clone())));
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            crate::callback::pcall(&self.lua, Some(&handler), f, ())
+        }));
         match r {
-            Ok(Ok(v)) if matches!(v.front(), Some(Value::Boolean(false))) => {
-                let msg = v.get(1).cloned().unwrap_or(Value::Nil);
-                Err(lauxlib::error_value_text(&msg)
-                    .unwrap_or_else(|| "(error object is not a string)".into()))
-            }
-            Ok(Ok(_)) => Ok(()),
+            Ok(Ok(Err(msg))) => Err(lauxlib::error_value_text(&msg)
+                .unwrap_or_else(|| "(error object is not a string)".into())),
+            Ok(Ok(Ok(()))) => Ok(()),
             Ok(Err(e)) => Err(lauxlib::lua_error_text(&e)),
             Err(p) if p.is::<crate::modules::rtctime::DeepSleepNow>() => Ok(()),
             Err(p) if p.is::<WatchdogBite>() => {

@@ -83,9 +83,15 @@ impl Heap {
         }
     }
 
+    /// Lua memory the script has taken since boot, in device bytes: what `collectgarbage("count")`
+    /// reports (in KB) and `node.heap()` subtracts from the profile's heap.
+    pub(crate) fn used_device(&self, lua: &Lua) -> usize {
+        self.used(lua).saturating_sub(self.base.get()) / HOST_BYTES_PER_DEVICE_BYTE
+    }
+
     /// `node.heap()`: free bytes, in device bytes.
     pub(crate) fn free(&self, lua: &Lua, rt: &Runtime) -> i64 {
-        let used = self.used(lua).saturating_sub(self.base.get()) / HOST_BYTES_PER_DEVICE_BYTE;
+        let used = self.used_device(lua);
         match rt.cfg.target.heap() {
             Some(heap) => heap.saturating_sub(used) as i64,
             None => (i32::MAX as usize).saturating_sub(used) as i64,

@@ -395,7 +395,12 @@ impl Runtime {
             self.background.borrow_mut().remove(&key);
             return Some(job);
         }
-        let task = self.tasks.borrow_mut().iter_mut().rev().find_map(|q| q.pop_front());
+        let task = self
+            .tasks
+            .borrow_mut()
+            .iter_mut()
+            .rev()
+            .find_map(|q| q.pop_front());
         if task.is_some() {
             self.clock.borrow_mut().charge(TASK_COST);
         }
@@ -407,7 +412,8 @@ impl Runtime {
         // A board's schedule (a signal generator, a press at 5 s) runs forever or far ahead: it
         // alone keeps nothing alive unless an interrupt callback is waiting for it. Background
         // timers of the simulated world keep it alive while a script listens for them.
-        let weak_board = usize::from(self.board_timer.get().is_some() && !self.board_keeps_alive.get());
+        let weak_board =
+            usize::from(self.board_timer.get().is_some() && !self.board_keeps_alive.get());
         let (timers, background) = (self.timers.borrow().len(), self.background.borrow().len());
         self.live_io() > 0
             || timers > background + weak_board

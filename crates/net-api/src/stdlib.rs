@@ -14,6 +14,8 @@ use mlua::{Function, Lua, MultiValue, StdLib, Table, Value};
 use crate::lauxlib::{FwError, FwResult, bind, fw_err};
 use crate::runtime::Runtime;
 
+mod traceback;
+
 /// The standard libraries opened for a profile.
 pub(crate) fn libraries(device: bool) -> StdLib {
     let all = StdLib::ALL_SAFE | StdLib::DEBUG;
@@ -74,6 +76,7 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
     if cfg!(feature = "lua53") {
         compat53(lua)?;
     }
+    traceback::install(lua)?;
     g.set("print", print(lua, rt)?)?;
     g.set(
         "loadfile",
@@ -84,6 +87,9 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
     )?;
     g.set("dofile", dofile(lua, rt)?)?;
     crate::strlib::install(lua, rt)?;
+    if rt.cfg.target.is_device() {
+        g.set("collectgarbage", collectgarbage(lua, rt)?)?;
+    }
     install_require(lua, rt)
 }
 
@@ -137,20 +143,32 @@ fn trim(t: &Table, keep: &[&str]) -> mlua::Result<()> {
     Ok(())
 }
 
-/// `print`: `tostring` of each argument, tab-separated, newline-terminated, to the UART.
+/// `print`: `tostring` of each argument, tab-separated, newline-terminated, to the UART. The
+/// ESP8266 firmware before 3.0 wrote each piece (argument, tab, newline) on its own, which a
+/// `node.output` function sees as separate calls.
 fn print(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<Function> {
     let rt = rt.clone();
+    let pieces = rt.cfg.firmware < crate::config::Firmware::V3_0
+        && rt.cfg.target != crate::config::Target::Esp32;
     bind(lua, move |lua, args| {
         let tostring: Function = lua.globals().get("tostring")?;
         let mut line = Vec::new();
         for (i, v) in args.0.into_iter().enumerate() {
+            let Some(Value::String(s)) = crate::lauxlib::call_lua(lua, &tostring, v)?.pop_front()
+            else {
+                return fw_err("'tostring' must return a string to 'print'");
+            };
+            if pieces && rt.output_redirect.borrow().is_some() {
+                if i > 0 {
+                    rt.print(b"\t");
+                }
+                rt.print(&s.as_bytes());
+                continue;
+            }
             if i > 0 {
                 line.push(b'\t');
             }
-            match crate::lauxlib::call_lua(lua, &tostring, v)?.pop_front() {
-                Some(Value::String(s)) => line.extend_from_slice(&s.as_bytes()),
-                _ => return fw_err("'tostring' must return a string to 'print'"),
-            }
+            line.extend_from_slice(&s.as_bytes());
         }
         line.push(b'\n');
         rt.print(&line);
@@ -164,11 +182,24 @@ pub(crate) fn load_flash(lua: &Lua, rt: &Runtime, name: &str) -> Result<Function
         return Err(format!("cannot open {name}"));
     };
     let (code, mode) = crate::chunks::flash_chunk(&bytes);
-    lua.load(code)
+    lua.load(skip_hash_line(code.to_vec()))
         .set_mode(mode)
         .set_name(format!("@{name}"))
         .into_function()
         .map_err(|e| crate::lauxlib::lua_error_text(&e))
+}
+
+/// `luaL_loadfile` skips a first line that starts with `#` (a `#!` line), keeping its newline so
+/// line numbers stay those of the file.
+fn skip_hash_line(mut bytes: Vec<u8>) -> Vec<u8> {
+    if bytes.first() == Some(&b'#') {
+        let end = bytes
+            .iter()
+            .position(|&b| b == b'\n')
+            .unwrap_or(bytes.len());
+        bytes.drain(..end);
+    }
+    bytes
 }
 
 /// `loadfile(name)`: the chunk, or `nil, message`.
@@ -187,50 +218,46 @@ fn file_name(lua: &Lua, a: &crate::lauxlib::Args) -> FwResult<String> {
     a.check_str(lua, 1)
 }
 
-/// `dofile(name)`: runs the chunk and returns its results; a load error is raised.
-///
-/// The chunk is called from a Lua function, so that its errors and tracebacks are the script's.
-/// The loader returns `nil, message, positioned` instead of raising, and that function raises the
-/// message at its caller's position, as a C `dofile` would (or with none, for a load error).
+/// Where `dofile` finds its loader: a binding that returns the chunk or raises the load error.
+const DOFILE_LOADER: &std::ffi::CStr = c"nodemcu-sim.dofile.loader";
+const DOFILE_LOADER_KEY: &str = "nodemcu-sim.dofile.loader";
+
+/// `dofile(name)`: runs the chunk and returns its results; a load error is raised. A C function,
+/// as `luaB_dofile` is, so a traceback from inside the file reads `[C]: in function 'dofile'`
+/// right below the file's main chunk, and nothing of the simulator's.
 fn dofile(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<Function> {
     let rt = rt.clone();
-    let run: Function = lua
-        .load(
-            "local load, error = ...\n\
-             return function(...)\n\
-               local f, m, positioned = load(...)\n\
-               if not f then error(m, positioned and 2 or 0) end\n\
-               return f()\n\
-             end",
-        )
-        .set_name("=[sim]")
-        .call((
-            bind(lua, move |lua, a| {
-                let name = match file_name(lua, &a) {
-                    Ok(name) => name,
-                    Err(FwError::Msg(m)) => return Ok((Value::Nil, Some(m), true)),
-                    Err(FwError::Arg(n, m)) => {
-                        let m = format!("bad argument #{n} to '{}' ({m})", dofile_name(lua));
-                        return Ok((Value::Nil, Some(m), true));
-                    }
-                    Err(e) => return Err(e),
-                };
-                Ok(match load_flash(lua, &rt, &name) {
-                    Ok(f) => (Value::Function(f), None, false),
-                    Err(m) => (Value::Nil, Some(m), false),
-                })
-            })?,
-            lua.globals().get::<Function>("error")?,
-        ))?;
-    Ok(run)
+    let loader = bind(lua, move |lua, a| {
+        match load_flash(lua, &rt, &a.check_str(lua, 1)?) {
+            Ok(f) => Ok(f),
+            Err(m) => Err(FwError::Raise(Value::String(lua.create_string(m)?))),
+        }
+    })?;
+    lua.set_named_registry_value(DOFILE_LOADER_KEY, loader)?;
+    // SAFETY: `dofile_c` follows the lua_CFunction contract.
+    unsafe { lua.create_c_function(dofile_c) }
 }
 
-/// The name the script called `dofile` by, for `bad argument` (level 2 seen from the loader:
-/// the Lua function `dofile` is), or `?` as Lua says when it cannot tell.
-fn dofile_name(lua: &Lua) -> String {
-    lua.inspect_stack(2, |d| d.names().name.map(|n| n.into_owned()))
-        .flatten()
-        .unwrap_or_else(|| "?".into())
+/// The body of `dofile`: loader(name), then the chunk with every result kept. Lua errors jump
+/// out of here; nothing of Rust's is alive in this frame.
+unsafe extern "C-unwind" fn dofile_c(state: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    use mlua::ffi;
+    // SAFETY: called by Lua as a C function; the stack is checked before pushing.
+    unsafe {
+        // `luaL_optstring`, then the loader's refusal of no name, as the firmware's
+        // `luaL_loadfile` words it; `luaL_error` places it at the caller, as on the board.
+        if ffi::lua_isnoneornil(state, 1) != 0 {
+            return ffi::luaL_error(state, c"filename is NULL".as_ptr());
+        }
+        ffi::luaL_checklstring(state, 1, std::ptr::null_mut());
+        ffi::lua_settop(state, 1);
+        ffi::luaL_checkstack(state, 3, c"dofile".as_ptr());
+        ffi::lua_getfield(state, ffi::LUA_REGISTRYINDEX, DOFILE_LOADER.as_ptr());
+        ffi::lua_pushvalue(state, 1);
+        ffi::lua_call(state, 1, 1);
+        ffi::lua_call(state, 0, ffi::LUA_MULTRET);
+        ffi::lua_gettop(state) - 1
+    }
 }
 
 /// `require`: `package.path` is `?.lc;?.lua`, searched on the flash only; no C modules.
@@ -280,4 +307,38 @@ fn install_require(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
     loaders.raw_set(1, preload)?;
     loaders.raw_set(2, searcher)?;
     Ok(())
+}
+
+/// `collectgarbage` whose `"count"` is the device heap's figure: the KB the script's data takes
+/// on the board, so `collectgarbage("count")` and `node.heap()` tell the same story. Every other
+/// option is Lua's own.
+fn collectgarbage(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<Function> {
+    const OPTIONS: &[&str] = &[
+        "stop",
+        "restart",
+        "collect",
+        "count",
+        "step",
+        "setpause",
+        "setstepmul",
+        #[cfg(feature = "lua53")]
+        "isrunning",
+    ];
+    let original: Function = lua.globals().get("collectgarbage")?;
+    let rt = rt.clone();
+    bind(lua, move |lua, a| {
+        let opt = if a.is_none_or_nil(1) {
+            "collect".to_string()
+        } else {
+            a.check_str(lua, 1)?
+        };
+        if !OPTIONS.contains(&opt.as_str()) {
+            return crate::lauxlib::arg_err(1, format!("invalid option '{opt}'"));
+        }
+        if opt == "count" {
+            let kb = rt.heap.used_device(lua) as f64 / 1024.0;
+            return Ok(MultiValue::from_iter([Value::Number(kb)]));
+        }
+        Ok(original.call::<MultiValue>(a.0)?)
+    })
 }

@@ -268,6 +268,12 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>, node: &mlua::Table) -> mlua::
     let output_fn = bind(lua, move |lua, a| {
         let serial_debug = !(a.is_number(2) && a.check_integer(2)? == 0);
         match a.get(1) {
+            Value::Function(f) if r.cfg.target == crate::config::Target::Esp32 => {
+                set_callback(lua, &r, f, serial_debug, true);
+            }
+            Value::Function(f) if r.cfg.firmware < crate::config::Firmware::V3_0 => {
+                set_callback(lua, &r, f, serial_debug, false);
+            }
             Value::Function(f) => {
                 let pipe = pipe::create(lua, Some((ReaderKind::Lua, Some(f), Priority::Medium)))?;
                 set_stdout(lua, &r, Some(Stdout { pipe, serial_debug }));
@@ -278,6 +284,42 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>, node: &mlua::Table) -> mlua::
     })?;
     node.set("input", input_fn)?;
     node.set("output", output_fn)
+}
+
+/// The ESP32 port's chunks of output: each write of at most this many bytes is one callback.
+const ESP32_OUTPUT_CHUNK: usize = 127;
+
+/// `node.output(fn)` without a pipe. Before 3.0 the ESP8266 calls `fn(s)` at once with each
+/// string `print` writes; the ESP32 port calls it later, from a HIGH priority task, with chunks
+/// of at most 127 bytes.
+fn set_callback(lua: &Lua, rt: &Rc<Runtime>, f: Function, serial_debug: bool, queued: bool) {
+    lua.remove_app_data::<Stdout>();
+    let (weak_lua, weak) = (lua.weak(), Rc::downgrade(rt));
+    *rt.output_redirect.borrow_mut() = Some(Rc::new(move |bytes: &[u8]| {
+        let (Some(rt), Some(lua)) = (weak.upgrade(), weak_lua.try_upgrade()) else {
+            return;
+        };
+        if serial_debug {
+            rt.uart(bytes);
+        }
+        if !queued {
+            let Ok(s) = lua.create_string(bytes) else {
+                return;
+            };
+            let _ = rt.call_protected(&lua, &f, s);
+            return;
+        }
+        for chunk in bytes.chunks(ESP32_OUTPUT_CHUNK) {
+            let (f, r, chunk) = (f.clone(), rt.clone(), chunk.to_vec());
+            rt.post_internal(
+                Priority::High,
+                Box::new(move |lua| {
+                    let s = lua.create_string(&chunk)?;
+                    r.call_protected(lua, &f, s)
+                }),
+            );
+        }
+    }));
 }
 
 /// Points `print` at a pipe (with or without a UART copy), or back at the UART.

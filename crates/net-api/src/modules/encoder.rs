@@ -71,10 +71,7 @@ pub fn from_hex(msg: &[u8]) -> FwResult<Vec<u8>> {
         .collect()
 }
 
-fn convert(
-    lua: &Lua,
-    f: fn(&[u8]) -> FwResult<Vec<u8>>,
-) -> mlua::Result<mlua::Function> {
+fn convert(lua: &Lua, f: fn(&[u8]) -> FwResult<Vec<u8>>) -> mlua::Result<mlua::Function> {
     bind(lua, move |lua, a: Args| {
         let s = a.check_bytes(lua, 1)?;
         let out = f(&s.as_bytes())?;
@@ -126,7 +123,11 @@ mod tests {
     #[test]
     fn bad_base64_is_the_firmwares_error() {
         for bad in ["Zg=", "Zm9", "Z===", "Zg=a", "Z!==", "===="] {
-            assert_eq!(msg(from_base64(bad.as_bytes())), "Invalid base64 string", "{bad}");
+            assert_eq!(
+                msg(from_base64(bad.as_bytes())),
+                "Invalid base64 string",
+                "{bad}"
+            );
         }
         // Leftover bits in the last character are ignored, as on the board.
         assert_eq!(from_base64(b"Zh==").unwrap(), b"f");

@@ -1,19 +1,71 @@
-//! `node`: the chip's identity and heap, restarts, the task queues, the error handler, and the
-//! console hooks (`input`, `output`).
+//! `node`: the chip's identity and heap, restarts and sleep, the task queues, the error handler,
+//! the compiler and the console hooks (`input`, `output`), per firmware generation and chip.
+//!
+//! The table is assembled from what the generation's `node.c` registers in a default build
+//! (`--firmware 1.5 | 2.2 | 3.0`), or, under `--target esp32`, what the ESP32 port's does; a
+//! function the build lacks is nil. What the functions report lives in `node/info.rs`, sleep
+//! and clocks in `node/power.rs`; `node.LFS` and its 2.x synonyms in `lfs.rs`.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use mlua::{Function, Lua, Table, Value};
 
+use crate::config::{Firmware, Target};
 use crate::lauxlib::{Args, FwResult, arg_check, arg_err, bind, fw_err};
 use crate::modules::module_table;
 use crate::runtime::{Priority, ResetCause, Runtime};
 
-pub const CHIP_ID: i64 = 0x00C0_FFEE;
-pub const FLASH_ID: i64 = 0x0016_40EF;
-pub const FLASH_SIZE: i64 = 4 * 1024 * 1024;
+mod info;
+mod power;
+
+pub use info::{CHIP_ID, FLASH_ID, FLASH_SIZE};
+
+/// The egc modes (`legc.h`).
+const EGC: [(&str, i64); 4] = [
+    ("NOT_ACTIVE", 0),
+    ("ON_ALLOC_FAILURE", 1),
+    ("ON_MEM_LIMIT", 2),
+    ("ALWAYS", 4),
+];
 
 pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>, reset: Option<ResetCause>) -> mlua::Result<()> {
+    let fw = rt.cfg.firmware;
+    let esp32 = rt.cfg.target == Target::Esp32;
+    let node = module_table(lua, common(lua, rt, reset)?)?;
+    let extra = if esp32 {
+        esp32_only(lua, rt)?
+    } else {
+        esp8266_only(lua, rt)?
+    };
+    for (k, f) in extra {
+        node.set(k, f)?;
+    }
+    if esp32 {
+        node.set("wakeup", power::wakeup_table(lua)?)?;
+    } else {
+        node.set("CPU80MHZ", 80)?;
+        node.set("CPU160MHZ", 160)?;
+    }
+    // `LFS`, `flashindex` and `flashreload` are installed by `lfs.rs`.
+    if fw >= Firmware::V3_0 || esp32 {
+        node.set("setonerror", setonerror(lua, rt)?)?;
+    }
+    // 3.0 has `egc` only in its Lua 5.1 build; the older generations were 5.1 only.
+    if cfg!(feature = "lua51") || (fw < Firmware::V3_0 && !esp32) {
+        node.set("egc", egc_table(lua, rt)?)?;
+    }
+    node.set("task", task_table(lua, rt)?)?;
+    crate::console::repl::install(lua, rt, &node)?;
+    lua.globals().set("node", node)
+}
+
+/// What every generation and both chips have.
+fn common<'a>(
+    lua: &Lua,
+    rt: &Rc<Runtime>,
+    reset: Option<ResetCause>,
+) -> mlua::Result<Vec<(&'a str, Function)>> {
     let r = rt.clone();
     let heap = bind(lua, move |lua, _| Ok(r.heap.free(lua, &r)))?;
     let r = rt.clone();
@@ -21,76 +73,196 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>, reset: Option<ResetCause>) ->
         r.request_reset(ResetCause::Restart);
         Ok(())
     })?;
+    let target = rt.cfg.target;
+    let bootreason = bind(lua, move |_, _| Ok(info::bootreason(target, reset)))?;
     let r = rt.clone();
-    let dsleep = bind(lua, move |_, a| {
-        if a.is_number(2) && !(0..=4).contains(&a.check_integer(2)?) {
-            return fw_err("wrong arg range");
-        }
-        if a.is_number(1) && a.check_integer(1)? < 0 {
-            return fw_err("wrong arg range");
-        }
-        r.request_reset(ResetCause::DeepSleep);
-        Ok(())
-    })?;
-    let bootreason = bind(lua, move |_, _| {
-        // (rawcode, reason): 1/0 power-on; 2/4 software restart; 2/3 software watchdog; 5 deep-sleep wake.
-        Ok(match reset {
-            None => (1, 0),
-            Some(ResetCause::Restart | ResetCause::Error) => (2, 4),
-            Some(ResetCause::Panic | ResetCause::Watchdog | ResetCause::SoftWatchdog) => (2, 3),
-            Some(ResetCause::DeepSleep) => (2, 5),
-        })
-    })?;
-    let cpu = Rc::new(std::cell::Cell::new(80i64));
-    let c = cpu.clone();
-    let setcpufreq = bind(lua, move |_, a| {
-        let f = a.check_integer(1)?;
-        arg_check(f == 80 || f == 160, 1, "wrong arg range")?;
-        c.set(f);
-        Ok(f)
-    })?;
-    let getcpufreq = bind(lua, move |_, _| Ok(cpu.get()))?;
-    let r = rt.clone();
-    let setonerror = bind(lua, move |_, a| {
-        *r.onerror.borrow_mut() = match a.get(1) {
-            Value::Function(f) => Some(f),
-            Value::Nil => None,
-            _ => return arg_err(1, "function expected"),
-        };
-        Ok(())
-    })?;
+    let info = bind(lua, move |lua, a| info::info(lua, &r, &a))?;
     let r = rt.clone();
     let compile = bind(lua, move |lua, a| compile(lua, &r, &a))?;
-    let node = module_table(
-        lua,
-        vec![
-            ("heap", heap),
-            ("chipid", bind(lua, |_, _| Ok(CHIP_ID))?),
-            ("flashid", bind(lua, |_, _| Ok(FLASH_ID))?),
-            ("flashsize", bind(lua, |_, _| Ok(FLASH_SIZE))?),
-            ("info", bind(lua, info)?),
-            ("restart", restart),
-            ("dsleep", dsleep),
-            ("bootreason", bootreason),
-            ("setcpufreq", setcpufreq),
-            ("getcpufreq", getcpufreq),
-            ("random", bind(lua, random)?),
-            ("setonerror", setonerror),
-            ("compile", compile),
-            ("stripdebug", bind(lua, |_, _| Ok(Value::Nil))?),
-        ],
-    )?;
-    node.set("CPU80MHZ", 80)?;
-    node.set("CPU160MHZ", 160)?;
-    node.set("task", task_table(lua, rt)?)?;
-    node.set("egc", egc_table(lua)?)?;
-    crate::console::repl::install(lua, rt, &node)?;
-    lua.globals().set("node", node)
+    let r = rt.clone();
+    let stripdebug = bind(lua, move |_, a| stripdebug(&r, &a))?;
+    Ok(vec![
+        ("heap", heap),
+        ("info", info),
+        ("restart", restart),
+        ("bootreason", bootreason),
+        ("compile", compile),
+        ("stripdebug", stripdebug),
+    ])
+}
+
+/// The ESP8266's functions, by generation.
+fn esp8266_only<'a>(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<Vec<(&'a str, Function)>> {
+    let fw = rt.cfg.firmware;
+    let r = rt.clone();
+    let dsleep = bind(lua, move |_, a| power::dsleep(&r, &a))?;
+    let cpu = power::Cpu::new();
+    let c = cpu.clone();
+    let setcpufreq = bind(lua, move |_, a| c.set(&a))?;
+    let size = Rc::new(std::cell::Cell::new(FLASH_SIZE));
+    let s = size.clone();
+    let flashsize = bind(lua, move |_, a| {
+        // Before 3.0 a number argument sets the size the SDK assumes.
+        if fw < Firmware::V3_0 && matches!(a.get(1), Value::Integer(_) | Value::Number(_)) {
+            s.set(a.check_integer(1)?);
+        }
+        Ok(s.get())
+    })?;
+    let mut fns = vec![
+        ("dsleep", dsleep),
+        ("chipid", bind(lua, |_, _| Ok(CHIP_ID))?),
+        ("flashid", bind(lua, |_, _| Ok(FLASH_ID))?),
+        ("flashsize", flashsize),
+        ("setcpufreq", setcpufreq),
+        ("restore", bind(lua, |_, _| Ok(()))?),
+    ];
+    if fw >= Firmware::V2_2 {
+        fns.push(("getcpufreq", bind(lua, move |_, _| Ok(cpu.get()))?));
+        fns.push(("random", bind(lua, random)?));
+        let r = rt.clone();
+        fns.push((
+            "sleep",
+            bind(lua, move |_, a| power::sleep_unavailable(&r, &a))?,
+        ));
+    }
+    if power::has_dsleep_max(rt.cfg.target, fw) {
+        fns.push(("dsleepMax", bind(lua, |_, _| Ok(power::dsleep_max()))?));
+    }
+    if fw >= Firmware::V3_0 {
+        let r = rt.clone();
+        fns.push((
+            "getpartitiontable",
+            bind(lua, move |lua, _| Ok(info::partition_table(lua, &r)?))?,
+        ));
+        let r = rt.clone();
+        fns.push((
+            "setpartitiontable",
+            bind(lua, move |_, a| {
+                info::check_partition_values(&a)?;
+                // The firmware writes the table and spins until the watchdog resets the chip.
+                r.request_reset(ResetCause::Watchdog);
+                Ok(())
+            })?,
+        ));
+        fns.extend(startup_fns(lua)?);
+    }
+    Ok(fns)
+}
+
+/// The ESP32 port's functions (branch `dev-esp32`): no CPU clock, flash id or `random`.
+fn esp32_only<'a>(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<Vec<(&'a str, Function)>> {
+    let r = rt.clone();
+    let dsleep = bind(lua, move |_, a| power::dsleep_esp32(&r, &a))?;
+    let r = rt.clone();
+    let sleep = bind(lua, move |_, a| power::sleep_esp32(&r, &a))?;
+    let r = rt.clone();
+    let uptime = bind(lua, move |_, _| Ok(power::uptime(&r)))?;
+    Ok(vec![
+        ("dsleep", dsleep),
+        ("sleep", sleep),
+        ("uptime", uptime),
+        ("chipid", bind(lua, |_, _| Ok(info::CHIP_ID_ESP32))?),
+        ("chipmodel", bind(lua, |_, _| Ok("esp32"))?),
+        ("osprint", bind(lua, |_, _| Ok(()))?),
+    ])
+}
+
+/// `node.setonerror([fn])`: anything but a function puts the default handler back.
+fn setonerror(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<Function> {
+    let r = rt.clone();
+    bind(lua, move |_, a| {
+        *r.onerror.borrow_mut() = match a.get(1) {
+            Value::Function(f) => Some(f),
+            _ => None,
+        };
+        Ok(())
+    })
+}
+
+/// The start-up options of `node.startup` and `node.startupcommand` (3.0). A board keeps them
+/// in flash; here they last for the run.
+#[derive(Default)]
+struct Startup {
+    command: Option<Vec<u8>>,
+    banner: bool,
+    delay_mount: bool,
+    frequency: i64,
+}
+
+fn startup_fns<'a>(lua: &Lua) -> mlua::Result<Vec<(&'a str, Function)>> {
+    let st = Rc::new(RefCell::new(Startup {
+        banner: true,
+        frequency: 80,
+        ..Default::default()
+    }));
+    let s = st.clone();
+    let command = bind(lua, move |lua, a| {
+        s.borrow_mut().command = Some(a.check_bytes(lua, 1)?.as_bytes().to_vec());
+        Ok(true)
+    })?;
+    let startup = bind(lua, move |lua, a| {
+        if !a.is_empty() {
+            let Value::Table(t) = a.get(1) else {
+                return arg_err(
+                    1,
+                    format!("table expected, got {}", crate::lauxlib::typename(a.arg(1))),
+                );
+            };
+            set_startup(&mut st.borrow_mut(), &t)?;
+        }
+        let s = st.borrow();
+        let t = lua.create_table()?;
+        if let Some(c) = &s.command {
+            t.set("command", lua.create_string(c)?)?;
+        }
+        t.set("banner", s.banner)?;
+        t.set("delay_mount", s.delay_mount)?;
+        t.set("frequency", s.frequency)?;
+        Ok(t)
+    })?;
+    Ok(vec![("startupcommand", command), ("startup", startup)])
+}
+
+/// Applies `node.startup{...}`; an empty table resets every option.
+fn set_startup(s: &mut Startup, t: &Table) -> FwResult<()> {
+    let mut any = false;
+    for pair in t.pairs::<Value, Value>() {
+        let (k, v) = pair?;
+        let Value::String(k) = k else { continue };
+        any = true;
+        let truthy = !matches!(v, Value::Nil | Value::Boolean(false));
+        match k.as_bytes().as_ref() {
+            b"command" => match v {
+                Value::String(c) => s.command = Some(c.as_bytes().to_vec()),
+                _ => return fw_err("bad argument #-1 to 'startup' (string expected)"),
+            },
+            b"banner" => s.banner = truthy,
+            b"delay_mount" => s.delay_mount = truthy,
+            b"frequency" => {
+                s.frequency = if crate::lauxlib::to_number(&v) == Some(160.0) {
+                    160
+                } else {
+                    80
+                }
+            }
+            _ => {}
+        }
+    }
+    if !any {
+        *s = Startup {
+            banner: true,
+            frequency: 80,
+            ..Default::default()
+        };
+    }
+    Ok(())
 }
 
 /// `node.task.post([prio], fn)`: `fn(prio)` runs later, HIGH before MEDIUM before LOW.
 fn task_table(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<Table> {
     let r = rt.clone();
+    // 3.0's ESP8266 build checks with luaL_checktype; the others with their own message.
+    let checktype = rt.cfg.firmware >= Firmware::V3_0 && rt.cfg.target != Target::Esp32;
     let post = bind(lua, move |_, a| {
         let (prio, n) = if matches!(a.get(1), Value::Integer(_) | Value::Number(_)) {
             let p = a.check_integer(1)?;
@@ -99,7 +271,14 @@ fn task_table(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<Table> {
         } else {
             (Priority::Medium as i64, 1)
         };
-        let f = a.check_function(n)?;
+        let f = if checktype {
+            a.check_function(n)?
+        } else {
+            match a.get(n) {
+                Value::Function(f) => f,
+                _ => return arg_err(n, "invalid function"),
+            }
+        };
         let level = [Priority::Low, Priority::Medium, Priority::High][prio as usize];
         let rr = r.clone();
         if !r.post_task(level, Box::new(move |lua| rr.call_protected(lua, &f, prio))) {
@@ -114,27 +293,81 @@ fn task_table(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<Table> {
     Ok(t)
 }
 
-/// `node.egc`: the emergency garbage collector's settings. The host collector needs none of them;
-/// the calls are accepted so scripts that tune it run unchanged.
-fn egc_table(lua: &Lua) -> mlua::Result<Table> {
-    let setmode = bind(lua, |_, a| {
-        a.check_integer(1)?;
+/// `node.egc`: the emergency garbage collector's settings, checked as the firmware checks them.
+/// The simulator's collector already runs when an allocation would fail, so the mode is kept
+/// only for the checks. `meminfo` (2.2 and 3.0 on the ESP8266) reports the device heap in use.
+fn egc_table(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<Table> {
+    let fw = rt.cfg.firmware;
+    let setmode = bind(lua, move |_, a| {
+        let mode = a.check_integer(1)? as u32;
+        let limit = a.opt_integer(2, 0)?;
+        arg_check(mode <= 1 | 2 | 4, 1, "invalid mode")?;
+        let limit_ok = if fw == Firmware::V1_5 {
+            limit as u32 > 0
+        } else {
+            limit != 0
+        };
+        arg_check(mode & 2 == 0 || limit_ok, 1, "limit must be non-zero")?;
         Ok(())
     })?;
-    let meminfo = bind(lua, |lua, _| {
-        let used = lua.used_memory() as i64;
-        Ok((used, used, 0))
-    })?;
-    let t = module_table(lua, vec![("setmode", setmode), ("meminfo", meminfo)])?;
-    for (k, v) in [
-        ("NOT_ACTIVE", 0),
-        ("ON_ALLOC_FAILURE", 1),
-        ("ON_MEM_LIMIT", 2),
-        ("ALWAYS", 4),
-    ] {
+    let mut fns = vec![("setmode", setmode)];
+    if fw >= Firmware::V2_2 && rt.cfg.target != Target::Esp32 {
+        let r = rt.clone();
+        fns.push((
+            "meminfo",
+            bind(lua, move |lua, _| {
+                let used = r.heap.used_device(lua) as i64;
+                Ok((used, used))
+            })?,
+        ));
+    }
+    let t = module_table(lua, fns)?;
+    for (k, v) in EGC {
         t.set(k, v)?;
     }
     Ok(t)
+}
+
+/// `node.stripdebug([level[, function]])`. Nothing is stripped on the host: the level is kept
+/// for the calls that read it back, and a function's "bytes stripped" is 0.
+fn stripdebug(rt: &Runtime, a: &Args) -> FwResult<Value> {
+    struct Level(std::cell::Cell<i64>);
+    // 1.5 and 2.2 default to LUA_OPTIMIZE_DEBUG 2; 3.0 keeps LUAI_OPTIMIZE_DEBUG 1 and reports
+    // it plus one: both read 2.
+    let level = rt.state(|_| Level(std::cell::Cell::new(2)));
+    if rt.cfg.firmware < Firmware::V3_0 && rt.cfg.target != Target::Esp32 {
+        if a.is_empty() {
+            return Ok(Value::Integer(level.0.get()));
+        }
+        let l = a.check_integer(1)?;
+        arg_check((1..=3).contains(&l), 1, "must in range 1-3")?;
+        if a.len() == 1 {
+            level.0.set(l);
+            return Ok(Value::Nil);
+        }
+        if l == 1 {
+            return Ok(Value::Integer(0));
+        }
+        if !a.is_function(2) {
+            a.check_integer(2)?;
+        }
+        return Ok(Value::Integer(0));
+    }
+    let n = a.len();
+    let mut strip = 0;
+    if !a.is_none_or_nil(1) {
+        strip = crate::lauxlib::to_number(a.arg(1)).map_or(0, |x| x as i64);
+        arg_check(strip > 0 && strip < 4, 1, "Invalid strip level")?;
+    }
+    let isfunc = a.is_function(2) || (a.is_number(2) && a.check_integer(2)? > 0);
+    arg_check(n < 2 || isfunc, 2, "not a valid function")?;
+    if isfunc {
+        return Ok(Value::Integer(0));
+    }
+    if strip > 0 {
+        level.0.set(strip);
+    }
+    Ok(Value::Integer(level.0.get()))
 }
 
 /// `node.random()`, `node.random(n)`, `node.random(l, u)`.
@@ -175,58 +408,17 @@ fn rand_u32(lua: &Lua) -> u32 {
     (r.0 >> 16) as u32
 }
 
-/// `node.info([group])`.
-fn info(lua: &Lua, a: Args) -> FwResult<mlua::MultiValue> {
-    use mlua::IntoLuaMulti;
-    let group = if a.is_none_or_nil(1) {
-        None
-    } else {
-        Some(a.check_str(lua, 1)?)
-    };
-    let t = lua.create_table()?;
-    match group.as_deref() {
-        None => {
-            return Ok((3, 0, 0, CHIP_ID, FLASH_ID, FLASH_SIZE / 1024, 0, 40).into_lua_multi(lua)?);
-        }
-        Some("hw") => {
-            t.set("chip_id", CHIP_ID)?;
-            t.set("flash_id", FLASH_ID)?;
-            t.set("flash_size", FLASH_SIZE / 1024)?;
-            t.set("flash_mode", 0)?;
-            t.set("flash_speed", 40_000_000)?;
-        }
-        Some("sw_version") => {
-            t.set("node_version_major", 3)?;
-            t.set("node_version_minor", 0)?;
-            t.set("node_version_revision", 0)?;
-            t.set("git_branch", "nodemcu-sim")?;
-            t.set("git_commit_id", env!("CARGO_PKG_VERSION"))?;
-            t.set(
-                "git_release",
-                format!("nodemcu-sim {}", env!("CARGO_PKG_VERSION")),
-            )?;
-            t.set("git_commit_dts", "202611250000")?;
-        }
-        Some("build_config") => {
-            t.set("ssl", true)?;
-            t.set("lfs_size", 0)?;
-            t.set("modules", "bit,file,net,node,pipe,tls,tmr,uart,wifi")?;
-            t.set("number_type", "float")?;
-        }
-        Some("lfs") => {
-            t.set("lfs_size", 0)?;
-        }
-        Some(_) => return arg_err(1, "invalid group"),
-    }
-    Ok(t.into_lua_multi(lua)?)
-}
-
 /// `node.compile("x.lua")`: writes `x.lc`, bytecode that `require` and `dofile` load, sealed as
 /// the simulator's own (`chunks.rs`).
 fn compile(lua: &Lua, rt: &Runtime, a: &Args) -> FwResult<()> {
     let name = a.check_str(lua, 1)?;
-    if name.len() > host_backend::flash::MAX_NAME_LEN {
-        return fw_err("filename too long");
+    let base = name.rsplit('/').next().unwrap_or(&name);
+    if rt.cfg.target != Target::Esp32 {
+        arg_check(
+            base.len() <= host_backend::flash::MAX_NAME_LEN && !name.contains('\0'),
+            1,
+            "filename invalid",
+        )?;
     }
     let Some(stem) = name.strip_suffix(".lua") else {
         return fw_err("not a .lua file");

@@ -19,7 +19,7 @@ use mlua::{AnyUserData, Function, Lua, Value};
 
 use crate::config::Firmware;
 use crate::handle_type;
-use crate::lauxlib::{Args, FwResult, arg_check, arg_err, bind};
+use crate::lauxlib::{Args, FwResult, arg_check, arg_err, bind, fw_err};
 use crate::modules::{module_table, note_removed, register_methods};
 use crate::runtime::{Removed, ResetCause, Runtime};
 
@@ -311,8 +311,18 @@ fn module(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<mlua::Table> {
     t.set("ALARM_SINGLE", Mode::Single as i64)?;
     t.set("ALARM_AUTO", Mode::Auto as i64)?;
     t.set("ALARM_SEMI", Mode::Semi as i64)?;
+    if rt.cfg.firmware >= crate::config::Firmware::V2_2 {
+        // 2.2 and 3.0 keep these names (with TIMER_SUSPEND_ENABLE) only to say they are gone.
+        for name in ["suspend_all", "resume_all"] {
+            t.set(name, bind(lua, |_, _| fw_err::<()>(SUSPEND_REMOVED))?)?;
+        }
+    }
     Ok(t)
 }
+
+/// What `tmr.suspend_all()` and `tmr.resume_all()` raise since 2.2.
+const SUSPEND_REMOVED: &str =
+    "This feature has been removed, we apologize for any inconvenience this may have caused.";
 
 /// `t:register(ms, mode, fn)`: sets the alarm up without starting it.
 fn register(rt: &Rc<Runtime>, t: &Timer, a: &Args) -> FwResult<()> {

@@ -66,7 +66,10 @@ impl Decoder {
 
     /// Feeds one piece of the document.
     pub fn write(&mut self, lua: &Lua, bytes: &[u8]) -> mlua::Result<()> {
-        let discard = self.min_needed.saturating_sub(self.buf_start).min(self.buf.len());
+        let discard = self
+            .min_needed
+            .saturating_sub(self.buf_start)
+            .min(self.buf.len());
         self.buf.drain(..discard);
         self.buf_start += discard;
         self.buf.extend_from_slice(bytes);
@@ -90,7 +93,9 @@ impl Decoder {
 
     /// The bytes of a value from its start, as far as the stream has come.
     fn bytes_from(&self, pos: usize) -> &[u8] {
-        self.buf.get(pos.saturating_sub(self.buf_start)..).unwrap_or(&[])
+        self.buf
+            .get(pos.saturating_sub(self.buf_start)..)
+            .unwrap_or(&[])
     }
 
     fn parent(&self, level: usize) -> Parent {

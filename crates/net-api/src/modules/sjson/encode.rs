@@ -181,7 +181,12 @@ impl Gen<'_> {
                 .out
                 .extend_from_slice(if *b { b"true" } else { b"false" }),
             Value::Integer(_) | Value::Number(_) => self.number(v)?,
-            other => return Err(FwError::Msg(format!("Cannot encode type {}", type_num(other)))),
+            other => {
+                return Err(FwError::Msg(format!(
+                    "Cannot encode type {}",
+                    type_num(other)
+                )));
+            }
         }
         Ok(())
     }

@@ -146,7 +146,10 @@ fn is_whitespace(c: u8) -> bool {
 }
 
 fn is_allowed_escape(c: u8) -> bool {
-    matches!(c, b'"' | b'/' | b'\\' | b'b' | b'f' | b'n' | b'r' | b't' | b'u')
+    matches!(
+        c,
+        b'"' | b'/' | b'\\' | b'b' | b'f' | b'n' | b'r' | b't' | b'u'
+    )
 }
 
 /// Bytes a string passes without a look (note: 0x14..0x1f are among them).
@@ -197,7 +200,10 @@ impl Tokenizer {
             // Plain string content needs no state change: skip it in one go.
             let st = &self.stack[self.level];
             if st.kind.stringy() && !self.in_escape {
-                let run = bytes[i..].iter().take_while(|&&c| is_simple_char(c)).count();
+                let run = bytes[i..]
+                    .iter()
+                    .take_while(|&&c| is_simple_char(c))
+                    .count();
                 self.pos += run;
                 i += run;
                 if i == bytes.len() {
@@ -545,11 +551,13 @@ mod tests {
     impl Handler for Log {
         type Err = ();
         fn push(&mut self, st: &State) -> Result<(), ()> {
-            self.0.push(format!("+{:?}{}@{}", st.kind, st.level, st.pos_begin));
+            self.0
+                .push(format!("+{:?}{}@{}", st.kind, st.level, st.pos_begin));
             Ok(())
         }
         fn pop(&mut self, st: &State) -> Result<(), ()> {
-            self.0.push(format!("-{:?}{}@{}", st.kind, st.level, st.pos_cur));
+            self.0
+                .push(format!("-{:?}{}@{}", st.kind, st.level, st.pos_cur));
             Ok(())
         }
         fn error(&mut self, e: JsonError) {
