@@ -311,34 +311,65 @@ fn install_require(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
 
 /// `collectgarbage` whose `"count"` is the device heap's figure: the KB the script's data takes
 /// on the board, so `collectgarbage("count")` and `node.heap()` tell the same story. Every other
-/// option is Lua's own.
+/// option goes to Lua's own. A C function, so that `collectgarbage()` with the heap full (a
+/// script's last resort) allocates nothing on its way to the collector.
 fn collectgarbage(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<Function> {
-    const OPTIONS: &[&str] = &[
-        "stop",
-        "restart",
-        "collect",
-        "count",
-        "step",
-        "setpause",
-        "setstepmul",
-        #[cfg(feature = "lua53")]
-        "isrunning",
-    ];
     let original: Function = lua.globals().get("collectgarbage")?;
+    lua.set_named_registry_value(CG_ORIGINAL_KEY, original)?;
     let rt = rt.clone();
-    bind(lua, move |lua, a| {
-        let opt = if a.is_none_or_nil(1) {
-            "collect".to_string()
-        } else {
-            a.check_str(lua, 1)?
-        };
-        if !OPTIONS.contains(&opt.as_str()) {
-            return crate::lauxlib::arg_err(1, format!("invalid option '{opt}'"));
+    let count = bind(lua, move |lua, _| {
+        Ok(Value::Number(rt.heap.used_device(lua) as f64 / 1024.0))
+    })?;
+    lua.set_named_registry_value(CG_COUNT_KEY, count)?;
+    // SAFETY: `collectgarbage_c` follows the lua_CFunction contract.
+    unsafe { lua.create_c_function(collectgarbage_c) }
+}
+
+const CG_ORIGINAL: &std::ffi::CStr = c"nodemcu-sim.collectgarbage";
+const CG_ORIGINAL_KEY: &str = "nodemcu-sim.collectgarbage";
+const CG_COUNT: &std::ffi::CStr = c"nodemcu-sim.collectgarbage.count";
+const CG_COUNT_KEY: &str = "nodemcu-sim.collectgarbage.count";
+
+/// The options Lua's `collectgarbage` takes on this build.
+const CG_OPTIONS: &[&[u8]] = &[
+    b"stop",
+    b"restart",
+    b"collect",
+    b"count",
+    b"step",
+    b"setpause",
+    b"setstepmul",
+    #[cfg(feature = "lua53")]
+    b"isrunning",
+];
+
+/// The body of the device's `collectgarbage`: checks the option as `luaL_checkoption` does (so
+/// errors name `collectgarbage`), answers `"count"` from the device heap, and passes the rest on.
+/// Lua errors jump out of here; nothing of Rust's that needs dropping is alive in this frame.
+unsafe extern "C-unwind" fn collectgarbage_c(state: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    use mlua::ffi;
+    // SAFETY: called by Lua as a C function; the stack is checked before pushing.
+    unsafe {
+        let opt = ffi::luaL_optlstring(state, 1, c"collect".as_ptr(), std::ptr::null_mut());
+        let name = std::ffi::CStr::from_ptr(opt).to_bytes();
+        if !CG_OPTIONS.contains(&name) {
+            ffi::lua_pushfstring(state, c"invalid option '%s'".as_ptr(), opt);
+            return ffi::luaL_argerror(
+                state,
+                1,
+                ffi::lua_tolstring(state, -1, std::ptr::null_mut()),
+            );
         }
-        if opt == "count" {
-            let kb = rt.heap.used_device(lua) as f64 / 1024.0;
-            return Ok(MultiValue::from_iter([Value::Number(kb)]));
+        ffi::luaL_checkstack(state, 2, c"collectgarbage".as_ptr());
+        if name == b"count" {
+            ffi::lua_getfield(state, ffi::LUA_REGISTRYINDEX, CG_COUNT.as_ptr());
+            ffi::lua_call(state, 0, 1);
+            return 1;
         }
-        Ok(original.call::<MultiValue>(a.0)?)
-    })
+        let given = ffi::lua_gettop(state);
+        ffi::lua_getfield(state, ffi::LUA_REGISTRYINDEX, CG_ORIGINAL.as_ptr());
+        ffi::lua_insert(state, 1);
+        ffi::lua_call(state, given, ffi::LUA_MULTRET);
+        ffi::lua_gettop(state)
+    }
 }
