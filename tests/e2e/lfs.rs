@@ -168,13 +168,13 @@ print(t, base, phys, size, table.concat(list, ","))
     ]);
     assert_eq!(
         r.stdout,
-        "nil\tfunction\nhello from lfs\n1700000000\t1076363264\t524288\t131072\t_init,greet\n",
+        "nil\tfunction\nhello from lfs\n1700000000\t1076232192\t393216\t131072\t_init,greet\n",
         "{}",
         r.stderr
     );
     let r = Flash::new(&[("init.lua", "print(node.flashindex('x'))\n")])
         .run("init.lua", &["--firmware", "2.2"]);
-    assert_eq!(r.stdout, "nil\t1076363264\t524288\n");
+    assert_eq!(r.stdout, "nil\t1076232192\t393216\n");
     let r = Flash::new(&[("init.lua", "print(node.flashindex, node.LFS)\n")])
         .run("init.lua", &["--firmware", "1.5"]);
     assert_eq!(r.stdout, "nil\tnil\n");

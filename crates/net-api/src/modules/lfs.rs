@@ -25,10 +25,11 @@ use crate::lauxlib::{Args, FwResult, bind};
 use crate::runtime::{ResetCause, Runtime};
 
 const MAGIC: &str = "nodemcu-sim-lfs 1\n";
-/// The LFS partition the simulated build has, and where a board would map it.
+/// The LFS partition the simulated build has, and where a board would map it: the 128 KB just
+/// below the file system (`file.fscfg()` starts at 0x80000), where a 3.0 build puts it.
 const LFS_SIZE: i64 = 0x20000;
-const LFS_BASE: i64 = 0x0008_0000;
-const LFS_MAPPED: i64 = 0x4028_0000;
+const LFS_BASE: i64 = 0x0006_0000;
+const LFS_MAPPED: i64 = 0x4020_0000 + LFS_BASE;
 
 /// The modules of an LFS image, and when it was built (Unix time).
 #[derive(Debug, Clone, PartialEq, Eq)]
