@@ -50,14 +50,18 @@ const DEFAULT_ONERROR_DELAY: Duration = Duration::from_millis(2000);
 impl Runtime {
     /// Calls `f(args)` the `luaL_pcallx` way. The ESP8266 firmware before 3.0 had no
     /// `luaL_pcallx` (nor `node.setonerror`): its tmr, task and event callbacks were `lua_call`s,
-    /// so an error there is a PANIC, as in a net callback.
+    /// so an error there is a PANIC, as in a net callback (unless the built-in NTest set a handler
+    /// of its own, to report the failing test).
     pub fn call_protected<'a>(
         self: &Rc<Self>,
         lua: &Lua,
         f: impl Into<Callee<'a>>,
         args: impl IntoLuaMulti,
     ) -> mlua::Result<()> {
-        if self.cfg.firmware < crate::config::Firmware::V3_0 && self.cfg.target.net_errors_panic() {
+        if self.cfg.firmware < crate::config::Firmware::V3_0
+            && self.cfg.target.net_errors_panic()
+            && self.onerror.borrow().is_none()
+        {
             if let Err(v) = self.call_raw(lua, f, args)? {
                 self.panic(&v);
             }

@@ -2,13 +2,16 @@
 -- output of the firmware's tests/NTest, so test files written for it run unchanged. `require "NTest"`
 -- gets this chunk when the flash holds no NTest.lua of its own (see ntest.rs).
 --
--- The chunk is called with a table of two private helpers from the simulator:
+-- The chunk is called with a table of private helpers from the simulator:
 --   where(level)  "file:line" of the Lua function `level` frames above the caller of `where`
 --   report(...)   hands every event to the test runner (`nodemcu-sim test`); a no-op elsewhere
+--   setonerror(f) node.setonerror, present in every generation
 -- Everything the framework needs from the standard library is captured here, at load time, so a
 -- test that replaces `pcall`, `print` or `coroutine.resume` cannot confuse the framework itself.
 local host = ...
 local where, report = host.where, host.report
+-- node.setonerror, kept even where the generation lacks it (before 3.0), to catch callback errors.
+local setonerror = host.setonerror or function() end
 local type, tostring, pcall, error, select, pairs, ipairs, setmetatable =
   type, tostring, pcall, error, select, pairs, ipairs, setmetatable
 local unpack = unpack or table.unpack
@@ -167,7 +170,7 @@ return function(runname)
         if err and not is_abort(err) then emit(handler, "except", name, short(err)) end
         if over then return end
         over = true
-        if node then node.setonerror() end
+        setonerror()
         for _, k in ipairs(HELPERS) do env[k] = saved[k] end
         emit(handler, "end", name)
         remove(queue, 1)
@@ -215,7 +218,7 @@ return function(runname)
 
       emit(handler, "begin", name)
       -- Errors in callbacks the test armed (timers, tasks) end it, as exceptions.
-      node.setonerror(finish)
+      setonerror(finish)
       local okay, err = pcall(body, async and finish or nil)
       if not okay then
         finish(err == nil and "nil" or err)

@@ -49,6 +49,12 @@ pub(crate) fn loader(lua: &Lua) -> mlua::Result<Function> {
             let host = lua.create_table()?;
             host.set("where", lua.create_function(where_)?)?;
             host.set("report", lua.create_function(report)?)?;
+            if let Some(rt) = lua
+                .app_data_ref::<Rc<crate::runtime::Runtime>>()
+                .map(|r| r.clone())
+            {
+                host.set("setonerror", crate::modules::node::setonerror(lua, &rt)?)?;
+            }
             chunk.call::<Value>(host)
         })
     })

@@ -167,8 +167,9 @@ fn esp32_only<'a>(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<Vec<(&'a str, Fun
     ])
 }
 
-/// `node.setonerror([fn])`: anything but a function puts the default handler back.
-fn setonerror(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<Function> {
+/// `node.setonerror([fn])`: anything but a function puts the default handler back. The built-in
+/// NTest gets it privately too, so it can catch callback errors in every generation.
+pub(crate) fn setonerror(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<Function> {
     let r = rt.clone();
     bind(lua, move |_, a| {
         *r.onerror.borrow_mut() = match a.get(1) {
