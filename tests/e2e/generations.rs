@@ -200,3 +200,24 @@ fn the_2016_project_passes_its_tests_and_boots_with_its_project_file() {
     );
     assert!(r.stderr.contains("try --firmware 1.5"), "{}", r.stderr);
 }
+
+#[test]
+fn firmware_1_5_has_one_file_at_a_time_and_open_answers_true() {
+    let script = "print(file.open('a.txt', 'w'), file.write('hello'))\n\
+                  print(file.open('b.txt', 'w'), file.write('x'))\n\
+                  file.close()\n\
+                  print(file.open('a.txt'), file.read())\n\
+                  file.close()\n";
+    let r = run_lua(script, &["--firmware", "1.5"]);
+    assert_eq!(
+        r.stdout, "true\ttrue\ntrue\ttrue\ntrue\thello\n",
+        "{}",
+        r.stderr
+    );
+    let r = run_lua(script, &["--firmware", "2.2"]);
+    assert!(
+        r.stdout.starts_with("file.obj: ") || r.stdout.starts_with("userdata: "),
+        "{}",
+        r.stdout
+    );
+}

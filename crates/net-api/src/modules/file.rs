@@ -177,7 +177,14 @@ impl Files {
         } else {
             OpenMode::parse(&a.check_bytes(lua, 2)?.as_bytes())
         };
+        // The 1.5 builds had one file at a time: opening another closes it, and `open` answers
+        // true instead of giving a file object.
+        let single = self.rt.cfg.firmware < Firmware::V2_2;
+        if single && let Some(old) = self.default.borrow_mut().take() {
+            old.0.borrow_mut().close();
+        }
         match self.open_file(name.as_deref(), mode) {
+            Some(_) if single => Ok(Value::Boolean(true)),
             Some(obj) => Ok(Value::UserData(lua.create_userdata(obj)?)),
             None => Ok(Value::Nil),
         }
