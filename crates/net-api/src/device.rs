@@ -130,6 +130,11 @@ impl Drop for Device {
     fn drop(&mut self) {
         crate::net::tcpsocket::abort_all(&self.rt);
         self.rt.shutdown();
+        // The Lua state is left open, never closed: closing runs every pending finaliser, and a
+        // script's could call a binding whose mlua function was finalised just before it (on
+        // freed memory). A board that resets has nothing to finalise either. What stays is the
+        // state's memory, once per boot.
+        std::mem::forget(self.lua.clone());
     }
 }
 

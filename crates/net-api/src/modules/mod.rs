@@ -80,6 +80,7 @@ pub fn note_removed(
         }
         Ok(Value::Nil)
     })?;
+    crate::lauxlib::keep_alive(lua, &index);
     let mt = lua.create_table()?;
     mt.set("__index", index)?;
     table.set_metatable(Some(mt))?;
