@@ -75,6 +75,9 @@ impl FwError {
         let text = match self {
             FwError::Raise(v) => return Ok(v),
             FwError::Lua(mlua::Error::MemoryError(_)) => "not enough memory".to_string(),
+            // A Lua error raised inside an API call (a metamethod's, a finaliser's) goes on as
+            // the firmware's C code lets it: as it is, with its own position.
+            FwError::Lua(e @ mlua::Error::RuntimeError(_)) => lua_error_text(&e),
             FwError::Lua(e) => format!("{}{}", where_(lua), lua_error_text(&e)),
             FwError::Msg(m) => format!("{}{m}", where_(lua)),
             FwError::Arg(n, m) => format!("{}{}", where_(lua), arg_message(lua, n, &m)),
@@ -102,10 +105,14 @@ fn arg_message(lua: &Lua, n: usize, msg: &str) -> String {
     }
 }
 
-/// The text of an mlua error without mlua's decoration.
+/// The text of an mlua error without mlua's decoration (such as the traceback it appends to an
+/// error raised inside one of its protected calls).
 pub fn lua_error_text(e: &mlua::Error) -> String {
     match e {
-        mlua::Error::RuntimeError(s) => s.clone(),
+        mlua::Error::RuntimeError(s) => match s.rfind("\nstack traceback:\n") {
+            Some(at) => s[..at].to_string(),
+            None => s.clone(),
+        },
         mlua::Error::MemoryError(_) => "not enough memory".into(),
         mlua::Error::SyntaxError { message, .. } => message.clone(),
         mlua::Error::CallbackError { cause, .. } => lua_error_text(cause),
