@@ -302,17 +302,26 @@ fn a_finaliser_calling_a_function_collected_with_it_gets_an_error_not_freed_memo
          local prox = with_gc(finaliser(p:reader(1)))\n\
          prox, p = nil, nil\ncollectgarbage() collectgarbage()\nprint('after')\n"
     );
+    // On 5.1 a proxy's finaliser runs once the main chunk is done (see guard.lua), on 5.3 in the
+    // collection.
     for t in TARGETS {
         let r = on(t, &script);
+        let mut lines: Vec<&str> = r.stdout.lines().collect();
+        lines.sort();
         assert!(
             [
-                "fin\tfalse\tfunction no longer exists\nafter\n",
-                "fin\ttrue\ta\nafter\n"
+                ["after", "fin\tfalse\tfunction no longer exists"],
+                ["after", "fin\ttrue\ta"]
             ]
-            .contains(&r.stdout.as_str()),
+            .contains(&[lines[0], lines.get(1).copied().unwrap_or("")]),
             "--target {t}: {r:?}"
         );
-        assert_eq!(r.status, 0, "--target {t}: {}", r.stderr);
+        assert_eq!(
+            (r.status, lines.len()),
+            (0, 2),
+            "--target {t}: {}",
+            r.stderr
+        );
     }
 }
 

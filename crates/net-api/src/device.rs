@@ -80,7 +80,9 @@ impl Device {
     /// `Err` holds the message and traceback, as `lua` prints them.
     pub fn run_file(&self, name: &str) -> Result<(), String> {
         let f = crate::stdlib::load_flash(&self.lua, &self.rt, name)?;
-        self.run_main(&f)
+        let r = self.run_main(&f);
+        self.rt.heap.run_finalisers(&self.lua); // what the main chunk left for the collector
+        r
     }
 
     fn run_main(&self, f: &Function) -> Result<(), String> {
