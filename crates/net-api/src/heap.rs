@@ -72,7 +72,8 @@ impl Heap {
     /// loop calls this: a full collection once three quarters of the device heap is taken, in
     /// case the incremental collector fell behind.
     ///
-    /// It also checks that mlua is back on the main thread. Every binding and callback leaves it
+    /// It also runs the finalisers the collector queued ([`Heap::run_finalisers`]), and checks
+    /// that mlua is back on the main thread. Every binding and callback leaves it
     /// there whatever unwinds through it, since no Lua error can jump over mlua's frames (see
     /// `allocator.rs`); if a bug ever broke that, the next callback would run on a coroutine's
     /// thread, possibly freed: the run ends as an internal error instead.
@@ -86,6 +87,7 @@ impl Heap {
         }
     }
 
+    /// Takes `guard.lua`'s queue of finalisers and the function that runs it.
     pub(crate) fn set_finalisers(&self, pending: Table, run: Function) {
         *self.finalisers.borrow_mut() = Some((pending, run));
     }
