@@ -72,15 +72,15 @@ pub fn note_removed(
         return Ok(());
     }
     let rt = Rc::downgrade(rt);
-    let index = lua.create_function(move |_, (_, key): (Value, Value)| {
-        if let (Value::String(k), Some(rt)) = (key, rt.upgrade())
+    // A binding like any other: its failures (short of heap) read as the firmware's.
+    let index = crate::lauxlib::bind(lua, move |_, a| {
+        if let (Value::String(k), Some(rt)) = (a.arg(2), rt.upgrade())
             && let Some((name, r)) = removed.iter().find(|(n, _)| k.as_bytes() == n.as_bytes())
         {
             rt.note_removed(&format!("{prefix}{name}"), r);
         }
         Ok(Value::Nil)
     })?;
-    crate::lauxlib::keep_alive(lua, &index);
     let mt = lua.create_table()?;
     mt.set("__index", index)?;
     table.set_metatable(Some(mt))?;
