@@ -157,11 +157,27 @@ local function exhausted()
   collectgarbage()
 end
 
+-- Garbage whose finaliser calls in: it runs inside whatever allocation the collector steps in,
+-- the bindings' own included.
+local function finaliser()
+  fuzz_calls(2)
+  if rnd(3) == 1 then error("in a finaliser") end
+end
+local function garbage_with_finaliser()
+  if newproxy then
+    local p = newproxy(true)
+    getmetatable(p).__gc = finaliser
+  else
+    setmetatable({}, { __gc = finaliser })
+  end
+end
+
 for i = 1, CALLS do
   local r = rnd(40)
   if r == 1 then pcall(in_coroutine)
   elseif r == 2 then pcall(exhausted)
-  elseif r == 3 then collectgarbage()
+  elseif r == 3 then pcall(collectgarbage)
+  elseif r <= 6 then pcall(garbage_with_finaliser)
   else pcall(one_call) end
 end
 -- Whatever timers and sockets the calls left run their callbacks until the time limit.

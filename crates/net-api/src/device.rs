@@ -106,7 +106,9 @@ impl Device {
     /// `Err` holds the message and traceback, as `lua` prints them.
     pub fn run_file(&self, name: &str) -> Result<(), String> {
         let f = crate::stdlib::load_flash(&self.lua, &self.rt, name)?;
-        self.run_main(&f)
+        let r = self.run_main(&f);
+        self.rt.heap.run_finalisers(&self.lua); // what the main chunk left for the collector
+        r
     }
 
     /// The chunk is called straight from Rust with the firmware's message handler, so a traceback
@@ -154,6 +156,11 @@ impl Drop for Device {
     fn drop(&mut self) {
         crate::net::tcpsocket::abort_all(&self.rt);
         self.rt.shutdown();
+        // The Lua state is left open, never closed: closing runs every pending finaliser, and a
+        // script's could call a binding whose mlua function was finalised just before it (on
+        // freed memory). A board that resets has nothing to finalise either. What stays is the
+        // state's memory, once per boot.
+        std::mem::forget(self.lua.clone());
     }
 }
 

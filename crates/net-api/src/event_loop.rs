@@ -40,7 +40,12 @@ pub(crate) fn dispatch(rt: &Runtime, lua: &Lua, job: Job) {
     rt.feed_watchdog();
     match catch_unwind(AssertUnwindSafe(|| job(lua))) {
         Ok(Ok(())) => {}
-        Ok(Err(e)) => rt.diag(&format!("internal error in a callback: {e}")),
+        // No heap left to call the callback with (its arguments, its task): Lua's own words.
+        Ok(Err(mlua::Error::MemoryError(_))) => rt.diag("not enough memory for a callback"),
+        Ok(Err(e)) => rt.diag(&format!(
+            "internal error in a callback: {}",
+            crate::lauxlib::lua_error_text(&e)
+        )),
         Err(payload) if payload.is::<WatchdogBite>() => watchdog_reset(rt),
         // The loop sees the clock at the limit and ends the run.
         Err(payload) if payload.is::<TimeUp>() => {}

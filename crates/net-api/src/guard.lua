@@ -15,6 +15,13 @@
 -- - getupvalue, setupvalue, upvaluejoin see no upvalues in C functions nor in these wrappers;
 -- - getlocal and setlocal see no locals in the frame of a C function nor of these wrappers, and
 --   getinfo gives no `func` for a C function's frame.
+-- Finalisers (5.1): a `newproxy` object's `__gc` runs between callbacks, not inside the
+-- collector. mlua's protected calls on 5.1 keep their helper functions in two registry slots that
+-- a collector step can come between the writing and the reading of; a finaliser calling a binding
+-- there overwrites them, and the interrupted call then runs another's code. So the collector only
+-- queues the object, and the loop runs the queue (heap.rs). The proxy's metatable as the script
+-- sees it is a stand-in whose fields other than `__gc` are copied to the real one.
+--
 -- Loaders: `load`, `loadstring` take a binary chunk only when `string.dump` made it during this
 -- boot (`chunks.rs`); anything else that starts like bytecode is refused as Lua 5.3 refuses a
 -- binary chunk in text mode. (`loadfile`, `dofile` and `require` check in Rust.)
@@ -26,12 +33,13 @@ local loadable, record = ...
 local debug, type, next, tonumber, getmetatable, rawget, error, select, sub, byte, gsub, pcall =
   debug, type, next, tonumber, getmetatable, rawget, error, select, string.sub, string.byte,
   string.gsub, pcall
-local _G, string, is_51 = _G, string, _VERSION == "Lua 5.1"
+local _G, string, is_51, setmetatable, rawset, remove =
+  _G, string, _VERSION == "Lua 5.1", setmetatable, rawset, table.remove
 local getinfo, real_getmetatable = debug.getinfo, debug.getmetatable
 
 -- The wrappers and their helpers: their upvalues (the real functions) and their frames (which
 -- hold what the real functions return) are the simulator's too.
-local own = {}
+local own = setmetatable({}, { __mode = "k" })
 
 local function is_own(f)
   return own[f] ~= nil
@@ -202,6 +210,57 @@ wrap("getinfo", function(getinfo)
   end
 end)
 
+-- Finalisers (see the top).
+local pending = {}
+-- The stand-ins made so far: a proxy made from another shares its metatable, stand-in and all.
+local shadows = setmetatable({}, { __mode = "k" })
+
+local function queue(p)
+  local shadow = getmetatable(p)
+  local f = type(shadow) == "table" and shadow.__gc
+  if f then
+    pending[#pending + 1] = f
+    pending[#pending + 1] = p
+  end
+end
+
+-- Runs the queued finalisers; the first error is raised once all have run.
+local function run_pending()
+  local first
+  while pending[1] ~= nil do
+    local f, p = pending[1], pending[2]
+    remove(pending, 1)
+    remove(pending, 1)
+    local ok, e = pcall(f, p)
+    if not ok and first == nil then first = e end
+  end
+  if first ~= nil then error(first, 0) end
+end
+own[queue], own[run_pending] = true, true
+
+if is_51 then
+  wrap_in(_G, "newproxy", function(newproxy)
+    return function(...)
+      local ok, p = pcall(newproxy, ...)
+      if not ok then error("bad argument #1 to 'newproxy' (boolean or proxy expected)", 2) end
+      local mt = getmetatable(p)
+      if type(mt) ~= "table" or shadows[mt] then return p end
+      -- The stand-in stays empty: what is stored in it is kept in `fields` (and copied).
+      local shadow, fields = {}, {}
+      local function copy(_, k, v)
+        rawset(fields, k, v)
+        if k ~= "__gc" and k ~= "__metatable" then rawset(mt, k, v) end
+      end
+      own[copy] = true
+      setmetatable(shadow, { __index = fields, __newindex = copy, __metatable = false })
+      shadows[shadow] = true
+      rawset(mt, "__gc", queue)
+      rawset(mt, "__metatable", shadow)
+      return p
+    end
+  end)
+end
+
 -- The chunk loaders. An error raised by a C function gets its caller's position, which would be
 -- this file's: so the argument checks the real functions make are made here first, raised at the
 -- script's line, with the firmware's words.
@@ -288,3 +347,5 @@ else
     end
   end)
 end
+
+return pending, run_pending

@@ -5,10 +5,10 @@
 //! reports the free part in device bytes. The cap is kept by the state's own [`Allocator`],
 //! which also paces the collector by how much of the heap is left.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use mlua::Lua;
+use mlua::{Function, Lua, Table};
 
 use crate::runtime::Runtime;
 use allocator::Allocator;
@@ -30,6 +30,8 @@ pub(crate) struct Heap {
     above: Cell<usize>,
     /// The address of the main thread, which mlua must be back on whenever the loop runs.
     main: Cell<usize>,
+    /// The queue of finalisers due (`guard.lua`) and the function that runs it.
+    finalisers: RefCell<Option<(Table, Function)>>,
 }
 
 impl Heap {
@@ -70,7 +72,8 @@ impl Heap {
     /// loop calls this: a full collection once three quarters of the device heap is taken, in
     /// case the incremental collector fell behind.
     ///
-    /// It also checks that mlua is back on the main thread. Every binding and callback leaves it
+    /// It also runs the finalisers the collector queued ([`Heap::run_finalisers`]), and checks
+    /// that mlua is back on the main thread. Every binding and callback leaves it
     /// there whatever unwinds through it, since no Lua error can jump over mlua's frames (see
     /// `allocator.rs`); if a bug ever broke that, the next callback would run on a coroutine's
     /// thread, possibly freed: the run ends as an internal error instead.
@@ -78,6 +81,7 @@ impl Heap {
         if current_thread(lua) != self.main.get() {
             panic!("a callback left the Lua state on a coroutine's thread");
         }
+        self.run_finalisers(lua);
         if self.alloc.get().is_some() && self.used(lua) > self.above.get() {
             let _ = lua.gc_collect();
         }
@@ -87,6 +91,34 @@ impl Heap {
     /// reports (in KB) and `node.heap()` subtracts from the profile's heap.
     pub(crate) fn used_device(&self, lua: &Lua) -> usize {
         self.used(lua).saturating_sub(self.base.get()) / HOST_BYTES_PER_DEVICE_BYTE
+    }
+
+    /// Takes `guard.lua`'s queue of finalisers and the function that runs it.
+    pub(crate) fn set_finalisers(&self, pending: Table, run: Function) {
+        *self.finalisers.borrow_mut() = Some((pending, run));
+    }
+
+    /// Runs the finalisers the collector queued (5.1's `newproxy` objects, see `guard.lua`), as
+    /// a task would run: an error goes to `node.setonerror`'s function.
+    pub(crate) fn run_finalisers(&self, lua: &Lua) {
+        let run = match &*self.finalisers.borrow() {
+            Some((pending, run)) if pending.raw_len() > 0 => run.clone(),
+            _ => return,
+        };
+        let Some(rt) = lua.app_data_ref::<Rc<Runtime>>().map(|rt| rt.clone()) else {
+            return;
+        };
+        rt.feed_watchdog();
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            rt.call_protected(lua, &run, ())
+        }));
+        match ran {
+            Ok(_) => {}
+            Err(p) if p.is::<crate::runtime::WatchdogBite>() => {
+                crate::event_loop::watchdog_reset(&rt)
+            }
+            Err(p) => std::panic::resume_unwind(p),
+        }
     }
 
     /// `node.heap()`: free bytes, in device bytes.

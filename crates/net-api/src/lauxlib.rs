@@ -169,10 +169,14 @@ pub fn call_lua(lua: &Lua, f: &Function, args: impl mlua::IntoLuaMulti) -> FwRes
     }
 }
 
-/// The text of an mlua error without mlua's decoration.
+/// The text of an mlua error without mlua's decoration (such as the traceback it appends to an
+/// error raised inside one of its protected calls).
 pub fn lua_error_text(e: &mlua::Error) -> String {
     match e {
-        mlua::Error::RuntimeError(s) => s.clone(),
+        mlua::Error::RuntimeError(s) => match s.rfind("\nstack traceback:\n") {
+            Some(at) => s[..at].to_string(),
+            None => s.clone(),
+        },
         mlua::Error::MemoryError(_) => "not enough memory".into(),
         mlua::Error::SyntaxError { message, .. } => message.clone(),
         mlua::Error::CallbackError { cause, .. } => lua_error_text(cause),
@@ -193,7 +197,13 @@ type Binding = Rc<dyn Fn(&Lua, Args) -> FwResult<MultiValue>>;
 /// keeps the heap the collector walks to the closures alone.
 ///
 /// The table is filled while the modules are installed and then sealed: a function a script makes
-/// later (a pipe's reader) gets a native of its own, which the collector can free with it.
+/// later (a pipe's reader) carries its binding in a userdata of its own instead of an id, which
+/// the collector can free with it.
+///
+/// No native is ever collected while the state runs: the shared one is held here. (An mlua
+/// function that a script could reach after the collector had finalised it would run on freed
+/// memory: a script's finaliser may call anything that became garbage in the same cycle. A
+/// [`OwnBinding`] finalised that way fails with an error instead, as mlua's userdata do.)
 struct Natives {
     maker: fast::Maker,
     native: Function,
@@ -213,10 +223,15 @@ where
     })
 }
 
+/// A binding made after the seal, carried by its closure instead of an id.
+struct OwnBinding(Binding);
+
+impl UserData for OwnBinding {}
+
 fn bind_with<F, R>(
     lua: &Lua,
     f: F,
-    wrap: impl FnOnce(&fast::Maker, &Function, usize) -> mlua::Result<Function>,
+    wrap: impl FnOnce(&fast::Maker, &Function, Value) -> mlua::Result<Function>,
 ) -> mlua::Result<Function>
 where
     F: Fn(&Lua, Args) -> FwResult<R> + 'static,
@@ -228,10 +243,10 @@ where
     let f: Binding =
         Rc::new(move |lua, args| f(lua, args).and_then(|r| Ok(r.into_lua_multi(lua)?)));
     if natives.sealed {
-        let own = Rc::new(RefCell::new(vec![f]));
-        let (maker, native) = (natives.maker.clone(), native(lua, own)?);
+        let (maker, native) = (natives.maker.clone(), natives.native.clone());
         drop(natives);
-        return wrap(&maker, &native, 0);
+        let own = Value::UserData(lua.create_userdata(OwnBinding(f))?);
+        return wrap(&maker, &native, own);
     }
     let id = {
         let mut table = natives.table.borrow_mut();
@@ -240,19 +255,25 @@ where
     };
     let (maker, native) = (natives.maker.clone(), natives.native.clone());
     drop(natives);
-    wrap(&maker, &native, id)
+    wrap(&maker, &native, Value::Integer(id as i64))
 }
 
-/// A native behind bindings: `native(id, ...)` runs binding `id` on the other arguments and
-/// returns `false, results...` or the error value for the closure to raise.
+/// The native behind bindings: `native(id, ...)` runs binding `id` (an index into the table, or
+/// an [`OwnBinding`]) on the other arguments and returns `false, results...` or the error value
+/// for the closure to raise.
 fn native(lua: &Lua, table: Rc<RefCell<Vec<Binding>>>) -> mlua::Result<Function> {
     lua.create_function(move |lua, mut args: MultiValue| {
         let f = match args.pop_front() {
             Some(Value::Integer(id)) => table.borrow().get(id as usize).cloned(),
+            Some(Value::UserData(ud)) => ud.borrow::<OwnBinding>().ok().map(|b| b.0.clone()),
             _ => None,
         };
         let Some(f) = f else {
-            return Err(mlua::Error::runtime("binding called without a valid id"));
+            // A function whose binding the collector already finalised (see `Natives`).
+            return Ok((
+                Value::String(lua.create_string("function no longer exists")?),
+                MultiValue::new(),
+            ));
         };
         // `false, results...` or the error: as a pair, so no vector is made for the flag.
         match f(lua, Args(args)) {
@@ -260,6 +281,21 @@ fn native(lua: &Lua, table: Rc<RefCell<Vec<Binding>>>) -> mlua::Result<Function>
             Err(e) => Ok((e.into_value(lua)?, MultiValue::new())),
         }
     })
+}
+
+/// Functions made with mlua's `create_function` that a script can reach, held for the state's
+/// life so that the collector never finalises one (see [`Natives`]).
+#[derive(Default)]
+struct Kept(RefCell<Vec<Function>>);
+
+/// Keeps `f`, an mlua function a script can reach, from ever being collected.
+pub(crate) fn keep_alive(lua: &Lua, f: &Function) {
+    if lua.app_data_ref::<Kept>().is_none() {
+        lua.set_app_data(Kept::default());
+    }
+    if let Some(k) = lua.app_data_ref::<Kept>() {
+        k.0.borrow_mut().push(f.clone());
+    }
 }
 
 /// Installs the native and the closure maker; done once when a state is created.

@@ -40,24 +40,33 @@ pub fn observe(lua: &Lua, f: impl Fn(&Lua, &Event) + 'static) {
 /// The loader `require` calls for `NTest` when the flash has none: it runs the built-in chunk.
 pub(crate) fn loader(lua: &Lua) -> mlua::Result<Function> {
     // On a board NTest is too big for RAM and lives in LFS; its code costs the test no heap here.
-    lua.create_function(|lua, _: MultiValue| {
+    let f = lua.create_function(|lua, _: MultiValue| {
         crate::heap::exempt(lua, || {
             let chunk = lua
                 .load(include_str!("ntest.lua"))
                 .set_name("@NTest.lua")
                 .into_function()?;
             let host = lua.create_table()?;
-            host.set("where", lua.create_function(where_)?)?;
-            host.set("report", lua.create_function(report)?)?;
+            for (name, f) in [
+                ("where", lua.create_function(where_)?),
+                ("report", lua.create_function(report)?),
+            ] {
+                crate::lauxlib::keep_alive(lua, &f);
+                host.set(name, f)?;
+            }
             if let Some(rt) = lua
                 .app_data_ref::<Rc<crate::runtime::Runtime>>()
                 .map(|r| r.clone())
             {
-                host.set("setonerror", crate::modules::node::setonerror(lua, &rt)?)?;
+                let f = crate::modules::node::setonerror(lua, &rt)?;
+                crate::lauxlib::keep_alive(lua, &f);
+                host.set("setonerror", f)?;
             }
             chunk.call::<Value>(host)
         })
-    })
+    })?;
+    crate::lauxlib::keep_alive(lua, &f);
+    Ok(f)
 }
 
 /// `where(level)`: "file:line" of the function `level` frames above the caller, skipping frames

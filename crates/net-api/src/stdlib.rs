@@ -72,7 +72,7 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
         trim(&g.get::<Table>("debug")?, DEBUG_KEEP_53)?;
     }
     // After the trim, it guards what the profile has; before `compat53`, which copies `load`.
-    install_guard(lua)?;
+    install_guard(lua, rt)?;
     if cfg!(feature = "lua53") {
         compat53(lua)?;
     }
@@ -93,8 +93,9 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
     install_require(lua, rt)
 }
 
-/// `guard.lua`, with the record of dumped chunks it checks loads against (`chunks.rs`).
-fn install_guard(lua: &Lua) -> mlua::Result<()> {
+/// `guard.lua`, with the record of dumped chunks it checks loads against (`chunks.rs`); the
+/// queue of finalisers it returns goes to the heap, which runs them between callbacks.
+fn install_guard(lua: &Lua, rt: &Runtime) -> mlua::Result<()> {
     crate::chunks::install(lua);
     let loadable = bind(lua, |lua, a| match a.arg(1) {
         Value::String(s) => Ok(crate::chunks::loadable(lua, &s.as_bytes())),
@@ -106,9 +107,11 @@ fn install_guard(lua: &Lua) -> mlua::Result<()> {
         }
         Ok(())
     })?;
-    lua.load(include_str!("guard.lua"))
+    let (pending, run): (Table, Function) = lua
+        .load(include_str!("guard.lua"))
         .set_name("=[sim]")
-        .call::<()>((loadable, record))?;
+        .call((loadable, record))?;
+    rt.heap.set_finalisers(pending, run);
     // The compiler's garbage would otherwise be counted into the heap's baseline and freed
     // later, making the script's first allocations look free.
     lua.gc_collect()

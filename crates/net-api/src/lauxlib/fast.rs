@@ -28,7 +28,7 @@ pub(super) fn closure(
     maker: &Maker,
     body: ffi::lua_CFunction,
     native: &Function,
-    id: usize,
+    id: impl mlua::IntoLua,
 ) -> mlua::Result<Function> {
     maker
         .0

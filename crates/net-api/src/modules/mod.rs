@@ -87,8 +87,9 @@ pub fn note_removed(
         return Ok(());
     }
     let rt = Rc::downgrade(rt);
-    let index = lua.create_function(move |_, (_, key): (Value, Value)| {
-        if let (Value::String(k), Some(rt)) = (key, rt.upgrade())
+    // A binding like any other: its failures (short of heap) read as the firmware's.
+    let index = crate::lauxlib::bind(lua, move |_, a| {
+        if let (Value::String(k), Some(rt)) = (a.arg(2), rt.upgrade())
             && let Some((name, r)) = removed.iter().find(|(n, _)| k.as_bytes() == n.as_bytes())
         {
             rt.note_removed(&format!("{prefix}{name}"), r);
