@@ -10,6 +10,7 @@ mod dns;
 mod errors;
 mod file;
 mod hangs;
+mod readme;
 mod runtime;
 mod tcp;
 mod testrunner;
