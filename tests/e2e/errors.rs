@@ -45,7 +45,8 @@ fn synchronous_dns_callbacks_recursing_overflow_with_lua_s_message() {
         assert_eq!(r.status, 1, "{target}: {r:?}");
         assert_eq!(r.stdout, "false\tC stack overflow\n", "{target}");
         assert!(
-            r.stderr.starts_with("nodemcu-sim: C stack overflow\nstack traceback:"),
+            r.stderr
+                .starts_with("nodemcu-sim: C stack overflow\nstack traceback:"),
             "{target}: {}",
             r.stderr
         );

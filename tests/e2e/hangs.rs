@@ -143,8 +143,7 @@ fn tmr_delay_refuses_what_does_not_fit_32_bits_and_stops_at_the_time_limit() {
         );
         assert_eq!(r.status, TIMEOUT_STATUS, "{r:?}");
         assert_eq!(
-            r.stdout,
-            "false\tinit.lua:1: bad argument #1 to 'delay' (wrong arg range)\nbefore\n",
+            r.stdout, "false\tinit.lua:1: bad argument #1 to 'delay' (wrong arg range)\nbefore\n",
             "{args:?}"
         );
     }

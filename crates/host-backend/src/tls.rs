@@ -108,9 +108,10 @@ pub fn client_config(setup: &ClientSetup) -> Result<Arc<ClientConfig>, SetupErro
         None => Arc::new(AcceptAnything(provider.signature_verification_algorithms)),
         Some(cas) => {
             let roots = root_store(cas)?;
-            let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-                .build()
-                .map_err(|e| SetupError::BadCa(e.to_string()))?;
+            let inner =
+                WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                    .build()
+                    .map_err(|e| SetupError::BadCa(e.to_string()))?;
             Arc::new(NoClock(inner))
         }
     };

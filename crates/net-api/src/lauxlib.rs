@@ -77,9 +77,7 @@ impl FwError {
             FwError::Lua(mlua::Error::MemoryError(_)) => "not enough memory".to_string(),
             // Raised by Lua code the binding ran (a metamethod, a callback): it already has the
             // position it was raised at, as the error would have on a board.
-            FwError::Lua(e) if raised_by_lua(&e).is_some() => {
-                raised_by_lua(&e).unwrap_or_default()
-            }
+            FwError::Lua(e) if raised_by_lua(&e).is_some() => raised_by_lua(&e).unwrap_or_default(),
             FwError::Lua(e) => format!("{}{}", where_(lua), lua_error_text(&e)),
             FwError::Msg(m) => format!("{}{m}", where_(lua)),
             FwError::Arg(n, m) => format!("{}{}", where_(lua), arg_message(lua, n, &m)),
@@ -152,11 +150,7 @@ fn arg_message(lua: &Lua, n: usize, msg: &str) -> String {
 
 /// Calls Lua function `f` from a binding as a firmware C function does with `lua_call`: an error
 /// it raises leaves the binding as the very value it raised (no traceback, no second position).
-pub fn call_lua(
-    lua: &Lua,
-    f: &Function,
-    args: impl mlua::IntoLuaMulti,
-) -> FwResult<MultiValue> {
+pub fn call_lua(lua: &Lua, f: &Function, args: impl mlua::IntoLuaMulti) -> FwResult<MultiValue> {
     let pcall = lua
         .app_data_ref::<Rc<crate::runtime::Runtime>>()
         .and_then(|rt| rt.helpers.borrow().as_ref().map(|h| h.pcall.clone()));

@@ -334,7 +334,12 @@ impl Runtime {
         if let Some((_, job)) = self.timers.borrow_mut().pop_due(now) {
             return Some(job);
         }
-        let task = self.tasks.borrow_mut().iter_mut().rev().find_map(|q| q.pop_front());
+        let task = self
+            .tasks
+            .borrow_mut()
+            .iter_mut()
+            .rev()
+            .find_map(|q| q.pop_front());
         if task.is_some() {
             self.clock.borrow_mut().charge(TASK_COST);
         }

@@ -24,9 +24,15 @@ const LUA53: bool = cfg!(feature = "lua53");
 pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
     let string: Table = lua.globals().get("string")?;
     let r = rt.clone();
-    string.set("find", bind(lua, move |lua, a| find_aux(lua, &r, &a, true))?)?;
+    string.set(
+        "find",
+        bind(lua, move |lua, a| find_aux(lua, &r, &a, true))?,
+    )?;
     let r = rt.clone();
-    string.set("match", bind(lua, move |lua, a| find_aux(lua, &r, &a, false))?)?;
+    string.set(
+        "match",
+        bind(lua, move |lua, a| find_aux(lua, &r, &a, false))?,
+    )?;
     let r = rt.clone();
     string.set("gmatch", bind(lua, move |lua, a| gmatch(lua, &r, &a))?)?;
     let r = rt.clone();
@@ -201,7 +207,11 @@ fn gsub(lua: &Lua, rt: &Runtime, a: &Args) -> FwResult<(LuaString, i64)> {
     let max = a.opt_integer(4, src.len() as i64 + 1)?;
     if !matches!(
         repl,
-        Value::Integer(_) | Value::Number(_) | Value::String(_) | Value::Function(_) | Value::Table(_)
+        Value::Integer(_)
+            | Value::Number(_)
+            | Value::String(_)
+            | Value::Function(_)
+            | Value::Table(_)
     ) {
         return arg_err(3, "string/function/table expected");
     }

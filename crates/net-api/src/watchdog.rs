@@ -78,13 +78,12 @@ pub(crate) fn check(rt: &Runtime) {
 
 /// `debug.sethook([thread,] [f, mask [, count]])`. A thread argument is accepted and the hook
 /// applies to every thread: the simulator's hook is global.
-fn sethook(
-    lua: &Lua,
-    rt: &Weak<Runtime>,
-    hooks: &Shared,
-    a: crate::lauxlib::Args,
-) -> FwResult<()> {
-    let first = if matches!(a.get(1), Value::Thread(_)) { 2 } else { 1 };
+fn sethook(lua: &Lua, rt: &Weak<Runtime>, hooks: &Shared, a: crate::lauxlib::Args) -> FwResult<()> {
+    let first = if matches!(a.get(1), Value::Thread(_)) {
+        2
+    } else {
+        1
+    };
     let new = match a.get(first) {
         Value::Nil => None,
         Value::Function(f) => {

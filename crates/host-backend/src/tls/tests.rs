@@ -449,9 +449,26 @@ fn openssl_v1_client_cert() -> (Vec<u8>, Vec<u8>) {
         assert!(out.status.success(), "openssl {args:?}: {out:?}");
     };
     run(&["genrsa", "-traditional", "-out", "client.key", "2048"]);
-    run(&["req", "-new", "-key", "client.key", "-subj", "/CN=device", "-out", "client.csr"]);
     run(&[
-        "x509", "-req", "-in", "client.csr", "-signkey", "client.key", "-days", "30", "-out",
+        "req",
+        "-new",
+        "-key",
+        "client.key",
+        "-subj",
+        "/CN=device",
+        "-out",
+        "client.csr",
+    ]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "client.csr",
+        "-signkey",
+        "client.key",
+        "-days",
+        "30",
+        "-out",
         "client.pem",
     ]);
     let read = |f: &str| std::fs::read(dir.path().join(f)).unwrap();
@@ -463,7 +480,11 @@ async fn an_x509_v1_client_certificate_is_sent_as_it_is() {
     let (cert_pem, key_pem) = openssl_v1_client_cert();
     let chain = pem::parse_certs(&cert_pem).unwrap();
     // The version field (`[0] INTEGER 2` for v3) is absent from a v1 TBSCertificate.
-    assert!(!chain[0].windows(5).any(|w| w == [0xa0, 0x03, 0x02, 0x01, 0x02]));
+    assert!(
+        !chain[0]
+            .windows(5)
+            .any(|w| w == [0xa0, 0x03, 0x02, 0x01, 0x02])
+    );
     let server_leaf = leaf(&ca("server"), false);
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = ServerConfig::builder_with_provider(provider)

@@ -74,7 +74,11 @@ impl<'a, 't> Matcher<'a, 't> {
 
     /// How many values a match pushes: its captures, or the whole match when there are none.
     pub fn nresults(&self, whole: bool) -> usize {
-        if self.level == 0 && whole { 1 } else { self.level }
+        if self.level == 0 && whole {
+            1
+        } else {
+            self.level
+        }
     }
 
     /// Capture `i` of the match `s..e` (`push_onecapture`).
@@ -434,11 +438,23 @@ mod tests {
 
     #[test]
     fn malformed_patterns_give_lua_s_messages() {
-        assert_eq!(find("a", "%"), Err("malformed pattern (ends with '%')".into()));
-        assert_eq!(find("a", "[a"), Err("malformed pattern (missing ']')".into()));
-        assert_eq!(find("a", "%fa"), Err("missing '[' after '%f' in pattern".into()));
+        assert_eq!(
+            find("a", "%"),
+            Err("malformed pattern (ends with '%')".into())
+        );
+        assert_eq!(
+            find("a", "[a"),
+            Err("malformed pattern (missing ']')".into())
+        );
+        assert_eq!(
+            find("a", "%fa"),
+            Err("missing '[' after '%f' in pattern".into())
+        );
         assert_eq!(find("a", "a)"), Err("invalid pattern capture".into()));
-        assert_eq!(find(&"a".repeat(300), &"a?".repeat(300)), Err("pattern too complex".into()));
+        assert_eq!(
+            find(&"a".repeat(300), &"a?".repeat(300)),
+            Err("pattern too complex".into())
+        );
     }
 
     #[test]
