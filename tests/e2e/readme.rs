@@ -117,13 +117,17 @@ fn the_web_server_answers_curl_as_the_transcript_shows() {
     );
     cmd.stdout(Stdio::piped()).stderr(Stdio::null());
     let mut child = cmd.spawn().unwrap();
+    // The line the README shows says the server is listening.
+    let (mut out, mut line) = (child.stdout.take().unwrap(), [0u8; 64]);
+    let n = out.read(&mut line).unwrap();
+    assert_eq!(&line[..n], b"web server listening on port\t80\n");
     let curl = Command::new("curl")
-        .args(["-s", "-i", "--retry", "50", "--retry-delay", "0"])
-        .args(["--retry-connrefused", "--max-time", "20"])
+        .args(["-s", "-i", "--max-time", "20"])
         .arg(format!("http://127.0.0.1:{port}/hello"))
         .output();
     let _ = child.kill();
     let _ = child.wait();
+    drop(out);
     let curl = curl.expect("curl is needed for this test: apt-get install curl");
     assert!(README.contains("curl -i http://127.0.0.1:8080/hello"));
     let got = String::from_utf8_lossy(&curl.stdout).replace("\r\n", "\n");
