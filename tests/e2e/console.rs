@@ -23,12 +23,16 @@ struct Piped {
     stdin: Option<ChildStdin>,
     out: Arc<Mutex<Vec<u8>>>,
     err: Arc<Mutex<Vec<u8>>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
 }
 
-fn collect(mut r: impl std::io::Read + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
+/// Reads `r` to its end into a shared buffer, on a thread of its own.
+fn collect(
+    mut r: impl std::io::Read + Send + 'static,
+) -> (Arc<Mutex<Vec<u8>>>, std::thread::JoinHandle<()>) {
     let buf = Arc::new(Mutex::new(Vec::new()));
     let b = buf.clone();
-    std::thread::spawn(move || {
+    let reader = std::thread::spawn(move || {
         let mut chunk = [0u8; 4096];
         while let Ok(n) = r.read(&mut chunk) {
             if n == 0 {
@@ -37,7 +41,7 @@ fn collect(mut r: impl std::io::Read + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
             b.lock().unwrap().extend_from_slice(&chunk[..n]);
         }
     });
-    buf
+    (buf, reader)
 }
 
 impl Piped {
@@ -50,13 +54,14 @@ impl Piped {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn nodemcu-sim");
-        let out = collect(child.stdout.take().unwrap());
-        let err = collect(child.stderr.take().unwrap());
+        let (out, out_reader) = collect(child.stdout.take().unwrap());
+        let (err, err_reader) = collect(child.stderr.take().unwrap());
         Piped {
             stdin: child.stdin.take(),
             child,
             out,
             err,
+            readers: vec![out_reader, err_reader],
         }
     }
 
@@ -87,8 +92,10 @@ impl Piped {
     fn finish(mut self) -> (i32, String, String) {
         drop(self.stdin.take());
         let status = wait(&mut self.child, Duration::from_secs(60));
-        // The readers see EOF once the process is gone.
-        std::thread::sleep(Duration::from_millis(50));
+        // The readers see EOF once the process is gone: everything it wrote is in.
+        for r in self.readers.drain(..) {
+            r.join().expect("output reader");
+        }
         let err = String::from_utf8_lossy(&self.err.lock().unwrap()).into_owned();
         (status, self.stdout(), err)
     }

@@ -50,7 +50,7 @@ impl RequestHandler for Recording {
 }
 
 /// A DNS server on 127.0.0.1 for zone `test.`, on its own thread; stops when dropped.
-struct DnsServer {
+pub(crate) struct DnsServer {
     port: u16,
     seen: Arc<Mutex<Vec<String>>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -58,7 +58,7 @@ struct DnsServer {
 }
 
 impl DnsServer {
-    fn start(records: &[(&str, Ipv4Addr)]) -> DnsServer {
+    pub(crate) fn start(records: &[(&str, Ipv4Addr)]) -> DnsServer {
         let origin = Name::from_str("test.").unwrap();
         let mut zone = InMemoryZoneHandler::<TokioRuntimeProvider>::empty(
             origin.clone(),
@@ -107,7 +107,7 @@ impl DnsServer {
         self.seen.lock().unwrap().clone()
     }
 
-    fn port_arg(&self) -> String {
+    pub(crate) fn port_arg(&self) -> String {
         self.port.to_string()
     }
 }

@@ -18,6 +18,7 @@ mod lfs;
 mod mqtt;
 mod node;
 mod project;
+mod readme;
 mod runtime;
 mod safety;
 mod serial;

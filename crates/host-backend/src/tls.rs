@@ -108,9 +108,10 @@ pub fn client_config(setup: &ClientSetup) -> Result<Arc<ClientConfig>, SetupErro
         None => Arc::new(AcceptAnything(provider.signature_verification_algorithms)),
         Some(cas) => {
             let roots = root_store(cas)?;
-            let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
-                .build()
-                .map_err(|e| SetupError::BadCa(e.to_string()))?;
+            let inner =
+                WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                    .build()
+                    .map_err(|e| SetupError::BadCa(e.to_string()))?;
             Arc::new(NoClock(inner))
         }
     };
@@ -119,9 +120,20 @@ pub fn client_config(setup: &ClientSetup) -> Result<Arc<ClientConfig>, SetupErro
         .with_custom_certificate_verifier(verifier);
     let config = match &setup.identity {
         None => builder.with_no_client_auth(),
-        Some(id) => builder
-            .with_client_auth_cert(id.chain.clone(), id.key.clone_key())
-            .map_err(|e| SetupError::BadIdentity(e.to_string()))?,
+        // The chain goes out as stored, unparsed, as the board sends it: rustls' own
+        // `with_client_auth_cert` parses the certificate with webpki to compare keys, which
+        // refuses the X.509 v1 certificates `openssl x509 -req` makes by default, though servers
+        // accept them. Only the key must be usable here.
+        Some(id) => {
+            let key = provider
+                .key_provider
+                .load_private_key(id.key.clone_key())
+                .map_err(|e| SetupError::BadIdentity(e.to_string()))?;
+            let certified = rustls::sign::CertifiedKey::new(id.chain.clone(), key);
+            builder.with_client_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(
+                certified,
+            )))
+        }
     };
     Ok(Arc::new(config))
 }

@@ -175,9 +175,12 @@ impl Timer {
 mod tests {
     use super::*;
 
+    /// Runs `f` on a runtime whose clock is paused: a sleep completes as soon as nothing else
+    /// can run, at exactly its deadline, so the timings asserted here hold on a loaded machine.
     fn local<F: std::future::Future>(f: F) -> F::Output {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
+            .start_paused(true)
             .build()
             .unwrap();
         tokio::task::LocalSet::new().block_on(&rt, f)

@@ -390,3 +390,129 @@ async fn a_server_ending_without_close_notify_has_simply_closed() {
     let n = tls.read_to_end(&mut got).await.unwrap();
     assert_eq!((n, got.as_slice()), (3, &b"bye"[..]));
 }
+
+/// A server that asks for a client certificate and takes whatever is sent, as servers that do
+/// their own checks (or none) do. Signatures are not checked: rustls could only check them by
+/// parsing the certificate with webpki, which refuses X.509 v1 ones.
+#[derive(Debug)]
+struct AnyClientCert;
+
+impl rustls::server::danger::ClientCertVerifier for AnyClientCert {
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+        Ok(rustls::server::danger::ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Ok(HandshakeSignatureValid::assertion())
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Ok(HandshakeSignatureValid::assertion())
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        rustls::crypto::ring::default_provider()
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// A client certificate made as most tutorials make one: `openssl x509 -req` with no extensions,
+/// which gives an X.509 version 1 certificate.
+fn openssl_v1_client_cert() -> (Vec<u8>, Vec<u8>) {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .expect("the openssl command is needed for this test: apt-get install openssl");
+        assert!(out.status.success(), "openssl {args:?}: {out:?}");
+    };
+    run(&["genrsa", "-traditional", "-out", "client.key", "2048"]);
+    run(&[
+        "req",
+        "-new",
+        "-key",
+        "client.key",
+        "-subj",
+        "/CN=device",
+        "-out",
+        "client.csr",
+    ]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "client.csr",
+        "-signkey",
+        "client.key",
+        "-days",
+        "30",
+        "-out",
+        "client.pem",
+    ]);
+    let read = |f: &str| std::fs::read(dir.path().join(f)).unwrap();
+    (read("client.pem"), read("client.key"))
+}
+
+#[tokio::test]
+async fn an_x509_v1_client_certificate_is_sent_as_it_is() {
+    let (cert_pem, key_pem) = openssl_v1_client_cert();
+    let chain = pem::parse_certs(&cert_pem).unwrap();
+    // The version field (`[0] INTEGER 2` for v3) is absent from a v1 TBSCertificate.
+    assert!(
+        !chain[0]
+            .windows(5)
+            .any(|w| w == [0xa0, 0x03, 0x02, 0x01, 0x02])
+    );
+    let server_leaf = leaf(&ca("server"), false);
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(TLS12_AND_13)
+        .unwrap()
+        .with_client_cert_verifier(Arc::new(AnyClientCert))
+        .with_single_cert(server_leaf.chain.clone(), server_leaf.key.clone_key())
+        .unwrap();
+    let listener = TcpListener::bind((LOOPBACK, 0)).await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let mut tls = acceptor.accept(tcp).await.map_err(|e| e.to_string())?;
+        let presented = tls.get_ref().1.peer_certificates().map(<[_]>::to_vec);
+        let mut buf = [0; 64];
+        let _ = tls.read(&mut buf).await;
+        tls.write_all(b"welcome").await.unwrap();
+        tls.shutdown().await.unwrap();
+        Ok::<_, String>(presented)
+    });
+    let setup = ClientSetup {
+        identity: Some(Identity {
+            chain: chain.clone(),
+            key: pem::parse_key(&key_pem).unwrap(),
+        }),
+        ..Default::default()
+    };
+    assert_eq!(fetch(&setup, "localhost", port).await.unwrap(), b"welcome");
+    assert_eq!(server.await.unwrap().unwrap(), Some(chain));
+}
