@@ -8,18 +8,12 @@
 //! The firmware's number and escape rules are kept: numbers are read by Lua's own conversion,
 //! `\uXXXX` is taken without a check of its digits and a surrogate half becomes `?`.
 
-use mlua::{Lua, Table, Value};
+use mlua::{IntoLua, Lua, Table, Value};
 
 use super::jsonsl::{Handler, JsonError, Kind, State, Tokenizer, special};
 
 /// The levels the firmware's decoder has: its `depth` option is read but never used.
 pub const DEPTH: usize = 20;
-
-/// Where a new value goes: the result slot, or a table of an outer level.
-enum Parent {
-    Root,
-    Table(Table),
-}
 
 pub struct Decoder {
     tok: Tokenizer,
@@ -32,7 +26,8 @@ pub struct Decoder {
     root: Value,
     objs: Vec<Option<Table>>,
     used: Vec<i64>,
-    hkey: Option<Value>,
+    /// The object key waiting for its value: where its text starts, its length, its escapes.
+    hkey: Option<(usize, usize, usize)>,
     null: Value,
     metatable: Option<Table>,
     /// The path of the table being made, when the metatable has `checkpath`.
@@ -66,7 +61,9 @@ impl Decoder {
 
     /// Feeds one piece of the document.
     pub fn write(&mut self, lua: &Lua, bytes: &[u8]) -> mlua::Result<()> {
-        let discard = self.min_needed.saturating_sub(self.buf_start).min(self.buf.len());
+        // A pending key's text is kept too: keys are made when their value is stored.
+        let keep = self.hkey.map_or(self.min_needed, |(at, ..)| at.min(self.min_needed));
+        let discard = keep.saturating_sub(self.buf_start).min(self.buf.len());
         self.buf.drain(..discard);
         self.buf_start += discard;
         self.buf.extend_from_slice(bytes);
@@ -93,37 +90,88 @@ impl Decoder {
         self.buf.get(pos.saturating_sub(self.buf_start)..).unwrap_or(&[])
     }
 
-    fn parent(&self, level: usize) -> Parent {
-        match (level, self.objs.get(level.wrapping_sub(1))) {
-            (1, _) | (_, None | Some(None)) => Parent::Root,
-            (_, Some(Some(t))) => Parent::Table(t.clone()),
-        }
-    }
-
-    /// The key of the next value at `level`: the pending object key, or the next list index.
-    fn next_key(&mut self, level: usize) -> Value {
-        if let Some(k) = self.hkey.take() {
-            return k;
-        }
-        if level == 1 {
-            return Value::Integer(1);
-        }
-        let n = &mut self.used[level - 1];
-        *n += 1;
-        Value::Integer(*n)
-    }
-
-    fn settable(&mut self, parent: Parent, key: Value, v: Value) -> mlua::Result<()> {
-        match parent {
-            Parent::Root => {
-                self.root = v;
-                Ok(())
+    /// Uses up the key of the next value at `level`: the pending object key, or the next index.
+    fn take_key(&mut self, level: usize) -> Val {
+        match self.hkey.take() {
+            Some((at, len, esc)) => Val::Text(at, len, esc),
+            None if level == 1 => Val::Other(Value::Integer(1)),
+            None => {
+                let n = &mut self.used[level - 1];
+                *n += 1;
+                Val::Other(Value::Integer(*n))
             }
-            // Fresh tables have no metatable unless the option gave one: then settable it is.
-            Parent::Table(t) if self.metatable.is_some() => t.set(key, v),
-            Parent::Table(t) => t.raw_set(key, v),
         }
     }
+
+    fn pushed(&self, lua: &Lua, v: Val) -> mlua::Result<Pushed<'_>> {
+        match v {
+            Val::Text(at, len, esc) => text(lua, self.bytes_from(at), len, esc),
+            Val::Other(Value::Integer(i)) => Ok(Pushed::Int(i)),
+            Val::Other(v) => Ok(Pushed::Value(v)),
+        }
+    }
+
+    /// Stores `v` in the parent of a value at `level`, under the pending key or the next index.
+    fn store(&mut self, lua: &Lua, level: usize, v: Val) -> mlua::Result<()> {
+        let key = self.take_key(level);
+        let parent = if level == 1 { None } else { self.objs[level - 1].clone() };
+        let Some(t) = parent else {
+            self.root = self.pushed(lua, v)?.into_lua(lua)?;
+            return Ok(());
+        };
+        let (key, v) = (self.pushed(lua, key)?, self.pushed(lua, v)?);
+        // Fresh tables have no metatable unless the option gave one: then settable it is.
+        if self.metatable.is_some() {
+            t.set(key, v)
+        } else {
+            t.raw_set(key, v)
+        }
+    }
+}
+
+/// A key or value by where its text is (start, length, escapes), or made already.
+enum Val {
+    Text(usize, usize, usize),
+    Other(Value),
+}
+
+/// A key or value on its way into a table: strings and numbers go straight onto the Lua stack.
+enum Pushed<'a> {
+    Str(&'a str),
+    Int(i64),
+    Value(Value),
+}
+
+impl IntoLua for Pushed<'_> {
+    fn into_lua(self, lua: &Lua) -> mlua::Result<Value> {
+        match self {
+            Pushed::Str(s) => s.into_lua(lua),
+            Pushed::Int(i) => Ok(Value::Integer(i)),
+            Pushed::Value(v) => Ok(v),
+        }
+    }
+
+    unsafe fn push_into_stack(self, lua: &mlua::state::RawLua) -> mlua::Result<()> {
+        unsafe {
+            match self {
+                Pushed::Str(s) => s.push_into_stack(lua),
+                Pushed::Int(i) => i.push_into_stack(lua),
+                Pushed::Value(v) => v.push_into_stack(lua),
+            }
+        }
+    }
+}
+
+/// A string's `len` bytes of content from `bytes`, unescaped when it has escapes.
+fn text<'a>(lua: &Lua, bytes: &'a [u8], len: usize, escapes: usize) -> mlua::Result<Pushed<'a>> {
+    if escapes == 0 {
+        let raw = &bytes[..len.min(bytes.len())];
+        if let Ok(s) = std::str::from_utf8(raw) {
+            return Ok(Pushed::Str(s));
+        }
+        return Ok(Pushed::Value(Value::String(lua.create_string(raw)?)));
+    }
+    Ok(Pushed::Value(Value::String(lua.create_string(unescape(bytes, len))?)))
 }
 
 struct Feed<'a> {
@@ -139,19 +187,31 @@ impl Feed<'_> {
         }
         self.d.objs[st.level] = Some(t.clone());
         self.d.used[st.level] = 0;
-        let parent = self.d.parent(st.level);
-        let key = self.d.next_key(st.level);
         let mut want = true;
         if let Some(path) = self.d.path.clone() {
             if st.level > 1 {
-                path.raw_set(st.level as i64 - 1, key.clone())?;
+                // The path holds the key the table will get, made now as the firmware makes it.
+                let key = self.peek_key(st.level)?;
+                path.raw_set(st.level as i64 - 1, key)?;
             }
             want = self.checkpath(&t, &path)?;
         }
         if want {
-            self.d.settable(parent, key, Value::Table(t))?;
+            self.d.store(self.lua, st.level, Val::Other(Value::Table(t)))?;
+        } else {
+            // Not stored, but the key (or index) is used up all the same.
+            self.d.take_key(st.level);
         }
         Ok(())
+    }
+
+    /// The key the next value at `level` will get, without using it up.
+    fn peek_key(&self, level: usize) -> mlua::Result<Value> {
+        match self.d.hkey {
+            Some((at, len, esc)) => text(self.lua, self.d.bytes_from(at), len, esc)?.into_lua(self.lua),
+            None if level == 1 => Ok(Value::Integer(1)),
+            None => Ok(Value::Integer(self.d.used[level - 1] + 1)),
+        }
     }
 
     /// `metatable.checkpath(table, path)`: false keeps the new table out of its parent.
@@ -172,11 +232,6 @@ impl Feed<'_> {
         }
     }
 
-    fn string(&self, st: &State) -> mlua::Result<Value> {
-        let bytes = self.d.bytes_from(st.pos_begin + 1);
-        let len = st.pos_cur - st.pos_begin - 1;
-        Ok(Value::String(self.lua.create_string(unescape(bytes, len))?))
-    }
 
     fn number(&self, st: &State) -> mlua::Result<Value> {
         let bytes = self.d.bytes_from(st.pos_begin);
@@ -268,12 +323,12 @@ impl Handler for Feed<'_> {
 
     fn pop(&mut self, st: &State) -> mlua::Result<()> {
         match st.kind {
-            Kind::HKey => self.d.hkey = Some(self.string(st)?),
+            Kind::HKey => {
+                self.d.hkey = Some((st.pos_begin + 1, st.pos_cur - st.pos_begin - 1, st.nescapes))
+            }
             Kind::String => {
-                let parent = self.d.parent(st.level);
-                let key = self.d.next_key(st.level);
-                let v = self.string(st)?;
-                self.d.settable(parent, key, v)?;
+                let v = Val::Text(st.pos_begin + 1, st.pos_cur - st.pos_begin - 1, st.nescapes);
+                self.d.store(self.lua, st.level, v)?;
             }
             Kind::Special => {
                 let f = st.special_flags;
@@ -286,9 +341,7 @@ impl Handler for Feed<'_> {
                 } else {
                     self.number(st)?
                 };
-                let parent = self.d.parent(st.level);
-                let key = self.d.next_key(st.level);
-                self.d.settable(parent, key, v)?;
+                self.d.store(self.lua, st.level, Val::Other(v))?;
             }
             Kind::Object | Kind::List => {
                 self.d.objs[st.level] = None;

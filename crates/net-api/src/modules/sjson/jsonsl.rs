@@ -99,7 +99,7 @@ pub struct State {
     nelem: usize,
     pub special_flags: u32,
     /// Escapes in a string; the length so far of a bare word.
-    nescapes: usize,
+    pub nescapes: usize,
 }
 
 /// What the tokenizer reports; an `Err` stops the feed and is handed back from it.
