@@ -103,28 +103,39 @@ impl Decoder {
         }
     }
 
-    fn pushed(&self, lua: &Lua, v: Val) -> mlua::Result<Pushed<'_>> {
-        match v {
-            Val::Text(at, len, esc) => text(lua, self.bytes_from(at), len, esc),
-            Val::Other(Value::Integer(i)) => Ok(Pushed::Int(i)),
-            Val::Other(v) => Ok(Pushed::Value(v)),
-        }
-    }
-
     /// Stores `v` in the parent of a value at `level`, under the pending key or the next index.
     fn store(&mut self, lua: &Lua, level: usize, v: Val) -> mlua::Result<()> {
         let key = self.take_key(level);
-        let parent = if level == 1 { None } else { self.objs[level - 1].clone() };
-        let Some(t) = parent else {
-            self.root = self.pushed(lua, v)?.into_lua(lua)?;
-            return Ok(());
+        let buf = Buffered(&self.buf, self.buf_start);
+        let t = match self.objs.get(level.wrapping_sub(1)) {
+            Some(Some(t)) if level > 1 => t,
+            _ => {
+                self.root = buf.pushed(lua, v)?.into_lua(lua)?;
+                return Ok(());
+            }
         };
-        let (key, v) = (self.pushed(lua, key)?, self.pushed(lua, v)?);
+        let (key, v) = (buf.pushed(lua, key)?, buf.pushed(lua, v)?);
         // Fresh tables have no metatable unless the option gave one: then settable it is.
         if self.metatable.is_some() {
             t.set(key, v)
         } else {
             t.raw_set(key, v)
+        }
+    }
+}
+
+/// The kept bytes and the stream position of the first.
+struct Buffered<'a>(&'a [u8], usize);
+
+impl<'a> Buffered<'a> {
+    fn pushed(&self, lua: &Lua, v: Val) -> mlua::Result<Pushed<'a>> {
+        match v {
+            Val::Text(at, len, esc) => {
+                let bytes = self.0.get(at.saturating_sub(self.1)..).unwrap_or(&[]);
+                text(lua, bytes, len, esc)
+            }
+            Val::Other(Value::Integer(i)) => Ok(Pushed::Int(i)),
+            Val::Other(v) => Ok(Pushed::Value(v)),
         }
     }
 }

@@ -245,6 +245,7 @@ impl Tokenizer {
         Ok(())
     }
 
+    #[inline]
     fn byte<H: Handler>(&mut self, c: u8, h: &mut H) -> Result<(), Stop<H::Err>> {
         let kind = self.stack[self.level].kind;
         let go = if kind.stringy() {
