@@ -194,10 +194,19 @@ impl Tokenizer {
     pub fn feed<H: Handler>(&mut self, bytes: &[u8], h: &mut H) -> Result<(), H::Err> {
         let mut i = 0;
         while i < bytes.len() {
-            // Plain string content needs no state change: skip it in one go.
+            // Runs that change no state are skipped in one go: plain string content, the digits
+            // of a plain integer (as jsonsl's own fast paths do), and whitespace between values.
             let st = &self.stack[self.level];
-            if st.kind.stringy() && !self.in_escape {
-                let run = bytes[i..].iter().take_while(|&&c| is_simple_char(c)).count();
+            let skip: Option<fn(u8) -> bool> = match st.kind {
+                Kind::String | Kind::HKey if !self.in_escape => Some(is_simple_char),
+                Kind::Special if st.special_flags == UNSIGNED || st.special_flags == SIGNED => {
+                    Some(|c: u8| c.is_ascii_digit())
+                }
+                Kind::Object | Kind::List | Kind::None => Some(is_whitespace),
+                _ => None,
+            };
+            if let Some(skip) = skip {
+                let run = bytes[i..].iter().take_while(|&&c| skip(c)).count();
                 self.pos += run;
                 i += run;
                 if i == bytes.len() {
