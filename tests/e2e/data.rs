@@ -53,7 +53,7 @@ fn sjson_encodes_numbers_strings_and_nulls_as_the_firmware() {
     let odd_key = if cfg!(feature = "lua53") {
         "{\"10.5\":1}".to_string()
     } else {
-        format!("[{}]", vec!["null"; 10].join(","))
+        format!("[{}]", ["null"; 10].join(","))
     };
     assert_eq!(
         s,
@@ -80,10 +80,7 @@ fn sjson_2_2_prints_numbers_with_tostring_and_has_null() {
 #[test]
 fn sjson_3_0_has_no_null_constant_and_1_5_has_no_sjson() {
     assert_eq!(
-        out(
-            "print(sjson.NULL, type(sjson.decode('[null]')[1]))",
-            &[]
-        ),
+        out("print(sjson.NULL, type(sjson.decode('[null]')[1]))", &[]),
         "nil\tuserdata\n"
     );
     assert_eq!(out("print(sjson)", &["--firmware", "1.5"]), "nil\n");
@@ -288,7 +285,10 @@ fn crypto_1_5_has_to_hex_and_a_four_byte_mask() {
         "#,
         &["--firmware", "1.5"],
     );
-    assert_eq!(s, "01ff\taGk=\ntoHex must have one argument\n606063646464\n");
+    assert_eq!(
+        s,
+        "01ff\taGk=\ntoHex must have one argument\n606063646464\n"
+    );
 }
 
 #[test]

@@ -226,7 +226,11 @@ impl Dec<'_> {
             b'i' | b'I' | b'n' | b'N' if is_inf_or_nan(rest) => self.number(),
             _ => Tok::Error("invalid token"),
         };
-        let at = if let Tok::Error(_) = tok { self.ptr } else { start };
+        let at = if let Tok::Error(_) = tok {
+            self.ptr
+        } else {
+            start
+        };
         (tok, at)
     }
 

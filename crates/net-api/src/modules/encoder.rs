@@ -33,7 +33,7 @@ pub fn from_base64(enc: &[u8]) -> FwResult<Vec<u8>> {
     if n == 0 {
         return Ok(Vec::new());
     }
-    if n % 4 != 0 {
+    if !n.is_multiple_of(4) {
         return fw_err(BAD);
     }
     let pad = match (enc[n - 2], enc[n - 1]) {
@@ -59,7 +59,7 @@ pub fn to_hex(msg: &[u8]) -> Vec<u8> {
 }
 
 pub fn from_hex(msg: &[u8]) -> FwResult<Vec<u8>> {
-    if msg.len() % 2 != 0 {
+    if !msg.len().is_multiple_of(2) {
         return fw_err("Invalid hex string");
     }
     let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
@@ -71,10 +71,7 @@ pub fn from_hex(msg: &[u8]) -> FwResult<Vec<u8>> {
         .collect()
 }
 
-fn convert(
-    lua: &Lua,
-    f: fn(&[u8]) -> FwResult<Vec<u8>>,
-) -> mlua::Result<mlua::Function> {
+fn convert(lua: &Lua, f: fn(&[u8]) -> FwResult<Vec<u8>>) -> mlua::Result<mlua::Function> {
     bind(lua, move |lua, a: Args| {
         let s = a.check_bytes(lua, 1)?;
         let out = f(&s.as_bytes())?;
@@ -126,7 +123,11 @@ mod tests {
     #[test]
     fn bad_base64_is_the_firmwares_error() {
         for bad in ["Zg=", "Zm9", "Z===", "Zg=a", "Z!==", "===="] {
-            assert_eq!(msg(from_base64(bad.as_bytes())), "Invalid base64 string", "{bad}");
+            assert_eq!(
+                msg(from_base64(bad.as_bytes())),
+                "Invalid base64 string",
+                "{bad}"
+            );
         }
         // Leftover bits in the last character are ignored, as on the board.
         assert_eq!(from_base64(b"Zh==").unwrap(), b"f");

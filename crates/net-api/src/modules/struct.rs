@@ -134,7 +134,9 @@ fn pack(lua: &Lua, a: &Args) -> FwResult<mlua::LuaString> {
             b'b' | b'B' | b'h' | b'H' | b'l' | b'L' | b'T' | b'i' | b'I' => {
                 let value = a.check_integer(arg)? as i32 as u32 as u64;
                 arg += 1;
-                let le: Vec<u8> = (0..size).map(|k| (value.checked_shr(8 * k as u32).unwrap_or(0) & 0xff) as u8).collect();
+                let le: Vec<u8> = (0..size)
+                    .map(|k| (value.checked_shr(8 * k as u32).unwrap_or(0) & 0xff) as u8)
+                    .collect();
                 out.extend(ordered(le, h.little));
             }
             b'x' => out.push(0),
@@ -318,8 +320,14 @@ mod tests {
     #[test]
     fn integers_sign_extend_and_widen() {
         assert_eq!(getinteger(&[0xff, 0xff], true, true), Value::Integer(-1));
-        assert_eq!(getinteger(&[0xff, 0xff], true, false), Value::Integer(65535));
-        assert_eq!(getinteger(&[0x12, 0x34], false, false), Value::Integer(0x1234));
+        assert_eq!(
+            getinteger(&[0xff, 0xff], true, false),
+            Value::Integer(65535)
+        );
+        assert_eq!(
+            getinteger(&[0x12, 0x34], false, false),
+            Value::Integer(0x1234)
+        );
         assert_eq!(
             getinteger(&[0xff, 0xff, 0xff, 0xff], true, false),
             Value::Number(4294967295.0)

@@ -96,7 +96,10 @@ mod tests {
         let plain = h("6bc1bee22e409f96e93d7e117393172aae2d8a571e03ac9c9eb76fac45af8e51");
         let cipher = h("7649abac8119b246cee98e9b12e9197d5086cb9b507219ee95db113a917678b2");
         assert_eq!(Cipher::AesCbc.run(true, &key, &plain, &iv).unwrap(), cipher);
-        assert_eq!(Cipher::AesCbc.run(false, &key, &cipher, &iv).unwrap(), plain);
+        assert_eq!(
+            Cipher::AesCbc.run(false, &key, &cipher, &iv).unwrap(),
+            plain
+        );
         // SP 800-38A F.1.1, ECB.
         let ecb = Cipher::AesEcb.run(true, &key, &plain[..16], b"").unwrap();
         assert_eq!(to_hex(&ecb), b"3ad77bb40d7a3660a89ecaf32466ef97");
@@ -105,7 +108,9 @@ mod tests {
     #[test]
     fn zero_padding_and_key_length() {
         let key = b"1234567890abcdef";
-        let c = Cipher::AesEcb.run(true, key, b"Hi, I'm secret!", b"").unwrap();
+        let c = Cipher::AesEcb
+            .run(true, key, b"Hi, I'm secret!", b"")
+            .unwrap();
         assert_eq!(c.len(), 16);
         assert_eq!(
             Cipher::AesEcb.run(false, key, &c, b"").unwrap(),

@@ -106,7 +106,10 @@ mod tests {
     #[test]
     fn nist_and_rfc_digests() {
         // RFC 1321, FIPS 180-2 examples.
-        assert_eq!(hex(Mech::Md5, None, b"abc"), "900150983cd24fb0d6963f7d28e17f72");
+        assert_eq!(
+            hex(Mech::Md5, None, b"abc"),
+            "900150983cd24fb0d6963f7d28e17f72"
+        );
         assert_eq!(
             hex(Mech::Sha1, None, b"abc"),
             "a9993e364706816aba3e25717850c26c9cd0d89d"
@@ -130,8 +133,14 @@ mod tests {
     #[test]
     fn hmac_rfc2202_and_rfc4231() {
         // RFC 2202 test case 2 (MD5, SHA1); RFC 4231 test case 2 (SHA256, SHA512).
-        let (k, d) = (b"Jefe".as_slice(), b"what do ya want for nothing?".as_slice());
-        assert_eq!(hex(Mech::Md5, Some(k), d), "750c783e6ab0b503eaa86e310a5db738");
+        let (k, d) = (
+            b"Jefe".as_slice(),
+            b"what do ya want for nothing?".as_slice(),
+        );
+        assert_eq!(
+            hex(Mech::Md5, Some(k), d),
+            "750c783e6ab0b503eaa86e310a5db738"
+        );
         assert_eq!(
             hex(Mech::Sha1, Some(k), d),
             "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79"

@@ -74,7 +74,11 @@ fn encdec(lua: &Lua, a: &Args, encrypt: bool) -> FwResult<mlua::LuaString> {
     };
     let key = bytes(lua, a, 2)?;
     let data = bytes(lua, a, 3)?;
-    let iv = if a.is_none_or_nil(4) { Vec::new() } else { bytes(lua, a, 4)? };
+    let iv = if a.is_none_or_nil(4) {
+        Vec::new()
+    } else {
+        bytes(lua, a, 4)?
+    };
     match c.run(encrypt, &key, &data, &iv) {
         Some(out) => string(lua, &out),
         None => fw_err("crypto op failed"),
@@ -91,7 +95,11 @@ fn mask(msg: &[u8], mask: &[u8], fw: Firmware) -> FwResult<Vec<u8>> {
     if mask.is_empty() {
         return fw_err("invalid argument: mask");
     }
-    Ok(msg.iter().zip(mask.iter().cycle()).map(|(b, m)| b ^ m).collect())
+    Ok(msg
+        .iter()
+        .zip(mask.iter().cycle())
+        .map(|(b, m)| b ^ m)
+        .collect())
 }
 
 /// 1.5 and 2.2's `crypto.toHex`/`toBase64`: exactly one argument, then the encoder's function.
@@ -194,9 +202,15 @@ mod tests {
 
     #[test]
     fn mask_by_generation() {
-        assert_eq!(mask(b"abcdef", b"\x01\x02", Firmware::V3_0).unwrap(), b"``bfdd");
+        assert_eq!(
+            mask(b"abcdef", b"\x01\x02", Firmware::V3_0).unwrap(),
+            b"``bfdd"
+        );
         // 1.5: mask[i % 4], the string's zero terminator and nothing after it.
-        assert_eq!(mask(b"abcdef", b"\x01\x02", Firmware::V1_5).unwrap(), b"``cddd");
+        assert_eq!(
+            mask(b"abcdef", b"\x01\x02", Firmware::V1_5).unwrap(),
+            b"``cddd"
+        );
         assert!(mask(b"ab", b"", Firmware::V2_2).is_err());
     }
 }

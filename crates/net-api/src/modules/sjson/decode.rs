@@ -62,7 +62,9 @@ impl Decoder {
     /// Feeds one piece of the document.
     pub fn write(&mut self, lua: &Lua, bytes: &[u8]) -> mlua::Result<()> {
         // A pending key's text is kept too: keys are made when their value is stored.
-        let keep = self.hkey.map_or(self.min_needed, |(at, ..)| at.min(self.min_needed));
+        let keep = self
+            .hkey
+            .map_or(self.min_needed, |(at, ..)| at.min(self.min_needed));
         let discard = keep.saturating_sub(self.buf_start).min(self.buf.len());
         self.buf.drain(..discard);
         self.buf_start += discard;
@@ -87,7 +89,9 @@ impl Decoder {
 
     /// The bytes of a value from its start, as far as the stream has come.
     fn bytes_from(&self, pos: usize) -> &[u8] {
-        self.buf.get(pos.saturating_sub(self.buf_start)..).unwrap_or(&[])
+        self.buf
+            .get(pos.saturating_sub(self.buf_start)..)
+            .unwrap_or(&[])
     }
 
     /// Uses up the key of the next value at `level`: the pending object key, or the next index.
@@ -182,7 +186,9 @@ fn text<'a>(lua: &Lua, bytes: &'a [u8], len: usize, escapes: usize) -> mlua::Res
         }
         return Ok(Pushed::Value(Value::String(lua.create_string(raw)?)));
     }
-    Ok(Pushed::Value(Value::String(lua.create_string(unescape(bytes, len))?)))
+    Ok(Pushed::Value(Value::String(
+        lua.create_string(unescape(bytes, len))?,
+    )))
 }
 
 struct Feed<'a> {
@@ -208,7 +214,8 @@ impl Feed<'_> {
             want = self.checkpath(&t, &path)?;
         }
         if want {
-            self.d.store(self.lua, st.level, Val::Other(Value::Table(t)))?;
+            self.d
+                .store(self.lua, st.level, Val::Other(Value::Table(t)))?;
         } else {
             // Not stored, but the key (or index) is used up all the same.
             self.d.take_key(st.level);
@@ -219,7 +226,9 @@ impl Feed<'_> {
     /// The key the next value at `level` will get, without using it up.
     fn peek_key(&self, level: usize) -> mlua::Result<Value> {
         match self.d.hkey {
-            Some((at, len, esc)) => text(self.lua, self.d.bytes_from(at), len, esc)?.into_lua(self.lua),
+            Some((at, len, esc)) => {
+                text(self.lua, self.d.bytes_from(at), len, esc)?.into_lua(self.lua)
+            }
             None if level == 1 => Ok(Value::Integer(1)),
             None => Ok(Value::Integer(self.d.used[level - 1] + 1)),
         }
@@ -243,7 +252,6 @@ impl Feed<'_> {
         }
     }
 
-
     fn number(&self, st: &State) -> mlua::Result<Value> {
         let bytes = self.d.bytes_from(st.pos_begin);
         let text = &bytes[..(st.pos_cur - st.pos_begin).min(bytes.len())];
@@ -254,10 +262,11 @@ impl Feed<'_> {
 
 /// A number's text as the build's Lua reads it (5.3 keeps integers integers).
 fn number(text: &str) -> Option<Value> {
-    if cfg!(feature = "lua53") && !text.contains(['.', 'e', 'E']) {
-        if let Ok(i) = text.parse::<i64>() {
-            return Some(Value::Integer(i));
-        }
+    if cfg!(feature = "lua53")
+        && !text.contains(['.', 'e', 'E'])
+        && let Ok(i) = text.parse::<i64>()
+    {
+        return Some(Value::Integer(i));
     }
     match crate::lauxlib::parse_number(text) {
         Some(x) => Some(Value::Number(x)),

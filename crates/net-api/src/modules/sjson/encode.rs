@@ -301,19 +301,26 @@ impl Gen<'_> {
                 LUA_TSTRING => {
                     let mut len = 0;
                     let p = lua_tolstring(self.state, idx, &mut len);
-                    escape(&mut self.out, std::slice::from_raw_parts(p as *const u8, len));
+                    escape(
+                        &mut self.out,
+                        std::slice::from_raw_parts(p as *const u8, len),
+                    );
                 }
                 LUA_TNIL | LUA_TLIGHTUSERDATA => self.out.extend_from_slice(b"null"),
-                LUA_TBOOLEAN => self.out.extend_from_slice(if lua_toboolean(self.state, idx) != 0 {
-                    b"true"
-                } else {
-                    b"false"
-                }),
+                LUA_TBOOLEAN => {
+                    self.out
+                        .extend_from_slice(if lua_toboolean(self.state, idx) != 0 {
+                            b"true"
+                        } else {
+                            b"false"
+                        })
+                }
                 LUA_TNUMBER => {
                     let text = match self.numbers {
                         Numbers::LuaToString => self.lua_number(idx),
                         Numbers::Float19 => {
-                            let int = cfg!(feature = "lua53") && lua_isinteger(self.state, idx) != 0;
+                            let int =
+                                cfg!(feature = "lua53") && lua_isinteger(self.state, idx) != 0;
                             let x = lua_tonumber(self.state, idx);
                             if int {
                                 (lua_tointeger(self.state, idx) as i64).to_string()

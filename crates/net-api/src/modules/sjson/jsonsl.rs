@@ -146,7 +146,10 @@ fn is_whitespace(c: u8) -> bool {
 }
 
 fn is_allowed_escape(c: u8) -> bool {
-    matches!(c, b'"' | b'/' | b'\\' | b'b' | b'f' | b'n' | b'r' | b't' | b'u')
+    matches!(
+        c,
+        b'"' | b'/' | b'\\' | b'b' | b'f' | b'n' | b'r' | b't' | b'u'
+    )
 }
 
 /// Bytes a string passes without a look (note: 0x14..0x1f are among them).
@@ -406,7 +409,7 @@ impl Tokenizer {
             Kind::Object => {
                 let st = &mut self.stack[self.level];
                 st.nelem += 1;
-                let new_kind = if (st.nelem - 1) % 2 != 0 {
+                let new_kind = if !(st.nelem - 1).is_multiple_of(2) {
                     if self.tok_last != b':' {
                         return self.fail(h, JsonError::MissingToken);
                     }
@@ -499,7 +502,7 @@ impl Tokenizer {
             }
         } else if st.kind != Kind::Object {
             return self.fail(h, JsonError::BracketMismatch);
-        } else if st.nelem != 0 && st.nelem % 2 != 0 {
+        } else if st.nelem != 0 && !st.nelem.is_multiple_of(2) {
             return self.fail(h, JsonError::ValueExpected);
         }
         h.pop(&st).map_err(Stop::Handler)?;
@@ -510,7 +513,7 @@ impl Tokenizer {
     /// A value may not stand where an object wants a key.
     fn ensure_hval<H: Handler>(&mut self, h: &mut H) -> Result<(), Stop<H::Err>> {
         let st = &self.stack[self.level];
-        if st.nelem % 2 == 0 && st.kind == Kind::Object {
+        if st.nelem.is_multiple_of(2) && st.kind == Kind::Object {
             return self.fail(h, JsonError::HkeyExpected);
         }
         Ok(())
@@ -555,11 +558,13 @@ mod tests {
     impl Handler for Log {
         type Err = ();
         fn push(&mut self, st: &State) -> Result<(), ()> {
-            self.0.push(format!("+{:?}{}@{}", st.kind, st.level, st.pos_begin));
+            self.0
+                .push(format!("+{:?}{}@{}", st.kind, st.level, st.pos_begin));
             Ok(())
         }
         fn pop(&mut self, st: &State) -> Result<(), ()> {
-            self.0.push(format!("-{:?}{}@{}", st.kind, st.level, st.pos_cur));
+            self.0
+                .push(format!("-{:?}{}@{}", st.kind, st.level, st.pos_cur));
             Ok(())
         }
         fn error(&mut self, e: JsonError) {

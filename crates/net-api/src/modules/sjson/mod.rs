@@ -60,7 +60,11 @@ fn opts(a: &Args, n: usize) -> Option<Table> {
 
 fn new_decoder(lua: &Lua, opts: Option<Table>) -> FwResult<DecoderHandle> {
     let d = match opts {
-        None => Decoder::new(Value::LightUserData(LightUserData(std::ptr::null_mut())), None, None),
+        None => Decoder::new(
+            Value::LightUserData(LightUserData(std::ptr::null_mut())),
+            None,
+            None,
+        ),
         Some(o) => {
             let null: Value = o.get("null")?;
             let metatable = match o.get::<Value>("metatable")? {
@@ -105,7 +109,11 @@ fn result(d: &DecoderHandle) -> FwResult<Value> {
 
 fn new_encoder(a: &Args, fw: Firmware) -> FwResult<EncoderHandle> {
     let Value::Table(t) = a.get(1) else {
-        let got = if a.is_empty() { "no value" } else { typename(a.arg(1)) };
+        let got = if a.is_empty() {
+            "no value"
+        } else {
+            typename(a.arg(1))
+        };
         return arg_err(1, format!("table expected, got {got}"));
     };
     let null = match opts(a, 2) {
