@@ -42,7 +42,11 @@ handle_type!(EncoderHandle, ENCODER);
 /// the script as it was raised.
 pub(crate) fn raise(lua: &Lua, e: mlua::Error) -> FwError {
     match e {
-        mlua::Error::RuntimeError(m) => match lua.create_string(&m) {
+        // mlua adds the traceback of where it caught the error; the script raised only the text.
+        mlua::Error::RuntimeError(m) => match lua.create_string(
+            m.split_once("\nstack traceback:")
+                .map_or(m.as_str(), |(text, _)| text),
+        ) {
             Ok(s) => FwError::Raise(Value::String(s)),
             Err(e) => FwError::Lua(e),
         },
