@@ -356,3 +356,19 @@ fn sjson_depth_option_is_ignored_and_read_defaults_to_1024() {
         "JSON parse error: LEVELS_EXCEEDED\n22\n1024\t1024\t956\tnil\n1\n"
     );
 }
+
+#[test]
+fn sjson_decode_out_of_heap_is_a_catchable_error_and_the_heap_comes_back() {
+    let s = out(
+        r#"
+        local doc = '{"a":[' .. string.rep('{"k":"vvvvvvvv"},', 800) .. '1]}'
+        local ok, err = pcall(sjson.decode, doc)
+        doc = nil
+        collectgarbage()
+        print(ok, err)
+        print(sjson.decode('[1,2]')[2])
+        "#,
+        &[],
+    );
+    assert_eq!(s, "false\tnot enough memory\n2\n");
+}

@@ -8,9 +8,10 @@
 //! The firmware's number and escape rules are kept: numbers are read by Lua's own conversion,
 //! `\uXXXX` is taken without a check of its digits and a surrogate half becomes `?`.
 
-use mlua::{IntoLua, Lua, Table, Value};
+use mlua::{Lua, Table, Value};
 
 use super::jsonsl::{Handler, JsonError, Kind, State, Tokenizer, special};
+use super::store::{Item, Storer};
 
 /// The levels the firmware's decoder has: its `depth` option is read but never used.
 pub const DEPTH: usize = 20;
@@ -32,13 +33,21 @@ pub struct Decoder {
     metatable: Option<Table>,
     /// The path of the table being made, when the metatable has `checkpath`.
     path: Option<Table>,
+    storer: Storer,
     pub complete: bool,
     pub error: Option<JsonError>,
 }
 
 impl Decoder {
-    pub fn new(null: Value, metatable: Option<Table>, path: Option<Table>) -> Decoder {
-        Decoder {
+    /// `protect`: allocations may fail (a device heap), so stores run protected.
+    pub fn new(
+        lua: &Lua,
+        protect: bool,
+        null: Value,
+        metatable: Option<Table>,
+        path: Option<Table>,
+    ) -> mlua::Result<Decoder> {
+        Ok(Decoder {
             tok: Tokenizer::new(DEPTH),
             buf: Vec::new(),
             buf_start: 0,
@@ -50,9 +59,10 @@ impl Decoder {
             null,
             metatable,
             path,
+            storer: Storer::new(lua, protect)?,
             complete: false,
             error: None,
-        }
+        })
     }
 
     pub fn result(&self) -> Value {
@@ -76,6 +86,15 @@ impl Decoder {
             self.free_working_data();
         }
         r
+    }
+
+    /// Lets go of everything after running out of memory, and collects it: the decoder cannot
+    /// be used again.
+    pub fn abandon(&mut self, lua: &Lua) {
+        self.free_working_data();
+        self.root = Value::Nil;
+        self.error = Some(JsonError::CantInsert);
+        self.storer.collect(lua);
     }
 
     /// What the firmware lets go of once the document is complete.
@@ -114,16 +133,16 @@ impl Decoder {
         let t = match self.objs.get(level.wrapping_sub(1)) {
             Some(Some(t)) if level > 1 => t,
             _ => {
-                self.root = buf.pushed(lua, v)?.into_lua(lua)?;
+                self.root = buf.resolve(v).value(lua)?;
                 return Ok(());
             }
         };
-        let (key, v) = (buf.pushed(lua, key)?, buf.pushed(lua, v)?);
+        let (key, v) = (buf.resolve(key), buf.resolve(v));
         // Fresh tables have no metatable unless the option gave one: then settable it is.
         if self.metatable.is_some() {
-            t.set(key, v)
+            t.set(key.value(lua)?, v.value(lua)?)
         } else {
-            t.raw_set(key, v)
+            self.storer.set(lua, t, key.item(), v.item())
         }
     }
 }
@@ -132,14 +151,17 @@ impl Decoder {
 struct Buffered<'a>(&'a [u8], usize);
 
 impl<'a> Buffered<'a> {
-    fn pushed(&self, lua: &Lua, v: Val) -> mlua::Result<Pushed<'a>> {
+    fn resolve(&self, v: Val) -> Resolved<'a> {
         match v {
             Val::Text(at, len, esc) => {
                 let bytes = self.0.get(at.saturating_sub(self.1)..).unwrap_or(&[]);
-                text(lua, bytes, len, esc)
+                if esc == 0 {
+                    Resolved::Borrowed(&bytes[..len.min(bytes.len())])
+                } else {
+                    Resolved::Owned(unescape(bytes, len))
+                }
             }
-            Val::Other(Value::Integer(i)) => Ok(Pushed::Int(i)),
-            Val::Other(v) => Ok(Pushed::Value(v)),
+            Val::Other(v) => Resolved::Value(v),
         }
     }
 }
@@ -150,45 +172,29 @@ enum Val {
     Other(Value),
 }
 
-/// A key or value on its way into a table: strings and numbers go straight onto the Lua stack.
-enum Pushed<'a> {
-    Str(&'a str),
-    Int(i64),
+/// A key or value ready to store: a string's bytes, or a value.
+enum Resolved<'a> {
+    Borrowed(&'a [u8]),
+    Owned(Vec<u8>),
     Value(Value),
 }
 
-impl IntoLua for Pushed<'_> {
-    fn into_lua(self, lua: &Lua) -> mlua::Result<Value> {
+impl Resolved<'_> {
+    fn value(self, lua: &Lua) -> mlua::Result<Value> {
         match self {
-            Pushed::Str(s) => s.into_lua(lua),
-            Pushed::Int(i) => Ok(Value::Integer(i)),
-            Pushed::Value(v) => Ok(v),
+            Resolved::Borrowed(b) => Ok(Value::String(lua.create_string(b)?)),
+            Resolved::Owned(b) => Ok(Value::String(lua.create_string(b)?)),
+            Resolved::Value(v) => Ok(v),
         }
     }
 
-    unsafe fn push_into_stack(self, lua: &mlua::state::RawLua) -> mlua::Result<()> {
-        unsafe {
-            match self {
-                Pushed::Str(s) => s.push_into_stack(lua),
-                Pushed::Int(i) => i.push_into_stack(lua),
-                Pushed::Value(v) => v.push_into_stack(lua),
-            }
+    fn item(&self) -> Item<'_> {
+        match self {
+            Resolved::Borrowed(b) => Item::Bytes(b),
+            Resolved::Owned(b) => Item::Bytes(b),
+            Resolved::Value(v) => Item::Value(v.clone()),
         }
     }
-}
-
-/// A string's `len` bytes of content from `bytes`, unescaped when it has escapes.
-fn text<'a>(lua: &Lua, bytes: &'a [u8], len: usize, escapes: usize) -> mlua::Result<Pushed<'a>> {
-    if escapes == 0 {
-        let raw = &bytes[..len.min(bytes.len())];
-        if let Ok(s) = std::str::from_utf8(raw) {
-            return Ok(Pushed::Str(s));
-        }
-        return Ok(Pushed::Value(Value::String(lua.create_string(raw)?)));
-    }
-    Ok(Pushed::Value(Value::String(
-        lua.create_string(unescape(bytes, len))?,
-    )))
 }
 
 struct Feed<'a> {
@@ -226,9 +232,9 @@ impl Feed<'_> {
     /// The key the next value at `level` will get, without using it up.
     fn peek_key(&self, level: usize) -> mlua::Result<Value> {
         match self.d.hkey {
-            Some((at, len, esc)) => {
-                text(self.lua, self.d.bytes_from(at), len, esc)?.into_lua(self.lua)
-            }
+            Some((at, len, esc)) => Buffered(&self.d.buf, self.d.buf_start)
+                .resolve(Val::Text(at, len, esc))
+                .value(self.lua),
             None if level == 1 => Ok(Value::Integer(1)),
             None => Ok(Value::Integer(self.d.used[level - 1] + 1)),
         }
