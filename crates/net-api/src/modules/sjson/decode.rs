@@ -204,7 +204,7 @@ struct Feed<'a> {
 
 impl Feed<'_> {
     fn new_table(&mut self, st: &State) -> mlua::Result<()> {
-        let t = self.lua.create_table()?;
+        let t = self.d.storer.new_table(self.lua)?;
         if let Some(mt) = &self.d.metatable {
             t.set_metatable(Some(mt.clone()))?;
         }

@@ -30,6 +30,7 @@ thread_local! {
 pub struct Storer {
     f: Function,
     collect: Function,
+    new_table: Function,
     protect: bool,
 }
 
@@ -39,10 +40,30 @@ impl Storer {
         let f = unsafe { lua.create_c_function(store_c)? };
         // SAFETY: as `store_c`.
         let collect = unsafe { lua.create_c_function(collect_c)? };
+        // SAFETY: as `store_c`.
+        let new_table = unsafe { lua.create_c_function(new_table_c)? };
         Ok(Storer {
             f,
             collect,
+            new_table,
             protect,
+        })
+    }
+
+    /// A new empty table, made under one protected call where allocations may fail.
+    pub fn new_table(&self, lua: &Lua) -> mlua::Result<Table> {
+        if !self.protect {
+            return lua.create_table();
+        }
+        lua.exec_raw_lua(|raw| unsafe {
+            let state = raw.state();
+            if ffi::lua_checkstack(state, 2) == 0 {
+                return Err(mlua::Error::StackError);
+            }
+            raw.push(&self.new_table)?;
+            let status = ffi::lua_pcall(state, 0, 1, 0);
+            crate::lauxlib::pcall_result(raw, status)?;
+            raw.pop::<Table>()
         })
     }
 
@@ -137,4 +158,11 @@ unsafe extern "C-unwind" fn collect_c(state: *mut ffi::lua_State) -> c_int {
     // SAFETY: called under `lua_pcall`, where a finaliser's error is caught.
     unsafe { ffi::lua_gc(state, ffi::LUA_GCCOLLECT, 0) };
     0
+}
+
+/// `new_table_c()`: a new empty table.
+unsafe extern "C-unwind" fn new_table_c(state: *mut ffi::lua_State) -> c_int {
+    // SAFETY: called under `lua_pcall`, which catches a failed allocation.
+    unsafe { ffi::lua_createtable(state, 0, 0) };
+    1
 }
