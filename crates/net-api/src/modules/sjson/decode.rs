@@ -268,11 +268,16 @@ impl Feed<'_> {
 
 /// A number's text as the build's Lua reads it (5.3 keeps integers integers).
 fn number(text: &str) -> Option<Value> {
-    if cfg!(feature = "lua53")
-        && !text.contains(['.', 'e', 'E'])
+    // Integers are read as integers (5.1's float of one is exact below 2^53; `-0` is a float).
+    if !text.contains(['.', 'e', 'E'])
         && let Ok(i) = text.parse::<i64>()
     {
-        return Some(Value::Integer(i));
+        if cfg!(feature = "lua53") {
+            return Some(Value::Integer(i));
+        }
+        if i != 0 && i.unsigned_abs() < 1 << 53 {
+            return Some(Value::Number(i as f64));
+        }
     }
     match crate::lauxlib::parse_number(text) {
         Some(x) => Some(Value::Number(x)),
@@ -393,6 +398,19 @@ impl Handler for Feed<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_read_as_lua_reads_them() {
+        let n = |t: &str| match number(t) {
+            Some(Value::Integer(i)) => i as f64,
+            Some(Value::Number(x)) => x,
+            _ => f64::NAN,
+        };
+        assert_eq!(n("-01"), -1.0);
+        assert_eq!(n("12345678901"), 12345678901.0);
+        assert_eq!(n("2.5e1"), 25.0);
+        assert!(n("-0").is_sign_negative() || cfg!(feature = "lua53"));
+    }
 
     #[test]
     fn escapes_decode_as_the_firmware_does() {
