@@ -53,7 +53,7 @@ fn sjson_encodes_numbers_strings_and_nulls_as_the_firmware() {
     let odd_key = if cfg!(feature = "lua53") {
         "{\"10.5\":1}".to_string()
     } else {
-        format!("[{}]", vec!["null"; 10].join(","))
+        format!("[{}]", ["null"; 10].join(","))
     };
     assert_eq!(
         s,
@@ -159,10 +159,17 @@ fn sjson_checkpath_filters_tables() {
         local r = sjson.decode('{"foo":[1,2,[]],"skip":{"a":1}}', {metatable = mt})
         table.sort(paths)
         print(table.concat(paths, ","), r.skip, #r.foo)
+        local mt = {__newindex = function(t, k, v) error("no " .. k) end}
+        print(pcall(sjson.decode, '{"key":1}', {metatable = mt}))
+        print(type(select(2, pcall(sjson.encode, {function() error({}) end}))))
         "#,
         &[],
     );
-    assert_eq!(s, ",foo,foo/3,skip\tnil\t3\n");
+    // Errors from the script's own functions come through as they were raised.
+    assert_eq!(
+        s,
+        ",foo,foo/3,skip\tnil\t3\nfalse\tinit.lua:10: no key\ntable\n"
+    );
 }
 
 #[test]
@@ -328,4 +335,40 @@ fn struct_documentation_examples_and_errors() {
          format `c0' needs a previous size\n\
          bad argument #1 to '?' (option 's' has no fixed size)\n0\n"
     );
+}
+
+#[test]
+fn sjson_depth_option_is_ignored_and_read_defaults_to_1024() {
+    let s = out(
+        r#"
+        print(select(2, pcall(sjson.decode, string.rep("[", 20), {depth = 100})))
+        local nested = {}
+        for i = 1, 10 do nested = {nested} end
+        print(#sjson.encode(nested, {depth = 4}))
+        local e = sjson.encoder({string.rep("x", 3000)})
+        print(#e:read(), #e:read(), #e:read(), e:read())
+        print(#sjson.encoder({1}):read(0))
+        "#,
+        &[],
+    );
+    assert_eq!(
+        s,
+        "JSON parse error: LEVELS_EXCEEDED\n22\n1024\t1024\t956\tnil\n1\n"
+    );
+}
+
+#[test]
+fn sjson_decode_out_of_heap_is_a_catchable_error_and_the_heap_comes_back() {
+    let s = out(
+        r#"
+        local doc = '{"a":[' .. string.rep('{"k":"vvvvvvvv"},', 800) .. '1]}'
+        local ok, err = pcall(sjson.decode, doc)
+        doc = nil
+        collectgarbage()
+        print(ok, err)
+        print(sjson.decode('[1,2]')[2])
+        "#,
+        &[],
+    );
+    assert_eq!(s, "false\tnot enough memory\n2\n");
 }

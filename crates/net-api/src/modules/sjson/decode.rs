@@ -11,15 +11,10 @@
 use mlua::{Lua, Table, Value};
 
 use super::jsonsl::{Handler, JsonError, Kind, State, Tokenizer, special};
+use super::store::{Item, Storer};
 
 /// The levels the firmware's decoder has: its `depth` option is read but never used.
 pub const DEPTH: usize = 20;
-
-/// Where a new value goes: the result slot, or a table of an outer level.
-enum Parent {
-    Root,
-    Table(Table),
-}
 
 pub struct Decoder {
     tok: Tokenizer,
@@ -32,18 +27,27 @@ pub struct Decoder {
     root: Value,
     objs: Vec<Option<Table>>,
     used: Vec<i64>,
-    hkey: Option<Value>,
+    /// The object key waiting for its value: where its text starts, its length, its escapes.
+    hkey: Option<(usize, usize, usize)>,
     null: Value,
     metatable: Option<Table>,
     /// The path of the table being made, when the metatable has `checkpath`.
     path: Option<Table>,
+    storer: Storer,
     pub complete: bool,
     pub error: Option<JsonError>,
 }
 
 impl Decoder {
-    pub fn new(null: Value, metatable: Option<Table>, path: Option<Table>) -> Decoder {
-        Decoder {
+    /// `protect`: allocations may fail (a device heap), so stores run protected.
+    pub fn new(
+        lua: &Lua,
+        protect: bool,
+        null: Value,
+        metatable: Option<Table>,
+        path: Option<Table>,
+    ) -> mlua::Result<Decoder> {
+        Ok(Decoder {
             tok: Tokenizer::new(DEPTH),
             buf: Vec::new(),
             buf_start: 0,
@@ -55,9 +59,10 @@ impl Decoder {
             null,
             metatable,
             path,
+            storer: Storer::new(lua, protect)?,
             complete: false,
             error: None,
-        }
+        })
     }
 
     pub fn result(&self) -> Value {
@@ -66,10 +71,11 @@ impl Decoder {
 
     /// Feeds one piece of the document.
     pub fn write(&mut self, lua: &Lua, bytes: &[u8]) -> mlua::Result<()> {
-        let discard = self
-            .min_needed
-            .saturating_sub(self.buf_start)
-            .min(self.buf.len());
+        // A pending key's text is kept too: keys are made when their value is stored.
+        let keep = self
+            .hkey
+            .map_or(self.min_needed, |(at, ..)| at.min(self.min_needed));
+        let discard = keep.saturating_sub(self.buf_start).min(self.buf.len());
         self.buf.drain(..discard);
         self.buf_start += discard;
         self.buf.extend_from_slice(bytes);
@@ -80,6 +86,15 @@ impl Decoder {
             self.free_working_data();
         }
         r
+    }
+
+    /// Lets go of everything after running out of memory, and collects it: the decoder cannot
+    /// be used again.
+    pub fn abandon(&mut self, lua: &Lua) {
+        self.free_working_data();
+        self.root = Value::Nil;
+        self.error = Some(JsonError::CantInsert);
+        self.storer.collect(lua);
     }
 
     /// What the firmware lets go of once the document is complete.
@@ -98,35 +113,86 @@ impl Decoder {
             .unwrap_or(&[])
     }
 
-    fn parent(&self, level: usize) -> Parent {
-        match (level, self.objs.get(level.wrapping_sub(1))) {
-            (1, _) | (_, None | Some(None)) => Parent::Root,
-            (_, Some(Some(t))) => Parent::Table(t.clone()),
-        }
-    }
-
-    /// The key of the next value at `level`: the pending object key, or the next list index.
-    fn next_key(&mut self, level: usize) -> Value {
-        if let Some(k) = self.hkey.take() {
-            return k;
-        }
-        if level == 1 {
-            return Value::Integer(1);
-        }
-        let n = &mut self.used[level - 1];
-        *n += 1;
-        Value::Integer(*n)
-    }
-
-    fn settable(&mut self, parent: Parent, key: Value, v: Value) -> mlua::Result<()> {
-        match parent {
-            Parent::Root => {
-                self.root = v;
-                Ok(())
+    /// Uses up the key of the next value at `level`: the pending object key, or the next index.
+    fn take_key(&mut self, level: usize) -> Val {
+        match self.hkey.take() {
+            Some((at, len, esc)) => Val::Text(at, len, esc),
+            None if level == 1 => Val::Other(Value::Integer(1)),
+            None => {
+                let n = &mut self.used[level - 1];
+                *n += 1;
+                Val::Other(Value::Integer(*n))
             }
-            // Fresh tables have no metatable unless the option gave one: then settable it is.
-            Parent::Table(t) if self.metatable.is_some() => t.set(key, v),
-            Parent::Table(t) => t.raw_set(key, v),
+        }
+    }
+
+    /// Stores `v` in the parent of a value at `level`, under the pending key or the next index.
+    fn store(&mut self, lua: &Lua, level: usize, v: Val) -> mlua::Result<()> {
+        let key = self.take_key(level);
+        let buf = Buffered(&self.buf, self.buf_start);
+        let t = match self.objs.get(level.wrapping_sub(1)) {
+            Some(Some(t)) if level > 1 => t,
+            _ => {
+                self.root = buf.resolve(v).value(lua)?;
+                return Ok(());
+            }
+        };
+        let (key, v) = (buf.resolve(key), buf.resolve(v));
+        // Fresh tables have no metatable unless the option gave one: then settable it is.
+        if self.metatable.is_some() {
+            t.set(key.value(lua)?, v.value(lua)?)
+        } else {
+            self.storer.set(lua, t, key.item(), v.item())
+        }
+    }
+}
+
+/// The kept bytes and the stream position of the first.
+struct Buffered<'a>(&'a [u8], usize);
+
+impl<'a> Buffered<'a> {
+    fn resolve(&self, v: Val) -> Resolved<'a> {
+        match v {
+            Val::Text(at, len, esc) => {
+                let bytes = self.0.get(at.saturating_sub(self.1)..).unwrap_or(&[]);
+                if esc == 0 {
+                    Resolved::Borrowed(&bytes[..len.min(bytes.len())])
+                } else {
+                    Resolved::Owned(unescape(bytes, len))
+                }
+            }
+            Val::Other(v) => Resolved::Value(v),
+        }
+    }
+}
+
+/// A key or value by where its text is (start, length, escapes), or made already.
+enum Val {
+    Text(usize, usize, usize),
+    Other(Value),
+}
+
+/// A key or value ready to store: a string's bytes, or a value.
+enum Resolved<'a> {
+    Borrowed(&'a [u8]),
+    Owned(Vec<u8>),
+    Value(Value),
+}
+
+impl Resolved<'_> {
+    fn value(self, lua: &Lua) -> mlua::Result<Value> {
+        match self {
+            Resolved::Borrowed(b) => Ok(Value::String(lua.create_string(b)?)),
+            Resolved::Owned(b) => Ok(Value::String(lua.create_string(b)?)),
+            Resolved::Value(v) => Ok(v),
+        }
+    }
+
+    fn item(&self) -> Item<'_> {
+        match self {
+            Resolved::Borrowed(b) => Item::Bytes(b),
+            Resolved::Owned(b) => Item::Bytes(b),
+            Resolved::Value(v) => Item::Value(v.clone()),
         }
     }
 }
@@ -138,25 +204,40 @@ struct Feed<'a> {
 
 impl Feed<'_> {
     fn new_table(&mut self, st: &State) -> mlua::Result<()> {
-        let t = self.lua.create_table()?;
+        let t = self.d.storer.new_table(self.lua)?;
         if let Some(mt) = &self.d.metatable {
             t.set_metatable(Some(mt.clone()))?;
         }
         self.d.objs[st.level] = Some(t.clone());
         self.d.used[st.level] = 0;
-        let parent = self.d.parent(st.level);
-        let key = self.d.next_key(st.level);
         let mut want = true;
         if let Some(path) = self.d.path.clone() {
             if st.level > 1 {
-                path.raw_set(st.level as i64 - 1, key.clone())?;
+                // The path holds the key the table will get, made now as the firmware makes it.
+                let key = self.peek_key(st.level)?;
+                path.raw_set(st.level as i64 - 1, key)?;
             }
             want = self.checkpath(&t, &path)?;
         }
         if want {
-            self.d.settable(parent, key, Value::Table(t))?;
+            self.d
+                .store(self.lua, st.level, Val::Other(Value::Table(t)))?;
+        } else {
+            // Not stored, but the key (or index) is used up all the same.
+            self.d.take_key(st.level);
         }
         Ok(())
+    }
+
+    /// The key the next value at `level` will get, without using it up.
+    fn peek_key(&self, level: usize) -> mlua::Result<Value> {
+        match self.d.hkey {
+            Some((at, len, esc)) => Buffered(&self.d.buf, self.d.buf_start)
+                .resolve(Val::Text(at, len, esc))
+                .value(self.lua),
+            None if level == 1 => Ok(Value::Integer(1)),
+            None => Ok(Value::Integer(self.d.used[level - 1] + 1)),
+        }
     }
 
     /// `metatable.checkpath(table, path)`: false keeps the new table out of its parent.
@@ -177,12 +258,6 @@ impl Feed<'_> {
         }
     }
 
-    fn string(&self, st: &State) -> mlua::Result<Value> {
-        let bytes = self.d.bytes_from(st.pos_begin + 1);
-        let len = st.pos_cur - st.pos_begin - 1;
-        Ok(Value::String(self.lua.create_string(unescape(bytes, len))?))
-    }
-
     fn number(&self, st: &State) -> mlua::Result<Value> {
         let bytes = self.d.bytes_from(st.pos_begin);
         let text = &bytes[..(st.pos_cur - st.pos_begin).min(bytes.len())];
@@ -193,9 +268,15 @@ impl Feed<'_> {
 
 /// A number's text as the build's Lua reads it (5.3 keeps integers integers).
 fn number(text: &str) -> Option<Value> {
-    if cfg!(feature = "lua53") && !text.contains(['.', 'e', 'E']) {
-        if let Ok(i) = text.parse::<i64>() {
+    // Integers are read as integers (5.1's float of one is exact below 2^53; `-0` is a float).
+    if !text.contains(['.', 'e', 'E'])
+        && let Ok(i) = text.parse::<i64>()
+    {
+        if cfg!(feature = "lua53") {
             return Some(Value::Integer(i));
+        }
+        if i != 0 && i.unsigned_abs() < 1 << 53 {
+            return Some(Value::Number(i as f64));
         }
     }
     match crate::lauxlib::parse_number(text) {
@@ -273,12 +354,12 @@ impl Handler for Feed<'_> {
 
     fn pop(&mut self, st: &State) -> mlua::Result<()> {
         match st.kind {
-            Kind::HKey => self.d.hkey = Some(self.string(st)?),
+            Kind::HKey => {
+                self.d.hkey = Some((st.pos_begin + 1, st.pos_cur - st.pos_begin - 1, st.nescapes))
+            }
             Kind::String => {
-                let parent = self.d.parent(st.level);
-                let key = self.d.next_key(st.level);
-                let v = self.string(st)?;
-                self.d.settable(parent, key, v)?;
+                let v = Val::Text(st.pos_begin + 1, st.pos_cur - st.pos_begin - 1, st.nescapes);
+                self.d.store(self.lua, st.level, v)?;
             }
             Kind::Special => {
                 let f = st.special_flags;
@@ -291,9 +372,7 @@ impl Handler for Feed<'_> {
                 } else {
                     self.number(st)?
                 };
-                let parent = self.d.parent(st.level);
-                let key = self.d.next_key(st.level);
-                self.d.settable(parent, key, v)?;
+                self.d.store(self.lua, st.level, Val::Other(v))?;
             }
             Kind::Object | Kind::List => {
                 self.d.objs[st.level] = None;
@@ -319,6 +398,19 @@ impl Handler for Feed<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_read_as_lua_reads_them() {
+        let n = |t: &str| match number(t) {
+            Some(Value::Integer(i)) => i as f64,
+            Some(Value::Number(x)) => x,
+            _ => f64::NAN,
+        };
+        assert_eq!(n("-01"), -1.0);
+        assert_eq!(n("12345678901"), 12345678901.0);
+        assert_eq!(n("2.5e1"), 25.0);
+        assert!(n("-0").is_sign_negative() || cfg!(feature = "lua53"));
+    }
 
     #[test]
     fn escapes_decode_as_the_firmware_does() {

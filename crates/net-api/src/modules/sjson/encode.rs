@@ -10,6 +10,8 @@
 //! 3.0 prints floats with `%.19g` (Lua 5.3 integers as integers) and infinities and NaN as
 //! `null`; 2.2 printed numbers with Lua's `tostring`.
 
+use std::ffi::c_int;
+
 use mlua::{Lua, Table, Value};
 
 use super::decode::DEPTH;
@@ -76,14 +78,33 @@ impl Encoder {
         let Some((root, size)) = self.root.take() else {
             return Ok(());
         };
-        let mut g = Gen {
-            lua,
-            null: self.null.as_ref(),
-            numbers: self.numbers,
-            out: Vec::new(),
-        };
-        g.table(&root, size, 0)?;
-        self.text = Some((g.out, 0));
+        let (numbers, null) = (self.numbers, self.null.clone());
+        let text = lua.exec_raw_lua(|raw| unsafe {
+            let state = raw.state();
+            if mlua::ffi::lua_checkstack(state, 4) == 0 {
+                return Err(mlua::Error::StackError);
+            }
+            let base = mlua::ffi::lua_gettop(state);
+            raw.push(&root)?;
+            let null = match &null {
+                Some(v) => {
+                    raw.push(v)?;
+                    Some(base + 2)
+                }
+                None => None,
+            };
+            let mut g = Gen {
+                state,
+                raw,
+                null,
+                numbers,
+                out: Vec::new(),
+            };
+            let r = g.table(base + 1, size, 0);
+            mlua::ffi::lua_settop(state, base);
+            Ok(r.map(|()| g.out))
+        })??;
+        self.text = Some((text, 0));
         Ok(())
     }
 }
@@ -96,8 +117,7 @@ fn table_size(t: &Table) -> FwResult<i16> {
         let (k, _) = pair?;
         let val = match k {
             Value::Integer(i) => i as i32,
-            Value::Number(x) if cfg!(feature = "lua53") && x.fract() != 0.0 => 0,
-            Value::Number(x) => x as i64 as i32,
+            Value::Number(x) => key_int(x),
             _ => return Ok(-1),
         };
         if val > max {
@@ -109,117 +129,214 @@ fn table_size(t: &Table) -> FwResult<i16> {
     Ok(max as i16)
 }
 
+/// `lua_tointeger` of a numeric key, as the firmware's `int` takes it: 5.1 truncates, 5.3 gives
+/// 0 for a fraction.
+fn key_int(x: f64) -> i32 {
+    if cfg!(feature = "lua53") && x.fract() != 0.0 {
+        0
+    } else {
+        x as i64 as i32
+    }
+}
+
+/// Lua's `tostring` of a number (`LUA_NUMBER_FMT`; 5.3 marks integral floats with `.0`).
+fn lua_number_text(int: Option<i64>, x: f64) -> String {
+    if let Some(i) = int {
+        return i.to_string();
+    }
+    let mut s = fmt_g(x, 14);
+    if cfg!(feature = "lua53") && s.bytes().all(|c| c == b'-' || c.is_ascii_digit()) {
+        s.push_str(".0");
+    }
+    s
+}
+
+/// The text walk, on the Lua stack directly: reading a table, its keys and its strings
+/// allocates nothing, so nothing here can raise; a function value runs under `lua_pcall`.
 struct Gen<'a> {
-    lua: &'a Lua,
-    null: Option<&'a Value>,
+    state: *mut mlua::ffi::lua_State,
+    raw: &'a mlua::state::RawLua,
+    /// Stack index of the `null` option's value, if it has one.
+    null: Option<c_int>,
     numbers: Numbers,
     out: Vec<u8>,
 }
 
 impl Gen<'_> {
-    fn table(&mut self, t: &Table, size: i16, level: usize) -> FwResult<()> {
-        if size >= 0 {
-            if size > MAX_ARRAY {
-                return Err(FwError::Lua(mlua::Error::MemoryError(String::new())));
+    /// Encodes the table at stack index `idx` (absolute).
+    unsafe fn table(&mut self, idx: c_int, size: i16, level: usize) -> FwResult<()> {
+        use mlua::ffi::*;
+        unsafe {
+            if lua_checkstack(self.state, 6) == 0 {
+                return Err(FwError::Lua(mlua::Error::StackError));
             }
-            self.out.push(b'[');
-            for i in 1..=size as i64 {
-                if i > 1 {
-                    self.out.push(b',');
+            if size >= 0 {
+                if size > MAX_ARRAY {
+                    return Err(FwError::Lua(mlua::Error::MemoryError(String::new())));
                 }
-                let v = t.raw_get::<Value>(i)?;
-                self.value(v, level)?;
+                self.out.push(b'[');
+                for i in 1..=size as i64 {
+                    if i > 1 {
+                        self.out.push(b',');
+                    }
+                    lua_rawgeti(self.state, idx, i as _);
+                    let r = self.value(lua_gettop(self.state), level);
+                    lua_pop(self.state, 1);
+                    r?;
+                }
+                self.out.push(b']');
+                return Ok(());
             }
-            self.out.push(b']');
-            return Ok(());
+            let mut first = true;
+            lua_pushnil(self.state);
+            while lua_next(self.state, idx) != 0 {
+                self.out.push(if first { b'{' } else { b',' });
+                first = false;
+                let top = lua_gettop(self.state);
+                let r = self.key(top - 1).and_then(|()| {
+                    self.out.push(b':');
+                    self.value(top, level)
+                });
+                if r.is_err() {
+                    lua_settop(self.state, idx);
+                    return r;
+                }
+                lua_settop(self.state, top - 1);
+            }
+            self.out.push(b'}');
+            Ok(())
         }
-        let mut first = true;
-        for pair in t.pairs::<Value, Value>() {
-            let (k, v) = pair?;
-            self.out.push(if first { b'{' } else { b',' });
-            first = false;
-            let k = match k {
-                n @ (Value::Integer(_) | Value::Number(_)) => self
-                    .lua
-                    .coerce_string(n)?
-                    .map(Value::String)
-                    .unwrap_or(Value::Nil),
-                k => k,
-            };
-            self.scalar(&k)?;
-            self.out.push(b':');
-            self.value(v, level)?;
-        }
-        self.out.push(b'}');
-        Ok(())
     }
 
-    /// An element or member value: functions are called for their value, tables nest.
-    fn value(&mut self, mut v: Value, level: usize) -> FwResult<()> {
-        for _ in 0..10 {
-            let Value::Function(f) = &v else { break };
-            v = f.call::<Value>(()).map_err(|e| super::raise(self.lua, e))?;
-        }
-        if let Value::Table(t) = &v {
-            if level + 1 >= DEPTH {
-                return Err(FwError::Msg("encoder stack overflow".into()));
-            }
-            let size = table_size(t)?;
-            return self.table(t, size, level + 1);
-        }
-        self.scalar(&v)
-    }
-
-    fn scalar(&mut self, v: &Value) -> FwResult<()> {
-        match v {
-            Value::String(_) if self.null.is_some_and(|n| n == v) => {
-                self.out.extend_from_slice(b"null")
-            }
-            Value::String(s) => escape(&mut self.out, &s.as_bytes()),
-            Value::Nil | Value::LightUserData(_) => self.out.extend_from_slice(b"null"),
-            Value::Boolean(b) => self
-                .out
-                .extend_from_slice(if *b { b"true" } else { b"false" }),
-            Value::Integer(_) | Value::Number(_) => self.number(v)?,
-            other => {
-                return Err(FwError::Msg(format!(
-                    "Cannot encode type {}",
-                    type_num(other)
-                )));
-            }
-        }
-        Ok(())
-    }
-
-    fn number(&mut self, v: &Value) -> FwResult<()> {
-        let text = match (self.numbers, v) {
-            (Numbers::LuaToString, v) => {
-                let s = self.lua.coerce_string(v.clone())?;
-                s.map(|s| s.to_string_lossy()).unwrap_or_default()
-            }
-            (Numbers::Float19, Value::Integer(i)) if cfg!(feature = "lua53") => i.to_string(),
-            (Numbers::Float19, v) => {
-                let x = crate::lauxlib::to_number(v).unwrap_or(0.0);
-                if !x.is_finite() {
-                    "null".into()
-                } else {
-                    fmt_g(x, 19)
+    /// The firmware's array test on the table at `idx`.
+    unsafe fn size(&mut self, idx: c_int) -> i16 {
+        use mlua::ffi::*;
+        let mut max: i32 = 0;
+        unsafe {
+            lua_pushnil(self.state);
+            while lua_next(self.state, idx) != 0 {
+                lua_pop(self.state, 1);
+                if lua_type(self.state, -1) != LUA_TNUMBER {
+                    lua_pop(self.state, 1);
+                    return -1;
+                }
+                let val = key_int(lua_tonumber(self.state, -1));
+                if val > max {
+                    max = val;
+                } else if val <= 0 {
+                    lua_pop(self.state, 1);
+                    return -1;
                 }
             }
-        };
-        self.out.extend_from_slice(text.as_bytes());
-        Ok(())
+        }
+        max as i16
     }
-}
 
-/// `lua_type`'s number, which the firmware's error message gives.
-fn type_num(v: &Value) -> i32 {
-    match v {
-        Value::Table(_) => 5,
-        Value::Function(_) => 6,
-        Value::UserData(_) => 7,
-        Value::Thread(_) => 8,
-        _ => 7,
+    /// A key: numbers as Lua prints them, then as any scalar.
+    unsafe fn key(&mut self, idx: c_int) -> FwResult<()> {
+        unsafe {
+            if mlua::ffi::lua_type(self.state, idx) == mlua::ffi::LUA_TNUMBER {
+                let text = self.lua_number(idx);
+                escape(&mut self.out, text.as_bytes());
+                return Ok(());
+            }
+            self.scalar(idx)
+        }
+    }
+
+    unsafe fn lua_number(&self, idx: c_int) -> String {
+        use mlua::ffi::*;
+        unsafe {
+            let int = (cfg!(feature = "lua53") && lua_isinteger(self.state, idx) != 0)
+                .then(|| lua_tointeger(self.state, idx) as i64);
+            lua_number_text(int, lua_tonumber(self.state, idx))
+        }
+    }
+
+    /// An element or member value at `idx`: functions are called for their value, tables nest.
+    unsafe fn value(&mut self, mut idx: c_int, level: usize) -> FwResult<()> {
+        use mlua::ffi::*;
+        unsafe {
+            let base = lua_gettop(self.state);
+            let r = (|| {
+                for _ in 0..10 {
+                    if lua_type(self.state, idx) != LUA_TFUNCTION {
+                        break;
+                    }
+                    lua_pushvalue(self.state, idx);
+                    let status = lua_pcall(self.state, 0, 1, 0);
+                    if status != LUA_OK {
+                        let e = self.raw.pop_value();
+                        return Err(match status {
+                            LUA_ERRMEM => FwError::Lua(mlua::Error::MemoryError(String::new())),
+                            _ => FwError::Raise(e),
+                        });
+                    }
+                    idx = lua_gettop(self.state);
+                }
+                if lua_type(self.state, idx) == LUA_TTABLE {
+                    if level + 1 >= DEPTH {
+                        return Err(FwError::Msg("encoder stack overflow".into()));
+                    }
+                    let size = self.size(idx);
+                    return self.table(idx, size, level + 1);
+                }
+                self.scalar(idx)
+            })();
+            lua_settop(self.state, base);
+            r
+        }
+    }
+
+    unsafe fn scalar(&mut self, idx: c_int) -> FwResult<()> {
+        use mlua::ffi::*;
+        unsafe {
+            let t = lua_type(self.state, idx);
+            let is_null = t == LUA_TSTRING
+                && self
+                    .null
+                    .is_some_and(|n| lua_rawequal(self.state, idx, n) != 0);
+            match t {
+                _ if is_null => self.out.extend_from_slice(b"null"),
+                LUA_TSTRING => {
+                    let mut len = 0;
+                    let p = lua_tolstring(self.state, idx, &mut len);
+                    escape(
+                        &mut self.out,
+                        std::slice::from_raw_parts(p as *const u8, len),
+                    );
+                }
+                LUA_TNIL | LUA_TLIGHTUSERDATA => self.out.extend_from_slice(b"null"),
+                LUA_TBOOLEAN => {
+                    self.out
+                        .extend_from_slice(if lua_toboolean(self.state, idx) != 0 {
+                            b"true"
+                        } else {
+                            b"false"
+                        })
+                }
+                LUA_TNUMBER => {
+                    let text = match self.numbers {
+                        Numbers::LuaToString => self.lua_number(idx),
+                        Numbers::Float19 => {
+                            let int =
+                                cfg!(feature = "lua53") && lua_isinteger(self.state, idx) != 0;
+                            let x = lua_tonumber(self.state, idx);
+                            if int {
+                                (lua_tointeger(self.state, idx) as i64).to_string()
+                            } else if !x.is_finite() {
+                                "null".into()
+                            } else {
+                                fmt_g(x, 19)
+                            }
+                        }
+                    };
+                    self.out.extend_from_slice(text.as_bytes());
+                }
+                t => return Err(FwError::Msg(format!("Cannot encode type {t}"))),
+            }
+            Ok(())
+        }
     }
 }
 

@@ -99,7 +99,7 @@ pub struct State {
     nelem: usize,
     pub special_flags: u32,
     /// Escapes in a string; the length so far of a bare word.
-    nescapes: usize,
+    pub nescapes: usize,
 }
 
 /// What the tokenizer reports; an `Err` stops the feed and is handed back from it.
@@ -197,13 +197,19 @@ impl Tokenizer {
     pub fn feed<H: Handler>(&mut self, bytes: &[u8], h: &mut H) -> Result<(), H::Err> {
         let mut i = 0;
         while i < bytes.len() {
-            // Plain string content needs no state change: skip it in one go.
+            // Runs that change no state are skipped in one go: plain string content, the digits
+            // of a plain integer (as jsonsl's own fast paths do), and whitespace between values.
             let st = &self.stack[self.level];
-            if st.kind.stringy() && !self.in_escape {
-                let run = bytes[i..]
-                    .iter()
-                    .take_while(|&&c| is_simple_char(c))
-                    .count();
+            let skip: Option<fn(u8) -> bool> = match st.kind {
+                Kind::String | Kind::HKey if !self.in_escape => Some(is_simple_char),
+                Kind::Special if st.special_flags == UNSIGNED || st.special_flags == SIGNED => {
+                    Some(|c: u8| c.is_ascii_digit())
+                }
+                Kind::Object | Kind::List | Kind::None => Some(is_whitespace),
+                _ => None,
+            };
+            if let Some(skip) = skip {
+                let run = bytes[i..].iter().take_while(|&&c| skip(c)).count();
                 self.pos += run;
                 i += run;
                 if i == bytes.len() {
@@ -251,6 +257,7 @@ impl Tokenizer {
         Ok(())
     }
 
+    #[inline]
     fn byte<H: Handler>(&mut self, c: u8, h: &mut H) -> Result<(), Stop<H::Err>> {
         let kind = self.stack[self.level].kind;
         let go = if kind.stringy() {
@@ -402,7 +409,7 @@ impl Tokenizer {
             Kind::Object => {
                 let st = &mut self.stack[self.level];
                 st.nelem += 1;
-                let new_kind = if (st.nelem - 1) % 2 != 0 {
+                let new_kind = if !(st.nelem - 1).is_multiple_of(2) {
                     if self.tok_last != b':' {
                         return self.fail(h, JsonError::MissingToken);
                     }
@@ -495,7 +502,7 @@ impl Tokenizer {
             }
         } else if st.kind != Kind::Object {
             return self.fail(h, JsonError::BracketMismatch);
-        } else if st.nelem != 0 && st.nelem % 2 != 0 {
+        } else if st.nelem != 0 && !st.nelem.is_multiple_of(2) {
             return self.fail(h, JsonError::ValueExpected);
         }
         h.pop(&st).map_err(Stop::Handler)?;
@@ -506,7 +513,7 @@ impl Tokenizer {
     /// A value may not stand where an object wants a key.
     fn ensure_hval<H: Handler>(&mut self, h: &mut H) -> Result<(), Stop<H::Err>> {
         let st = &self.stack[self.level];
-        if st.nelem % 2 == 0 && st.kind == Kind::Object {
+        if st.nelem.is_multiple_of(2) && st.kind == Kind::Object {
             return self.fail(h, JsonError::HkeyExpected);
         }
         Ok(())

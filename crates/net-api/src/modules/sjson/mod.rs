@@ -9,6 +9,7 @@
 mod decode;
 mod encode;
 pub mod jsonsl;
+mod store;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -42,7 +43,11 @@ handle_type!(EncoderHandle, ENCODER);
 /// the script as it was raised.
 pub(crate) fn raise(lua: &Lua, e: mlua::Error) -> FwError {
     match e {
-        mlua::Error::RuntimeError(m) => match lua.create_string(&m) {
+        // mlua adds the traceback of where it caught the error; the script raised only the text.
+        mlua::Error::RuntimeError(m) => match lua.create_string(
+            m.split_once("\nstack traceback:")
+                .map_or(m.as_str(), |(text, _)| text),
+        ) {
             Ok(s) => FwError::Raise(Value::String(s)),
             Err(e) => FwError::Lua(e),
         },
@@ -58,13 +63,15 @@ fn opts(a: &Args, n: usize) -> Option<Table> {
     }
 }
 
-fn new_decoder(lua: &Lua, opts: Option<Table>) -> FwResult<DecoderHandle> {
+fn new_decoder(lua: &Lua, opts: Option<Table>, protect: bool) -> FwResult<DecoderHandle> {
     let d = match opts {
         None => Decoder::new(
+            lua,
+            protect,
             Value::LightUserData(LightUserData(std::ptr::null_mut())),
             None,
             None,
-        ),
+        )?,
         Some(o) => {
             let null: Value = o.get("null")?;
             let metatable = match o.get::<Value>("metatable")? {
@@ -77,7 +84,7 @@ fn new_decoder(lua: &Lua, opts: Option<Table>) -> FwResult<DecoderHandle> {
                 }
                 _ => None,
             };
-            Decoder::new(null, metatable, path)
+            Decoder::new(lua, protect, null, metatable, path)?
         }
     };
     Ok(DecoderHandle(Rc::new(RefCell::new(d))))
@@ -92,7 +99,14 @@ fn write(lua: &Lua, d: &DecoderHandle, s: &[u8]) -> FwResult<Option<Value>> {
         return fw_err("JSON parse error: previous call");
     }
     if !d.complete {
-        d.write(lua, s).map_err(|e| raise(lua, e))?;
+        if let Err(e) = d.write(lua, s) {
+            if matches!(e, mlua::Error::MemoryError(_)) {
+                // The board's emergency collection: the half-built document goes first, so the
+                // error itself can still be made.
+                d.abandon(lua);
+            }
+            return Err(raise(lua, e));
+        }
         if let Some(e) = d.error {
             return fw_err(format!("JSON parse error: {}", e.name()));
         }
@@ -144,6 +158,8 @@ fn read(lua: &Lua, e: &EncoderHandle, size: usize) -> FwResult<Option<mlua::LuaS
 
 pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
     let fw = rt.cfg.firmware;
+    // With a device heap an allocation can fail: the decoder's stores must run protected.
+    let protect = rt.cfg.target.heap().is_some();
     if fw < Firmware::V2_2 {
         return Ok(());
     }
@@ -195,8 +211,8 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
             ),
             (
                 "decode",
-                bind(lua, |lua, a| {
-                    let d = new_decoder(lua, opts(&a, 2))?;
+                bind(lua, move |lua, a| {
+                    let d = new_decoder(lua, opts(&a, 2), protect)?;
                     let s = a.check_bytes(lua, 1)?;
                     match write(lua, &d, &s.as_bytes())? {
                         Some(v) => Ok(v),
@@ -213,8 +229,8 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
             ),
             (
                 "decoder",
-                bind(lua, |lua, a| {
-                    let d = new_decoder(lua, opts(&a, 1))?;
+                bind(lua, move |lua, a| {
+                    let d = new_decoder(lua, opts(&a, 1), protect)?;
                     Ok(lua.create_userdata(d)?)
                 })?,
             ),
