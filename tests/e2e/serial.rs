@@ -385,3 +385,45 @@ fn nodemcu_uploader_uploads_downloads_lists_runs_removes_and_formats() {
     uploader(&dev, work.path(), &["file", "format"]);
     assert!(!dev.flash.file("small.lua").exists());
 }
+
+/// `nodemcu-sim run` with `input` on standard input (then closed).
+fn run_with_stdin(script: &str, input: &[u8]) -> (i32, String) {
+    let flash = Flash::new(&[("init.lua", script)]);
+    let mut child = Command::new(BIN)
+        .arg("run")
+        .arg(flash.file("init.lua"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input).unwrap();
+    drop(stdin);
+    let output = collect(child.stdout.take().unwrap());
+    let status = crate::support::wait(&mut child, Duration::from_secs(20));
+    std::thread::sleep(Duration::from_millis(50));
+    let out = String::from_utf8_lossy(&output.lock().unwrap()).into_owned();
+    (status, out)
+}
+
+#[test]
+fn under_run_standard_input_reaches_uart_on_and_nothing_else() {
+    // Pieces of three bytes, no echo, and no interpreter: "print(9)" is data here.
+    let (status, out) = run_with_stdin(
+        "uart.on('data', 3, function(d) print('got', d) end, 0)\n",
+        b"abcprint(9)\n",
+    );
+    assert_eq!(
+        (status, out.as_str()),
+        (0, "got\tabc\ngot\tpri\ngot\tnt(\ngot\t9)\n\n")
+    );
+    // With run_input the receiver sees each line; without a receiver the input is dropped.
+    let (status, out) = run_with_stdin(
+        "uart.on('data', function(d) print('line', d) end)\n",
+        b"one\r\ntwo\n",
+    );
+    assert_eq!((status, out.as_str()), (0, "line\tone\nline\ttwo\n"));
+    let (status, out) = run_with_stdin("print('no receiver')\n", b"print(1)\n");
+    assert_eq!((status, out.as_str()), (0, "no receiver\n"));
+}

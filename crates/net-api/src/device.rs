@@ -198,7 +198,7 @@ async fn boot_once(
         && let Err(msg) = device.run_file(&name)
     {
         match mode {
-            None => return Outcome::MainError(msg),
+            None | Some(ConsoleBoot::UartOnly) => return Outcome::MainError(msg),
             // At the console the board prints the error and carries on, with no reset.
             Some(ConsoleBoot::Boot { .. }) => device.rt.print(format!("{msg}\n").as_bytes()),
             // `run -i`: reported as `run` reports it, then the console opens anyway.

@@ -60,6 +60,12 @@ pub(crate) fn set_receiver(lua: &Lua, receiver: Option<Receiver>) {
     with(lua, |s| s.receiver = receiver);
 }
 
+/// A `uart.on("data")` receiver is set.
+pub(crate) fn has_receiver(lua: &Lua) -> bool {
+    lua.app_data_ref::<Input>()
+        .is_some_and(|i| i.0.borrow().receiver.is_some())
+}
+
 /// `uart.setup(...)`'s echo argument.
 pub(crate) fn set_echo(lua: &Lua, echo: bool) {
     with(lua, |s| s.echo = echo);
@@ -77,10 +83,16 @@ enum Step {
     Piece(Function, Vec<u8>),
 }
 
-/// Bytes received on UART0, in serial mode.
-pub(crate) fn feed(lua: &Lua, rt: &Rc<Runtime>, bytes: &[u8]) -> mlua::Result<()> {
+/// Bytes received on UART0, in serial mode (or under `run`, where no `interpreter` takes the
+/// lines: a receiver still sees them).
+pub(crate) fn feed(
+    lua: &Lua,
+    rt: &Rc<Runtime>,
+    bytes: &[u8],
+    interpreter: bool,
+) -> mlua::Result<()> {
     for &ch in bytes {
-        match with(lua, |s| step(s, ch)) {
+        match with(lua, |s| step(s, ch, interpreter)) {
             Step::Nothing => {}
             Step::Echo(b) => rt.uart(b),
             Step::EchoByte(b) => rt.uart(&[b]),
@@ -91,7 +103,9 @@ pub(crate) fn feed(lua: &Lua, rt: &Rc<Runtime>, bytes: &[u8]) -> mlua::Result<()
                 if let Some(cb) = callback {
                     deliver(lua, rt, &cb, &line)?;
                 }
-                repl::console_line(lua, rt, &line)?;
+                if interpreter {
+                    repl::console_line(lua, rt, &line)?;
+                }
             }
             Step::Piece(cb, piece) => deliver(lua, rt, &cb, &piece)?,
         }
@@ -99,7 +113,9 @@ pub(crate) fn feed(lua: &Lua, rt: &Rc<Runtime>, bytes: &[u8]) -> mlua::Result<()
     Ok(())
 }
 
-fn step(s: &mut State, ch: u8) -> Step {
+/// One byte through the handler; without the `interpreter` (under `run`) nothing is echoed.
+fn step(s: &mut State, ch: u8, interpreter: bool) -> Step {
+    let echo = s.echo && interpreter;
     const CR: u8 = b'\r';
     const LF: u8 = b'\n';
     let Some(rx) = s.receiver.clone().filter(|r| !r.run_input) else {
@@ -109,7 +125,7 @@ fn step(s: &mut State, ch: u8) -> Step {
         }
         if ch == 0x7f || ch == 0x08 {
             s.last = 0;
-            if s.line.pop().is_some() && s.echo {
+            if s.line.pop().is_some() && echo {
                 return Step::Echo(b"\x08 \x08");
             }
             return Step::Nothing;
@@ -117,13 +133,13 @@ fn step(s: &mut State, ch: u8) -> Step {
         s.last = ch;
         if ch == CR || ch == LF {
             let cb = s.receiver.as_ref().map(|r| r.callback.clone());
-            return Step::EndOfLine(s.echo, cb, std::mem::take(&mut s.line));
+            return Step::EndOfLine(echo, cb, std::mem::take(&mut s.line));
         }
         if s.line.len() + 1 >= MAX_INPUT {
             s.line.clear();
         }
         s.line.push(ch);
-        return if s.echo {
+        return if echo {
             Step::EchoByte(ch)
         } else {
             Step::Nothing
@@ -152,7 +168,7 @@ pub(crate) fn line(lua: &Lua, rt: &Rc<Runtime>, line: &[u8]) -> mlua::Result<boo
         Some(rx) if !rx.run_input => {
             let mut bytes = line.to_vec();
             bytes.push(b'\n');
-            feed(lua, rt, &bytes)?;
+            feed(lua, rt, &bytes, true)?;
             Ok(false)
         }
         Some(rx) => {

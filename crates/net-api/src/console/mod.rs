@@ -48,6 +48,10 @@ pub enum ConsoleBoot {
     Boot { run_init: bool },
     /// `nodemcu-sim run -i SCRIPT`: the script as `run` runs it, then the prompt.
     AfterScript,
+    /// `nodemcu-sim run SCRIPT` with standard input as the UART: no interpreter and no prompt;
+    /// received bytes reach only a `uart.on("data")` receiver. The input neither keeps the run
+    /// alive nor holds back virtual time.
+    UartOnly,
 }
 
 /// A prompt the device waits at.
@@ -210,8 +214,14 @@ impl Console {
         repl::input(lua, rt, b" \n")
     }
 
-    /// True until the input ends: the console keeps the run alive.
-    pub(crate) fn is_open(&self) -> bool {
+    /// True until the input ends: the console keeps the run alive. A UART-only one does so
+    /// only while a `uart.on("data")` receiver waits for its input.
+    pub(crate) fn is_open(&self, lua: &Lua) -> bool {
+        self.open && (self.boot != ConsoleBoot::UartOnly || input::has_receiver(lua))
+    }
+
+    /// Input may still arrive (the loop need not watch a console whose input ended).
+    pub(crate) fn listening(&self) -> bool {
         self.open
     }
 
@@ -255,7 +265,10 @@ impl Console {
                     other => other.map(drop),
                 }
             }
-            Some(ConsoleInput::Bytes(bytes)) => input::feed(lua, rt, &bytes),
+            Some(ConsoleInput::Bytes(bytes)) => {
+                let interpreter = self.boot != ConsoleBoot::UartOnly;
+                input::feed(lua, rt, &bytes, interpreter)
+            }
             Some(ConsoleInput::Cancel) => {
                 self.link.taken();
                 repl::cancel(lua, rt)
