@@ -87,9 +87,6 @@ impl Device {
             install_watchdog(&lua, &rt)
         };
         setup().map_err(|e| format!("device setup failed: {e}"))?;
-        // What setting up made and dropped must not count: collected now, not at a moment that
-        // varies from run to run, the heap a script sees at boot is the same every time.
-        let _ = lua.gc_collect();
         rt.heap.apply_limit(&lua, &rt);
         Ok(Device { lua, rt })
     }
