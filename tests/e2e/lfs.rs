@@ -76,7 +76,9 @@ fn lfs_code_costs_no_heap() {
         r.stdout.trim().parse().unwrap_or_else(|_| panic!("{r:?}"))
     };
     let (a, b) = (heap(&plain), heap(&with_lfs));
-    assert!((a - b).abs() < 256, "heap {a} without LFS, {b} with it");
+    // Lua 5.3 seeds its string hashes at random, so when a table grows (and leaves its old part
+    // to the collector) varies a little from run to run: a few hundred bytes of slack.
+    assert!((a - b).abs() < 512, "heap {a} without LFS, {b} with it");
     std::fs::write(
         f.file("init.lua"),
         "local h = node.heap() local m = dofile('big.lua') print(h - node.heap())\n",
