@@ -323,6 +323,43 @@ print(sim.level(5), sim.mode(5), #sim.history(5))
 }
 
 #[test]
+fn the_esp32_gpio_is_table_configured_and_its_trig_gets_pin_and_level() {
+    let script = r#"
+local function try(f) local ok, e = pcall(f) print(e) end
+gpio.config({gpio = {4, 5}, dir = gpio.IN, pull = gpio.PULL_UP}, {gpio = 18, dir = gpio.OUT})
+gpio.write(18, 1)
+print(gpio.read(4), gpio.read(5), gpio.read(18))
+gpio.config({gpio = 18, dir = gpio.IN_OUT, pull = gpio.PULL_DOWN})
+print(gpio.read(18))
+try(function() gpio.write(34, 1) end)
+try(function() gpio.trig(40, gpio.INTR_UP, print) end)
+try(function() gpio.config({gpio = 1}) end)
+try(function() gpio.config({dir = gpio.IN}) end)
+print(adc, pwm, gpio.mode)
+gpio.trig(4, gpio.INTR_DOWN, function(...) print(...) gpio.trig(4, gpio.INTR_NONE) end)
+"#;
+    let f = Flash::new(&[
+        ("init.lua", script),
+        (
+            "nodemcu-sim.toml",
+            "[[board.part]]\nkind = \"button\"\npin = 4\npresses = [ { at = 5000, for = 200 } ]\n",
+        ),
+    ]);
+    let r = f.run("init.lua", &["--virtual-time", "--target", "esp32"]);
+    assert_eq!(
+        (r.status, r.stdout.as_str()),
+        (
+            0,
+            "1\t1\t0\n1\ninit.lua:8: invalid argument\ninit.lua:9: invalid gpio\n\
+             init.lua:10: bad argument #-1 to 'config' (number expected, got nil)\n\
+             init.lua:11: missing/bad 'gpio' field\nnil\tnil\tnil\n4\t0\n"
+        ),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
 fn bad_board_descriptions_name_the_file_line_and_key() {
     let f = Flash::new(&[
         ("init.lua", "print(1)\n"),

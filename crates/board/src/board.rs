@@ -40,7 +40,7 @@ impl Chip {
     }
 
     /// GPIO16 (D0) has no pull-up on the ESP8266; GPIO34..39 have no pulls on the ESP32.
-    pub fn has_pull_up(self, pin: u8) -> bool {
+    pub fn has_pulls(self, pin: u8) -> bool {
         match self {
             Chip::Esp8266 => pin != 0,
             Chip::Esp32 => pin < 34,
@@ -77,13 +77,43 @@ impl Mode {
     }
 }
 
+/// A pin's internal weak resistors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Pull {
+    #[default]
+    None,
+    Up,
+    Down,
+    /// Both on (ESP32): they divide, and the pin reads high.
+    UpDown,
+}
+
+impl Pull {
+    pub fn name(self) -> &'static str {
+        match self {
+            Pull::None => "none",
+            Pull::Up => "up",
+            Pull::Down => "down",
+            Pull::UpDown => "updown",
+        }
+    }
+
+    fn level(self) -> Option<bool> {
+        match self {
+            Pull::None => None,
+            Pull::Down => Some(false),
+            Pull::Up | Pull::UpDown => Some(true),
+        }
+    }
+}
+
 /// Changes a pin keeps for the test module's `history` (older ones are dropped).
 pub const HISTORY: usize = 10_000;
 
 #[derive(Debug, Clone)]
 struct Pin {
     mode: Mode,
-    pull_up: bool,
+    pull: Pull,
     /// The output register.
     out: bool,
     /// The output driver is on (an output, or any pin the script wrote: the chip enables it).
@@ -103,6 +133,8 @@ struct Net {
     watchers: Vec<usize>,
     /// Resistors to other nets: (part, the other net).
     resistors: Vec<(usize, usize)>,
+    /// One pin, no part: nothing but the pin decides its level.
+    lone: bool,
 }
 
 /// The board's state. See the module doc.
@@ -113,6 +145,8 @@ pub struct Board {
     nets: Vec<Net>,
     parts: Vec<Part>,
     events: Vec<Event>,
+    /// Only conflicts are events while quiet (nobody traces or waits for an edge).
+    quiet: bool,
     conflicts: HashSet<Vec<String>>,
 }
 
@@ -140,7 +174,7 @@ impl Board {
             pins: (0..n)
                 .map(|i| Pin {
                     mode: Mode::Input,
-                    pull_up: false,
+                    pull: Pull::None,
                     out: false,
                     driving: false,
                     pwm: None,
@@ -152,6 +186,7 @@ impl Board {
             nets: Vec::new(),
             parts: Vec::with_capacity(parts.len()),
             events: Vec::new(),
+            quiet: false,
             conflicts: HashSet::new(),
         };
         for (i, spec) in parts.iter().enumerate() {
@@ -231,6 +266,12 @@ impl Board {
                 Kind::Wire { .. } | Kind::Analog { .. } => {}
             }
         }
+        for n in &mut self.nets {
+            n.lone = n.pins.len() == 1
+                && n.drivers.is_empty()
+                && n.watchers.is_empty()
+                && n.resistors.is_empty();
+        }
     }
 
     pub fn chip(&self) -> Chip {
@@ -242,6 +283,12 @@ impl Board {
         self.events.drain(..)
     }
 
+    /// Quiet: level, mode, PWM and part changes make no events (history is still kept); only
+    /// conflicts do. For a caller with no trace and no interrupt to serve.
+    pub fn set_quiet(&mut self, quiet: bool) {
+        self.quiet = quiet;
+    }
+
     /// True when changes are waiting to be taken.
     pub fn has_events(&self) -> bool {
         !self.events.is_empty()
@@ -249,25 +296,37 @@ impl Board {
 
     // ---- the script's side ----
 
-    /// `gpio.mode`: `pull_up` is ignored where the chip has none.
-    pub fn set_mode(&mut self, pin: u8, mode: Mode, pull_up: bool, t: Micros) {
-        let pull_up = pull_up && self.chip.has_pull_up(pin);
+    /// `gpio.mode`: `pull` is ignored where the chip has none.
+    pub fn set_mode(&mut self, pin: u8, mode: Mode, pull: Pull, t: Micros) {
+        let pull = if self.chip.has_pulls(pin) {
+            pull
+        } else {
+            Pull::None
+        };
         let p = &mut self.pins[pin as usize];
-        let changed = (p.mode, p.pull_up) != (mode, pull_up);
+        let changed = (p.mode, p.pull) != (mode, pull);
         p.mode = mode;
-        p.pull_up = pull_up;
+        p.pull = pull;
         p.driving = matches!(mode, Mode::Output | Mode::OpenDrain);
         let had_pwm = p.pwm.take().is_some();
         if changed {
-            self.events.push(Event::Mode {
-                t,
-                pin,
-                mode: mode.name(),
-                pull: if pull_up { "up" } else { "none" },
-            });
+            note(
+                &mut self.events,
+                self.quiet,
+                Event::Mode {
+                    t,
+                    pin,
+                    mode: mode.name(),
+                    pull: pull.name(),
+                },
+            );
         }
         if had_pwm {
-            self.events.push(Event::Pwm { t, pin, pwm: None });
+            note(
+                &mut self.events,
+                self.quiet,
+                Event::Pwm { t, pin, pwm: None },
+            );
         }
         let net = self.pins[pin as usize].net;
         self.resolve(net, t, Cow::Borrowed("gpio"), true);
@@ -283,6 +342,27 @@ impl Board {
         p.out = high;
         p.driving = true;
         let net = p.net;
+        // A pin alone on its net with nothing attached reads what it drives.
+        if self.nets[net].lone && p.mode != Mode::OpenDrain && p.pwm.is_none() {
+            if p.level != high {
+                p.level = high;
+                if p.history.len() == HISTORY {
+                    p.history.pop_front();
+                }
+                p.history.push_back((t, high as u8));
+                note(
+                    &mut self.events,
+                    self.quiet,
+                    Event::Level {
+                        t,
+                        pin,
+                        level: high as u8,
+                        by: Cow::Borrowed("gpio"),
+                    },
+                );
+            }
+            return;
+        }
         self.resolve(net, t, Cow::Borrowed("gpio"), true);
     }
 
@@ -316,7 +396,7 @@ impl Board {
         p.driving = true;
         p.out = false;
         p.pwm = pwm;
-        self.events.push(Event::Pwm { t, pin, pwm });
+        note(&mut self.events, self.quiet, Event::Pwm { t, pin, pwm });
         let net = p.net;
         self.resolve(net, t, Cow::Borrowed("pwm"), true);
     }
@@ -424,12 +504,16 @@ impl Board {
         let by: Cow<'static, str> = Cow::Owned(part.name.clone());
         // A signal's every edge is a level event already; its state line would double them.
         if !matches!(part.kind, Kind::Signal { .. }) {
-            self.events.push(Event::Part {
-                t,
-                part: part.name.clone(),
-                state,
-                value,
-            });
+            note(
+                &mut self.events,
+                self.quiet,
+                Event::Part {
+                    t,
+                    part: part.name.clone(),
+                    state,
+                    value,
+                },
+            );
         }
         if let Some(pin) = part.pins().first() {
             let net = self.pins[*pin as usize].net;
@@ -525,12 +609,16 @@ impl Board {
                     p.history.pop_front();
                 }
                 p.history.push_back((t, level as u8));
-                self.events.push(Event::Level {
-                    t,
-                    pin,
-                    level: level as u8,
-                    by: by.clone(),
-                });
+                note(
+                    &mut self.events,
+                    self.quiet,
+                    Event::Level {
+                        t,
+                        pin,
+                        level: level as u8,
+                        by: by.clone(),
+                    },
+                );
             }
         }
         self.update_watchers(net, t, driven.then_some(level), pwm);
@@ -554,8 +642,8 @@ impl Board {
         }
         n.pins
             .iter()
-            .any(|p| self.pins[*p as usize].pull_up)
-            .then_some(true)
+            .filter_map(|p| self.pins[*p as usize].pull.level())
+            .max()
     }
 
     /// LEDs and relays on a net seeing `level` (`None`: the net floats).
@@ -573,13 +661,24 @@ impl Board {
             };
             if changed {
                 let (state, value) = part.state();
-                self.events.push(Event::Part {
-                    t,
-                    part: part.name.clone(),
-                    state,
-                    value,
-                });
+                note(
+                    &mut self.events,
+                    self.quiet,
+                    Event::Part {
+                        t,
+                        part: part.name.clone(),
+                        state,
+                        value,
+                    },
+                );
             }
         }
+    }
+}
+
+/// Records a change unless the board is quiet.
+fn note(events: &mut Vec<Event>, quiet: bool, e: Event) {
+    if !quiet {
+        events.push(e);
     }
 }

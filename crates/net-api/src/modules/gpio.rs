@@ -11,7 +11,7 @@ use std::ffi::{c_int, c_void};
 use std::rc::Rc;
 use std::time::Duration;
 
-use board::Mode;
+use board::{Mode, Pull};
 use mlua::{Function, Lua, Table, Value, ffi};
 
 use crate::devboard::{DeviceBoard, TrigKind, micros};
@@ -125,9 +125,16 @@ fn mode(rt: &Rc<Runtime>, db: &DeviceBoard, a: &Args) -> FwResult<()> {
     if pin != 0 {
         crate::modules::pwm::release(rt, pin); // the firmware closes a PWM output first
     }
-    db.board
-        .borrow_mut()
-        .set_mode(pin, m, pullup != FLOAT, db.now());
+    db.board.borrow_mut().set_mode(
+        pin,
+        m,
+        if pullup != FLOAT {
+            Pull::Up
+        } else {
+            Pull::None
+        },
+        db.now(),
+    );
     db.flush();
     Ok(())
 }

@@ -15,6 +15,7 @@ pub mod adc;
 pub mod bit;
 pub mod file;
 pub mod gpio;
+pub mod gpio32;
 pub mod node;
 pub mod pipe;
 pub mod pwm;
@@ -100,7 +101,9 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>, reset: Option<ResetCause>) ->
     file::install(lua, rt)?;
     crate::net::install(lua, rt)?;
     crate::tls::install(lua, rt)?;
-    if rt.cfg.target != crate::config::Target::Esp32 {
+    if rt.cfg.target == crate::config::Target::Esp32 {
+        gpio32::install(lua, rt)?;
+    } else {
         gpio::install(lua, rt)?;
         adc::install(lua, rt)?;
         pwm::install(lua, rt)?;
