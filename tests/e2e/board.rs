@@ -360,6 +360,59 @@ gpio.trig(4, gpio.INTR_DOWN, function(...) print(...) gpio.trig(4, gpio.INTR_NON
 }
 
 #[test]
+fn serout_toggles_at_its_delays_blocking_and_on_timers() {
+    let script = r#"
+local sim = require "nodemcu-sim"
+gpio.mode(1, gpio.OUTPUT)
+gpio.serout(1, gpio.HIGH, {30, 70}, 2)
+local h = {}
+for _, e in ipairs(sim.history(1)) do h[#h + 1] = e.t .. ":" .. e.level end
+print(table.concat(h, " "))
+gpio.serout(1, gpio.LOW, {5000, 10000}, 1, function()
+  local e = sim.history(1)
+  print("done", e[#e].t, e[#e].level)
+end)
+print("started")
+"#;
+    let r = run_lua(script, &["--virtual-time"]);
+    assert_eq!(
+        (r.status, r.stdout.as_str()),
+        (0, "0:1 30:0 100:1 130:0\nstarted\ndone\t5200\t1\n"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn a_level_trigger_fires_again_while_the_level_holds() {
+    let script = r#"
+local sim = require "nodemcu-sim"
+gpio.mode(2, gpio.INT, gpio.PULLUP)
+local n = 0
+gpio.trig(2, "low", function(level, when)
+  n = n + 1
+  print(level, when)
+  if n == 3 then gpio.trig(2, "none") end
+end)
+tmr.create():alarm(50, tmr.ALARM_SINGLE, function() sim.press("button") end)
+"#;
+    let f = Flash::new(&[
+        ("init.lua", script),
+        (
+            "nodemcu-sim.toml",
+            "[[board.part]]\nkind = \"button\"\npin = 2\n",
+        ),
+    ]);
+    let r = f.run("init.lua", &["--virtual-time"]);
+    assert_eq!(
+        (r.status, r.stdout.as_str()),
+        (0, "0\t50000\n0\t50100\n0\t50200\n"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
 fn bad_board_descriptions_name_the_file_line_and_key() {
     let f = Flash::new(&[
         ("init.lua", "print(1)\n"),
