@@ -413,6 +413,54 @@ tmr.create():alarm(50, tmr.ALARM_SINGLE, function() sim.press("button") end)
 }
 
 #[test]
+fn pwm2_gives_each_pin_its_frequency_and_reports_the_timer() {
+    let script = r#"
+local sim = require "nodemcu-sim"
+local function try(f) local ok, e = pcall(f) print(e) end
+try(function() pwm2.setup_pin_hz(0, 100, 10, 5) end)
+try(function() pwm2.setup_pin_hz(1, 100, 10, 11) end)
+pwm2.setup_pin_hz(1, 250, 100, 25)
+pwm2.setup_pin_sec(2, 2, 10, 5)
+print(pwm2.get_timer_data())
+print(pwm2.get_pin_data(1))
+print(pwm2.start(), sim.pwm(1).clock, sim.pwm(1).duty)
+try(function() pwm2.setup_pin_hz(3, 100, 10, 5) end)
+try(function() pwm2.set_duty(3, 1) end)
+pwm2.set_duty(1, 50)
+print(sim.pwm(1).duty)
+pwm2.stop()
+print(sim.pwm(1), sim.mode(1), sim.level(1))
+"#;
+    let r = run_lua(script, &["--virtual-time"]);
+    assert_eq!(
+        (r.status, r.stdout.as_str()),
+        (
+            0,
+            "init.lua:4: bad argument #1 to 'setup_pin_hz' (invalid pin number)
+init.lua:5: bad argument #4 to 'setup_pin_hz' (invalid duty)
+false\t3200\t200
+1\t25\t100\t1\t250\t3200\t1
+true\t250\t25
+init.lua:11: pwm2 : already started, stop it before setting up pins.
+init.lua:12: bad argument #2 to 'set_duty' (invalid duty)
+50
+nil\tinput\t1
+"
+        ),
+        "{}",
+        r.stderr
+    );
+    // 2.2 had no pwm2.
+    let r = run_lua("print(pwm2, pwm ~= nil)\n", &["--firmware", "2.2"]);
+    assert_eq!(
+        (r.status, r.stdout.as_str()),
+        (0, "nil\ttrue\n"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
 fn bad_board_descriptions_name_the_file_line_and_key() {
     let f = Flash::new(&[
         ("init.lua", "print(1)\n"),

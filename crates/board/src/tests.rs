@@ -176,6 +176,7 @@ fn a_pwm_pin_reads_its_wave_and_dims_an_led() {
         clock: 1000,
         duty: 512,
         depth: 1023,
+        period: None,
     };
     b.set_pwm(1, Some(w), 0);
     assert_eq!(b.read(1, 100), 1);

@@ -19,6 +19,7 @@ pub mod gpio32;
 pub mod node;
 pub mod pipe;
 pub mod pwm;
+pub mod pwm2;
 pub mod tmr;
 pub mod uart;
 pub mod wifi;
@@ -107,6 +108,9 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>, reset: Option<ResetCause>) ->
         gpio::install(lua, rt)?;
         adc::install(lua, rt)?;
         pwm::install(lua, rt)?;
+        if rt.cfg.firmware >= crate::config::Firmware::V3_0 {
+            pwm2::install(lua, rt)?;
+        }
     }
     Ok(())
 }
