@@ -346,19 +346,13 @@ impl Board {
         if self.nets[net].lone && p.mode != Mode::OpenDrain && p.pwm.is_none() {
             if p.level != high {
                 p.level = high;
-                if p.history.len() == HISTORY {
-                    p.history.pop_front();
-                }
-                p.history.push_back((t, high as u8));
-                note(
+                record(
+                    p,
                     &mut self.events,
                     self.quiet,
-                    Event::Level {
-                        t,
-                        pin,
-                        level: high as u8,
-                        by: Cow::Borrowed("gpio"),
-                    },
+                    pin,
+                    t,
+                    Cow::Borrowed("gpio"),
                 );
             }
             return;
@@ -605,20 +599,7 @@ impl Board {
             p.level = level;
             // A PWM wave's edges are not events: its setting is.
             if pwm.is_none() {
-                if p.history.len() == HISTORY {
-                    p.history.pop_front();
-                }
-                p.history.push_back((t, level as u8));
-                note(
-                    &mut self.events,
-                    self.quiet,
-                    Event::Level {
-                        t,
-                        pin,
-                        level: level as u8,
-                        by: by.clone(),
-                    },
-                );
+                record(p, &mut self.events, self.quiet, pin, t, by.clone());
             }
         }
         self.update_watchers(net, t, driven.then_some(level), pwm);
@@ -681,4 +662,29 @@ fn note(events: &mut Vec<Event>, quiet: bool, e: Event) {
     if !quiet {
         events.push(e);
     }
+}
+
+/// A pin's new level into its history and, unless quiet, the events.
+fn record(
+    p: &mut Pin,
+    events: &mut Vec<Event>,
+    quiet: bool,
+    pin: u8,
+    t: Micros,
+    by: Cow<'static, str>,
+) {
+    if p.history.len() == HISTORY {
+        p.history.pop_front();
+    }
+    p.history.push_back((t, p.level as u8));
+    note(
+        events,
+        quiet,
+        Event::Level {
+            t,
+            pin,
+            level: p.level as u8,
+            by,
+        },
+    );
 }
