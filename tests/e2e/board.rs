@@ -335,7 +335,7 @@ try(function() gpio.write(34, 1) end)
 try(function() gpio.trig(40, gpio.INTR_UP, print) end)
 try(function() gpio.config({gpio = 1}) end)
 try(function() gpio.config({dir = gpio.IN}) end)
-print(adc, pwm, gpio.mode)
+print(ledc, pwm, gpio.mode)
 gpio.trig(4, gpio.INTR_DOWN, function(...) print(...) gpio.trig(4, gpio.INTR_NONE) end)
 "#;
     let f = Flash::new(&[
@@ -455,6 +455,42 @@ nil\tinput\t1
     assert_eq!(
         (r.status, r.stdout.as_str()),
         (0, "nil\ttrue\n"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn the_esp32_adc_reads_adc1_channels_at_its_width() {
+    let script = r#"
+local function try(f) local ok, e = pcall(f) print(e) end
+adc.setup(adc.ADC1, 3, adc.ATTEN_11db)
+print(adc.read(adc.ADC1, 3), adc.read(adc.ADC1, 0))
+adc.setwidth(adc.ADC1, 10)
+print(adc.read(adc.ADC1, 3))
+try(function() adc.read(2, 0) end)
+try(function() adc.read(adc.ADC1, 8) end)
+try(function() adc.setwidth(adc.ADC1, 13) end)
+try(function() adc.setup(adc.ADC1, 0, 4) end)
+try(function() adc.read_hall_sensor() end)
+print(adc.readvdd33, adc.force_init_mode)
+"#;
+    let f = Flash::new(&[
+        ("init.lua", script),
+        (
+            "nodemcu-sim.toml",
+            "[[board.part]]\nkind = \"potentiometer\"\npin = 3\nvalues = [ { at = 0, value = 512 } ]\n",
+        ),
+    ]);
+    let r = f.run("init.lua", &["--target", "esp32"]);
+    assert_eq!(
+        (r.status, r.stdout.as_str()),
+        (
+            0,
+            "2048\t0\n512\ninit.lua:7: adc 2 does not exist\ninit.lua:8: channel 8 does not exist in ADC1\n\
+             init.lua:9: adc_set_width failed\ninit.lua:10: adc_setup failed\n\
+             init.lua:11: ADC hall sensor no longer supported in IDF, sorry\nnil\tnil\n"
+        ),
         "{}",
         r.stderr
     );

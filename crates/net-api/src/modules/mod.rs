@@ -12,6 +12,7 @@ use mlua::{Function, Lua, Table, Value};
 use crate::runtime::{Removed, ResetCause, Runtime};
 
 pub mod adc;
+pub mod adc32;
 pub mod bit;
 pub mod file;
 pub mod gpio;
@@ -104,6 +105,7 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>, reset: Option<ResetCause>) ->
     crate::tls::install(lua, rt)?;
     if rt.cfg.target == crate::config::Target::Esp32 {
         gpio32::install(lua, rt)?;
+        adc32::install(lua, rt)?;
     } else {
         gpio::install(lua, rt)?;
         adc::install(lua, rt)?;
