@@ -335,7 +335,7 @@ try(function() gpio.write(34, 1) end)
 try(function() gpio.trig(40, gpio.INTR_UP, print) end)
 try(function() gpio.config({gpio = 1}) end)
 try(function() gpio.config({dir = gpio.IN}) end)
-print(ledc, pwm, gpio.mode)
+print(pwm, pwm2, gpio.mode)
 gpio.trig(4, gpio.INTR_DOWN, function(...) print(...) gpio.trig(4, gpio.INTR_NONE) end)
 "#;
     let f = Flash::new(&[
@@ -490,6 +490,43 @@ print(adc.readvdd33, adc.force_init_mode)
             "2048\t0\n512\ninit.lua:7: adc 2 does not exist\ninit.lua:8: channel 8 does not exist in ADC1\n\
              init.lua:9: adc_set_width failed\ninit.lua:10: adc_setup failed\n\
              init.lua:11: ADC hall sensor no longer supported in IDF, sorry\nnil\tnil\n"
+        ),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn ledc_channels_put_their_waves_on_the_esp32_board() {
+    let script = r#"
+local sim = require "nodemcu-sim"
+local function try(f) local ok, e = pcall(f) print(e) end
+local ch = ledc.newChannel({gpio = 18, bits = ledc.TIMER_10_BIT, mode = ledc.HIGH_SPEED,
+  timer = ledc.TIMER_0, channel = ledc.CHANNEL_0, frequency = 1000, duty = 512})
+print(ch:getduty(), ch:getfreq(), sim.pwm(18).clock, sim.pwm(18).duty)
+print(ch:setduty(256), sim.pwm(18).duty, ch:setfreq(5000), sim.pwm(18).clock)
+try(function() ledc.newChannel({gpio = 18, bits = 10, mode = 0, timer = 0, channel = 0}) end)
+try(function() ledc.newChannel({gpio = 18, bits = 20, mode = 0, timer = 0, channel = 0,
+  frequency = 1000, duty = 0}) end)
+try(function() ch:setduty(5000) end)
+try(function() ch:stop(2) end)
+ch:stop(ledc.IDLE_HIGH) print(sim.pwm(18), sim.level(18))
+ch:resume() print(sim.pwm(18).duty)
+ch:fadewithtime(1024, 1000, ledc.FADE_WAIT_DONE) print(ch:getduty(), tmr.now())
+ch:fadewithstep(0, 256, 10) print(ch:getduty())
+tmr.create():alarm(100, tmr.ALARM_SINGLE, function() print(ch:getduty(), sim.pwm(18).duty) end)
+"#;
+    let r = run_lua(script, &["--virtual-time", "--target", "esp32"]);
+    assert_eq!(
+        (r.status, r.stdout.as_str()),
+        (
+            0,
+            "512\t1000\t1000\t512\n256\t256\t5000\t5000
+init.lua:8: bad option frequency to 'newChannel' (must be in range 1-40000000)
+init.lua:9: timer configuration failed code -1
+init.lua:11: set duty failed, code 258
+init.lua:12: calling 'stop' on bad self (Invalid idle level)
+nil\t1\n256\n1024\t1000001\n1024\n0\t0\n"
         ),
         "{}",
         r.stderr

@@ -17,6 +17,7 @@ pub mod bit;
 pub mod file;
 pub mod gpio;
 pub mod gpio32;
+pub mod ledc;
 pub mod node;
 pub mod pipe;
 pub mod pwm;
@@ -106,6 +107,7 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>, reset: Option<ResetCause>) ->
     if rt.cfg.target == crate::config::Target::Esp32 {
         gpio32::install(lua, rt)?;
         adc32::install(lua, rt)?;
+        ledc::install(lua, rt)?;
     } else {
         gpio::install(lua, rt)?;
         adc::install(lua, rt)?;
