@@ -568,8 +568,13 @@ fn bad_board_descriptions_name_the_file_line_and_key() {
 #[test]
 fn the_board_fixtures_pass_under_nodemcu_sim_test() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let trace = dir.path().join("trace.jsonl");
+    std::fs::write(&trace, "stale line\n").expect("write");
     let mut cmd = Command::new(BIN);
-    cmd.args(["test", "fixtures/board"]).current_dir(root);
+    cmd.args(["test", "fixtures/board", "--trace"])
+        .arg(&trace)
+        .current_dir(root);
     let r: Ran = run_cmd(cmd, Duration::from_secs(120));
     assert_eq!(r.status, 0, "{}\n{}", r.stdout, r.stderr);
     assert!(
@@ -577,5 +582,15 @@ fn the_board_fixtures_pass_under_nodemcu_sim_test() {
             .contains("test result: ok. 2 files: 2 passed, 0 failed. 6 tests: 6 passed."),
         "{}",
         r.stdout
+    );
+    // Both files' devices appended to the one trace, which the run emptied first.
+    let lines = std::fs::read_to_string(&trace).expect("trace");
+    assert!(!lines.contains("stale"), "not emptied");
+    assert!(lines.contains(r#""part":"knob","state":"value","value":1000}"#));
+    assert!(lines.contains(r#""pin":4,"level":1,"by":"gpio"}"#));
+    assert!(
+        lines
+            .lines()
+            .all(|l| l.starts_with("{\"t\":") && l.ends_with('}'))
     );
 }
