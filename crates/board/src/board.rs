@@ -497,20 +497,10 @@ impl Board {
 
     fn part_changed(&mut self, i: usize, t: Micros) {
         let part = &self.parts[i];
-        let (state, value) = part.state();
         let by: Cow<'static, str> = Cow::Owned(part.name.clone());
         // A signal's every edge is a level event already; its state line would double them.
         if !matches!(part.kind, Kind::Signal { .. }) {
-            note(
-                &mut self.events,
-                self.quiet,
-                Event::Part {
-                    t,
-                    part: part.name.clone(),
-                    state,
-                    value,
-                },
-            );
+            note(&mut self.events, self.quiet, part.event(t));
         }
         if let Some(pin) = part.pins().first() {
             let net = self.pins[*pin as usize].net;

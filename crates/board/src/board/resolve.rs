@@ -135,17 +135,7 @@ impl Board {
                 _ => part.watch_pwm(None) | part.watch(level),
             };
             if changed {
-                let (state, value) = part.state();
-                note(
-                    &mut self.events,
-                    self.quiet,
-                    Event::Part {
-                        t,
-                        part: part.name.clone(),
-                        state,
-                        value,
-                    },
-                );
+                note(&mut self.events, self.quiet, part.event(t));
             }
         }
     }

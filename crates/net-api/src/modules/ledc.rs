@@ -63,6 +63,14 @@ handle_type!(Handle, TYPE);
 
 type Shared = Rc<RefCell<Ledc>>;
 
+/// What every binding works with.
+struct Ctx {
+    lua: Lua,
+    rt: Rc<Runtime>,
+    db: Rc<DeviceBoard>,
+    st: Shared,
+}
+
 /// Whether `freq` Hz with `bits` of resolution can be made from the 80 MHz clock.
 fn achievable(freq: u32, bits: u32) -> bool {
     (u64::from(freq) << bits) <= APB_HZ
@@ -108,10 +116,18 @@ impl Ledc {
 pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
     let db = DeviceBoard::get(rt).map_err(mlua::Error::runtime)?;
     let st: Shared = Rc::default();
-    type Op = fn(&Lua, &Rc<Runtime>, &Rc<DeviceBoard>, &Shared, &Args) -> FwResult<MultiValue>;
+    type Op = fn(&Ctx, &Args) -> FwResult<MultiValue>;
     let f = |op: Op| {
         let (r, d, s) = (rt.clone(), db.clone(), st.clone());
-        bind(lua, move |lua, a| op(lua, &r, &d, &s, &a))
+        bind(lua, move |lua, a| {
+            let cx = Ctx {
+                lua: lua.clone(),
+                rt: r.clone(),
+                db: d.clone(),
+                st: s.clone(),
+            };
+            op(&cx, &a)
+        })
     };
     register_methods(
         lua,
@@ -176,13 +192,10 @@ fn opt_error<T>(lua: &Lua, name: &str, msg: &str) -> FwResult<T> {
     ))
 }
 
-fn new_channel(
-    lua: &Lua,
-    _: &Rc<Runtime>,
-    db: &Rc<DeviceBoard>,
-    st: &Shared,
-    a: &Args,
-) -> FwResult<MultiValue> {
+fn new_channel(cx: &Ctx, a: &Args) -> FwResult<MultiValue> {
+    let lua = &cx.lua;
+    let db = &cx.db;
+    let st = &cx.st;
     let Value::Table(t) = a.get(1) else {
         let got = if a.is_empty() {
             "no value"
@@ -267,24 +280,14 @@ fn last(a: &Args) -> MultiValue {
     MultiValue::from_iter([a.get(a.len().max(1))])
 }
 
-fn last_arg(
-    _: &Lua,
-    _: &Rc<Runtime>,
-    _: &Rc<DeviceBoard>,
-    st: &Shared,
-    a: &Args,
-) -> FwResult<MultiValue> {
+fn last_arg(cx: &Ctx, a: &Args) -> FwResult<MultiValue> {
+    let st = &cx.st;
     channel(a, st)?;
     Ok(last(a))
 }
 
-fn getduty(
-    _: &Lua,
-    _: &Rc<Runtime>,
-    _: &Rc<DeviceBoard>,
-    st: &Shared,
-    a: &Args,
-) -> FwResult<MultiValue> {
+fn getduty(cx: &Ctx, a: &Args) -> FwResult<MultiValue> {
+    let st = &cx.st;
     let (_, c, _) = channel(a, st)?;
     Ok(MultiValue::from_iter([Value::Integer(i64::from(c.duty))]))
 }
@@ -305,13 +308,9 @@ fn set_duty_now(db: &DeviceBoard, st: &Shared, h: &Handle, duty: u32, fade: Opti
     s.publish(db, h.mode, h.channel);
 }
 
-fn setduty(
-    _: &Lua,
-    _: &Rc<Runtime>,
-    db: &Rc<DeviceBoard>,
-    st: &Shared,
-    a: &Args,
-) -> FwResult<MultiValue> {
+fn setduty(cx: &Ctx, a: &Args) -> FwResult<MultiValue> {
+    let db = &cx.db;
+    let st = &cx.st;
     let (h, _, t) = channel(a, st)?;
     let duty = a.check_integer(2)?;
     if !(0..=1 << t.bits).contains(&duty) {
@@ -321,24 +320,15 @@ fn setduty(
     Ok(last(a))
 }
 
-fn getfreq(
-    _: &Lua,
-    _: &Rc<Runtime>,
-    _: &Rc<DeviceBoard>,
-    st: &Shared,
-    a: &Args,
-) -> FwResult<MultiValue> {
+fn getfreq(cx: &Ctx, a: &Args) -> FwResult<MultiValue> {
+    let st = &cx.st;
     let (_, _, t) = channel(a, st)?;
     Ok(MultiValue::from_iter([Value::Integer(i64::from(t.freq))]))
 }
 
-fn setfreq(
-    _: &Lua,
-    _: &Rc<Runtime>,
-    db: &Rc<DeviceBoard>,
-    st: &Shared,
-    a: &Args,
-) -> FwResult<MultiValue> {
+fn setfreq(cx: &Ctx, a: &Args) -> FwResult<MultiValue> {
+    let db = &cx.db;
+    let st = &cx.st;
     let (h, c, t) = channel(a, st)?;
     let freq = a.check_integer(2)?;
     if freq <= 0 || !achievable(freq as u32, t.bits) {
@@ -361,13 +351,9 @@ fn setfreq(
 }
 
 /// `stop(idle)`: the pin holds the idle level (the firmware checks it as argument 1).
-fn stop(
-    _: &Lua,
-    _: &Rc<Runtime>,
-    db: &Rc<DeviceBoard>,
-    st: &Shared,
-    a: &Args,
-) -> FwResult<MultiValue> {
+fn stop(cx: &Ctx, a: &Args) -> FwResult<MultiValue> {
+    let db = &cx.db;
+    let st = &cx.st;
     let (h, _, _) = channel(a, st)?;
     let idle = a.check_integer(2)?;
     arg_check((0..=1).contains(&idle), 1, "Invalid idle level")?;
@@ -384,26 +370,18 @@ fn set_idle(db: &DeviceBoard, st: &Shared, h: &Handle, idle: Option<bool>) {
 }
 
 /// `pause()`: the wave stops where it is.
-fn pause(
-    _: &Lua,
-    _: &Rc<Runtime>,
-    db: &Rc<DeviceBoard>,
-    st: &Shared,
-    a: &Args,
-) -> FwResult<MultiValue> {
+fn pause(cx: &Ctx, a: &Args) -> FwResult<MultiValue> {
+    let db = &cx.db;
+    let st = &cx.st;
     let (h, c, _) = channel(a, st)?;
     let level = db.board.borrow().read(c.gpio, db.now()) == 1;
     set_idle(db, st, &h, Some(level));
     Ok(last(a))
 }
 
-fn resume(
-    _: &Lua,
-    _: &Rc<Runtime>,
-    db: &Rc<DeviceBoard>,
-    st: &Shared,
-    a: &Args,
-) -> FwResult<MultiValue> {
+fn resume(cx: &Ctx, a: &Args) -> FwResult<MultiValue> {
+    let db = &cx.db;
+    let st = &cx.st;
     let (h, _, _) = channel(a, st)?;
     set_idle(db, st, &h, None);
     Ok(last(a))
@@ -470,13 +448,10 @@ fn stepped(from: u32, target: u32, scale: u32, every: Micros) -> Vec<(Micros, u3
     out
 }
 
-fn fade_with_time(
-    _: &Lua,
-    rt: &Rc<Runtime>,
-    db: &Rc<DeviceBoard>,
-    st: &Shared,
-    a: &Args,
-) -> FwResult<MultiValue> {
+fn fade_with_time(cx: &Ctx, a: &Args) -> FwResult<MultiValue> {
+    let rt = &cx.rt;
+    let db = &cx.db;
+    let st = &cx.st;
     let (h, c, t) = channel(a, st)?;
     let target = a.check_integer(2)?;
     let ms = a.check_integer(3)?;
@@ -499,13 +474,10 @@ fn fade_with_time(
     Ok(last(a))
 }
 
-fn fade_with_step(
-    _: &Lua,
-    rt: &Rc<Runtime>,
-    db: &Rc<DeviceBoard>,
-    st: &Shared,
-    a: &Args,
-) -> FwResult<MultiValue> {
+fn fade_with_step(cx: &Ctx, a: &Args) -> FwResult<MultiValue> {
+    let rt = &cx.rt;
+    let db = &cx.db;
+    let st = &cx.st;
     let (h, c, t) = channel(a, st)?;
     let target = a.check_integer(2)?;
     let scale = a.check_integer(3)?;
@@ -520,13 +492,10 @@ fn fade_with_step(
     Ok(last(a))
 }
 
-fn fade(
-    _: &Lua,
-    rt: &Rc<Runtime>,
-    db: &Rc<DeviceBoard>,
-    st: &Shared,
-    a: &Args,
-) -> FwResult<MultiValue> {
+fn fade(cx: &Ctx, a: &Args) -> FwResult<MultiValue> {
+    let rt = &cx.rt;
+    let db = &cx.db;
+    let st = &cx.st;
     let (h, _, t) = channel(a, st)?;
     let duty = a.check_integer(2)?;
     let direction = a.check_integer(3)?;
