@@ -384,6 +384,15 @@ print("started")
 }
 
 #[test]
+fn a_blocking_serout_longer_than_the_watchdog_resets_the_device() {
+    // A repeat count of 0 wraps to 2^32 - 1 in the firmware: 4 billion cycles, blocking.
+    let script = "gpio.mode(1, gpio.OUTPUT)\nprint(pcall(gpio.serout, 1, 1, {1000, 1000}, 0))\n";
+    let r = run_lua(script, &["--virtual-time"]);
+    assert_eq!((r.status, r.stdout.as_str()), (5, ""), "{}", r.stderr);
+    assert!(r.stderr.contains("watchdog reset"), "{}", r.stderr);
+}
+
+#[test]
 fn a_level_trigger_fires_again_while_the_level_holds() {
     let script = r#"
 local sim = require "nodemcu-sim"

@@ -277,14 +277,23 @@ fn serout(rt: &Rc<Runtime>, db: &Rc<DeviceBoard>, a: &Args) -> FwResult<()> {
     Ok(())
 }
 
-/// The blocking form: each toggle at its device time, the clock passing as on the board.
+/// The blocking form: each toggle at its device time, the clock passing as on the board. A
+/// run blocking longer than the watchdog allows resets the device, as on the board (where
+/// nothing feeds the watchdog while it runs).
 fn serout_sync(rt: &Runtime, db: &DeviceBoard, mut run: Serout) {
+    let mut blocked = Duration::ZERO;
     loop {
         for &d in &run.delays {
             db.board.borrow_mut().write(run.pin, run.level, micros(rt));
             db.flush();
             run.level = !run.level;
-            rt.pass_time(Duration::from_micros(u64::from(d)));
+            let d = Duration::from_micros(u64::from(d));
+            rt.pass_time(d);
+            blocked += d;
+            if blocked > crate::runtime::WATCHDOG {
+                // Unwinds as the watchdog hook does: the script gets no chance to go on.
+                std::panic::resume_unwind(Box::new(crate::runtime::WatchdogBite));
+            }
         }
         if run.repeats == 0 {
             break;

@@ -461,7 +461,7 @@ fn fade_with_time(cx: &Ctx, a: &Args) -> FwResult<MultiValue> {
     }
     // One step per period of the wave, spread evenly over the time.
     let period = 1_000_000 / Micros::from(t.freq.max(1));
-    let total = ms as Micros * 1000;
+    let total = (ms as Micros).saturating_mul(1000);
     let diff = (target - i64::from(c.duty)).unsigned_abs() as u32;
     let steps = (total / period.max(1)).clamp(1, u64::from(diff.max(1))) as u32;
     let every = total / u64::from(steps);
@@ -486,7 +486,7 @@ fn fade_with_step(cx: &Ctx, a: &Args) -> FwResult<MultiValue> {
     if !(0..=1 << t.bits).contains(&target) || scale <= 0 || cycles <= 0 {
         return fw_err(format!("set fade failed, code {INVALID_ARG}"));
     }
-    let every = cycles as Micros * 1_000_000 / Micros::from(t.freq.max(1));
+    let every = (cycles as Micros).saturating_mul(1_000_000) / Micros::from(t.freq.max(1));
     let steps = stepped(c.duty, target as u32, scale as u32, every);
     run_fade(rt, db, st, &h, steps, wait);
     Ok(last(a))
@@ -508,12 +508,12 @@ fn fade(cx: &Ctx, a: &Args) -> FwResult<MultiValue> {
     if !(0..=max).contains(&duty) || scale < 0 || cycles <= 0 || count < 0 {
         return Err(FwError::Msg(format!("set fade failed, code {INVALID_ARG}")));
     }
-    let every = cycles as Micros * 1_000_000 / Micros::from(t.freq.max(1));
+    let every = (cycles as Micros).saturating_mul(1_000_000) / Micros::from(t.freq.max(1));
     let sign = if direction == 1 { 1 } else { -1 };
     let steps = (1..=count.min(100_000))
         .map(|i| {
             let d = (duty + sign * scale * i).clamp(0, max) as u32;
-            (every * i as Micros, d)
+            (every.saturating_mul(i as Micros), d)
         })
         .collect();
     set_duty_now(db, st, &h, duty as u32, None);

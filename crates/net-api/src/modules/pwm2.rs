@@ -137,7 +137,8 @@ fn setup(db: &DeviceBoard, st: &RefCell<State>, a: &Args, hz: bool) -> FwResult<
     } else {
         (freq, fractions)
     };
-    let ticks = (CPU_HZ / (divisor as u64 * resolution as u64)) * divisable as u64;
+    let steps = (divisor as u64).saturating_mul(resolution as u64);
+    let ticks = (CPU_HZ / steps).saturating_mul(divisable as u64);
     let mut s = st.borrow_mut();
     s.pins[pin as usize] = PinSetup {
         duty: duty as u32,
