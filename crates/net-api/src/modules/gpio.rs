@@ -4,8 +4,8 @@
 //! `gpio.write` is the one binding scripts call in tight loops, so it has a fast path
 //! (`write_fast`) that does the whole call in C-ABI Rust without entering mlua. `gpio.trig`
 //! callbacks are queued by the board's events (`DeviceBoard::flush`) at the device time of the
-//! edge, with the generation's arguments. `gpio.pulse` is left out: the firmware's default build
-//! does not have it (`LUA_USE_MODULES_GPIO_PULSE` is off).
+//! edge, with the generation's arguments. `gpio.pulse` (built only with
+//! `LUA_USE_MODULES_GPIO_PULSE`) is not simulated yet.
 
 use std::ffi::{c_int, c_void};
 use std::rc::Rc;
