@@ -79,6 +79,14 @@ pub struct DeviceBoard {
     esp32: bool,
 }
 
+/// The chip whose pins a target's board has (`host` is an ESP8266 without limits).
+pub fn chip(target: Target) -> Chip {
+    match target {
+        Target::Esp32 => Chip::Esp32,
+        Target::Esp8266 | Target::Host => Chip::Esp8266,
+    }
+}
+
 /// Device time in µs.
 pub fn micros(rt: &Runtime) -> Micros {
     rt.now().as_micros() as Micros
@@ -91,10 +99,7 @@ impl DeviceBoard {
         if let Some(b) = slot.borrow().clone() {
             return Ok(b);
         }
-        let chip = match rt.cfg.target {
-            Target::Esp32 => Chip::Esp32,
-            Target::Esp8266 | Target::Host => Chip::Esp8266,
-        };
+        let chip = chip(rt.cfg.target);
         let board = match &rt.cfg.board {
             Some(spec) => Board::from_spec(chip, spec)?,
             None => Board::from_spec(chip, &BoardSpec::Parts(Default::default()))?,
