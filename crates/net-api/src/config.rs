@@ -230,6 +230,13 @@ pub struct Config {
     /// The PHY init data's ADC byte (`adc.force_init_mode`): true when the ADC reads VDD33.
     /// Shared by every boot of a run, as the flash that holds it survives resets.
     pub adc_vdd33: Arc<std::sync::atomic::AtomicBool>,
+    /// The LFS image the next boot loads (`--lfs`, or what `node.LFS.reload` stored): shared by
+    /// every boot of the run, as the flash partition outlives a restart.
+    pub lfs: crate::modules::lfs::LfsSlot,
+    /// The UART is a byte stream, as on a board (`nodemcu-sim serial`): console output writes
+    /// `\r\n` for each `\n` (and drops `\r`), as the firmware's `uart0_putc` does, while
+    /// `uart.write` stays raw.
+    pub serial: bool,
 }
 
 impl Config {
@@ -250,6 +257,8 @@ impl Config {
             board: None,
             trace: None,
             adc_vdd33: Arc::default(),
+            serial: false,
+            lfs: Default::default(),
         }
     }
 }

@@ -28,8 +28,42 @@ pub enum Command {
     Test(TestArgs),
     /// Boot a device and open its serial console (also what `nodemcu-sim` alone does).
     Console(ConsoleArgs),
+    /// Boot a device whose UART is a byte stream (stdin/stdout, or a pseudo-terminal with
+    /// --pty), as upload tools and serial terminals expect of a board.
+    Serial(SerialArgs),
+    /// Lua Flash Store images.
+    #[command(subcommand)]
+    Lfs(LfsCommand),
     /// Write a commented starter project file, nodemcu-sim.toml, into DIR (default: here).
     Init(InitArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LfsCommand {
+    /// Build an LFS image from Lua sources (files, or directories of *.lua), for --lfs or
+    /// node.LFS.reload.
+    Build {
+        /// Lua sources, or directories holding them; each file's name is its module's.
+        #[arg(required = true)]
+        sources: Vec<PathBuf>,
+        /// The image to write.
+        #[arg(short, long, value_name = "IMAGE")]
+        output: PathBuf,
+    },
+}
+
+/// `nodemcu-sim serial`: the board's serial port.
+#[derive(Args, Debug)]
+pub struct SerialArgs {
+    #[command(flatten)]
+    pub device: DeviceArgs,
+    /// Open a pseudo-terminal and link it at PATH, for tools that want a serial device
+    /// (e.g. `nodemcu-tool --port PATH`); without it the port is stdin and stdout.
+    #[arg(long, value_name = "PATH")]
+    pub pty: Option<PathBuf>,
+    /// Boot without running init.lua.
+    #[arg(long)]
+    pub no_init: bool,
 }
 
 #[derive(Args, Debug)]
@@ -118,6 +152,10 @@ pub struct DeviceArgs {
     /// Resolve NAME to IP without asking any server (repeatable), like curl's --resolve.
     #[arg(long, value_name = "NAME=IP", value_parser = parse_resolve)]
     pub resolve: Vec<(String, IpAddr)>,
+    /// Boot with these modules in the Lua Flash Store: Lua sources, directories of them, or an
+    /// image made by `nodemcu-sim lfs build` (repeatable).
+    #[arg(long, value_name = "PATH")]
+    pub lfs: Vec<PathBuf>,
     /// Boot with these CA roots stored, so tls.cert.verify(true) works against real servers.
     #[arg(long, value_enum)]
     pub tls_roots: Option<TlsRootsArg>,

@@ -44,6 +44,8 @@ pub struct Project {
     pub resolve: Option<BTreeMap<String, IpAddr>>,
     /// `--tls-roots`: "webpki".
     pub tls_roots: Option<TlsRootsName>,
+    /// `--lfs`: Lua sources, directories of them, or an image, relative to the file's directory.
+    pub lfs: Option<Vec<PathBuf>>,
     /// The virtual board: a ready board's name, or `[[board.part]]` tables.
     pub board: Option<board::BoardSpec>,
 }
@@ -129,10 +131,17 @@ pub fn find(root: &Path, explicit: Option<&Path>) -> Result<Option<PathBuf>, Str
     Ok(None)
 }
 
-/// Reads and checks a project file; an error names the file.
+/// Reads and checks a project file; an error names the file. Paths in it are made relative
+/// to its directory.
 pub fn load(path: &Path) -> Result<Project, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+    let mut p = parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    if let (Some(dir), Some(lfs)) = (path.parent(), p.lfs.as_mut()) {
+        for l in lfs {
+            *l = dir.join(&*l);
+        }
+    }
+    Ok(p)
 }
 
 /// Parses a project file's text; the error names the line and the key.
@@ -176,6 +185,9 @@ target = "esp8266"
 
 # CA roots stored at boot, so tls.cert.verify(true) works against real servers: "webpki".
 # tls-roots = "webpki"
+
+# Modules in the Lua Flash Store at boot: Lua sources, directories of them, or an image.
+# lfs = ["lfs/"]
 
 # Parts on the virtual board, one table each (times in ms of device time; see the README).
 # [[board.part]]

@@ -72,6 +72,10 @@ pub fn config(dev: &DeviceArgs, root: PathBuf, script: Option<String>) -> Result
     let mut cfg = Config::new(root);
     cfg.script = script;
     cfg.flash_explicit = dev.flash.is_some();
+    let lfs = match &dev.lfs[..] {
+        [] => project.lfs.clone().unwrap_or_default(),
+        given => given.to_vec(),
+    };
     apply_project(&mut cfg, project);
     apply_flags(&mut cfg, dev);
     if let (Some(spec), Some(path)) = (&cfg.board, &path) {
@@ -79,6 +83,10 @@ pub fn config(dev: &DeviceArgs, root: PathBuf, script: Option<String>) -> Result
     }
     if let Some(t) = &dev.trace {
         cfg.trace = Some(open_trace(t)?);
+    }
+    if !lfs.is_empty() {
+        let image = crate::lfs::image(&lfs).map_err(|e| format!("lfs: {e}"))?;
+        *cfg.lfs.lock().unwrap_or_else(|e| e.into_inner()) = Some(std::sync::Arc::new(image));
     }
     Ok(cfg)
 }
@@ -192,6 +200,19 @@ fn apply_flags(cfg: &mut Config, dev: &DeviceArgs) {
     net.tls_webpki_roots |= dev.tls_roots.is_some();
 }
 
+/// Sends standard input to the device's UART as it arrives, until it ends.
+fn uart_from_stdin(handle: net_api::ConsoleHandle) {
+    use std::io::Read;
+    let mut stdin = std::io::stdin().lock();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = stdin.read(&mut buf) {
+        if n == 0 || !handle.send_bytes(buf[..n].to_vec()) {
+            break;
+        }
+    }
+    handle.close(false);
+}
+
 /// Reports how the run ended on stderr (the script's own output is on stdout) and returns the status.
 pub fn report(o: &Outcome) -> i32 {
     match o {
@@ -234,7 +255,10 @@ pub fn run(args: RunArgs) -> i32 {
     if let Some(x) = &expect {
         x.tee(&mut cfg.sinks);
     }
-    let outcome = net_api::run(cfg);
+    // Standard input is the UART: what arrives reaches a uart.on("data") receiver.
+    let (console, handle) = net_api::console::channel(net_api::ConsoleBoot::UartOnly, false);
+    std::thread::spawn(move || uart_from_stdin(handle));
+    let outcome = net_api::run_console(cfg, console);
     match &expect {
         Some(x) if outcome == Outcome::TimedOut && x.timeout_is_the_end() => x.judge(0),
         Some(x) => x.judge(report(&outcome)),

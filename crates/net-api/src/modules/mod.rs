@@ -18,6 +18,7 @@ pub mod file;
 pub mod gpio;
 pub mod gpio32;
 pub mod ledc;
+pub mod lfs;
 pub mod node;
 pub mod pipe;
 pub mod pwm;
@@ -97,6 +98,7 @@ pub fn note_removed(
 pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>, reset: Option<ResetCause>) -> mlua::Result<()> {
     tmr::install(lua, rt)?;
     node::install(lua, rt, reset)?;
+    lfs::install(lua, rt)?;
     wifi::install(lua, rt)?;
     uart::install(lua, rt)?;
     bit::install(lua)?;
