@@ -323,6 +323,226 @@ print(sim.level(5), sim.mode(5), #sim.history(5))
 }
 
 #[test]
+fn the_esp32_gpio_is_table_configured_and_its_trig_gets_pin_and_level() {
+    let script = r#"
+local function try(f) local ok, e = pcall(f) print(e) end
+gpio.config({gpio = {4, 5}, dir = gpio.IN, pull = gpio.PULL_UP}, {gpio = 18, dir = gpio.OUT})
+gpio.write(18, 1)
+print(gpio.read(4), gpio.read(5), gpio.read(18))
+gpio.config({gpio = 18, dir = gpio.IN_OUT, pull = gpio.PULL_DOWN})
+print(gpio.read(18))
+try(function() gpio.write(34, 1) end)
+try(function() gpio.trig(40, gpio.INTR_UP, print) end)
+try(function() gpio.config({gpio = 1}) end)
+try(function() gpio.config({dir = gpio.IN}) end)
+print(pwm, pwm2, gpio.mode)
+gpio.trig(4, gpio.INTR_DOWN, function(...) print(...) gpio.trig(4, gpio.INTR_NONE) end)
+"#;
+    let f = Flash::new(&[
+        ("init.lua", script),
+        (
+            "nodemcu-sim.toml",
+            "[[board.part]]\nkind = \"button\"\npin = 4\npresses = [ { at = 5000, for = 200 } ]\n",
+        ),
+    ]);
+    let r = f.run("init.lua", &["--virtual-time", "--target", "esp32"]);
+    assert_eq!(
+        (r.status, r.stdout.as_str()),
+        (
+            0,
+            "1\t1\t0\n1\ninit.lua:8: invalid argument\ninit.lua:9: invalid gpio\n\
+             init.lua:10: bad argument #-1 to 'config' (number expected, got nil)\n\
+             init.lua:11: missing/bad 'gpio' field\nnil\tnil\tnil\n4\t0\n"
+        ),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn serout_toggles_at_its_delays_blocking_and_on_timers() {
+    let script = r#"
+local sim = require "nodemcu-sim"
+gpio.mode(1, gpio.OUTPUT)
+gpio.serout(1, gpio.HIGH, {30, 70}, 2)
+local h = {}
+for _, e in ipairs(sim.history(1)) do h[#h + 1] = e.t .. ":" .. e.level end
+print(table.concat(h, " "))
+gpio.serout(1, gpio.LOW, {5000, 10000}, 1, function()
+  local e = sim.history(1)
+  print("done", e[#e].t, e[#e].level)
+end)
+print("started")
+"#;
+    let r = run_lua(script, &["--virtual-time"]);
+    assert_eq!(
+        (r.status, r.stdout.as_str()),
+        (0, "0:1 30:0 100:1 130:0\nstarted\ndone\t5200\t1\n"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn a_blocking_serout_longer_than_the_watchdog_resets_the_device() {
+    // A repeat count of 0 wraps to 2^32 - 1 in the firmware: 4 billion cycles, blocking.
+    let script = "gpio.mode(1, gpio.OUTPUT)\nprint(pcall(gpio.serout, 1, 1, {1000, 1000}, 0))\n";
+    let r = run_lua(script, &["--virtual-time"]);
+    assert_eq!((r.status, r.stdout.as_str()), (5, ""), "{}", r.stderr);
+    assert!(r.stderr.contains("watchdog reset"), "{}", r.stderr);
+}
+
+#[test]
+fn a_level_trigger_fires_again_while_the_level_holds() {
+    let script = r#"
+local sim = require "nodemcu-sim"
+gpio.mode(2, gpio.INT, gpio.PULLUP)
+local n = 0
+gpio.trig(2, "low", function(level, when)
+  n = n + 1
+  print(level, when)
+  if n == 3 then gpio.trig(2, "none") end
+end)
+tmr.create():alarm(50, tmr.ALARM_SINGLE, function() sim.press("button") end)
+"#;
+    let f = Flash::new(&[
+        ("init.lua", script),
+        (
+            "nodemcu-sim.toml",
+            "[[board.part]]\nkind = \"button\"\npin = 2\n",
+        ),
+    ]);
+    let r = f.run("init.lua", &["--virtual-time"]);
+    assert_eq!(
+        (r.status, r.stdout.as_str()),
+        (0, "0\t50000\n0\t50100\n0\t50200\n"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn pwm2_gives_each_pin_its_frequency_and_reports_the_timer() {
+    let script = r#"
+local sim = require "nodemcu-sim"
+local function try(f) local ok, e = pcall(f) print(e) end
+try(function() pwm2.setup_pin_hz(0, 100, 10, 5) end)
+try(function() pwm2.setup_pin_hz(1, 100, 10, 11) end)
+pwm2.setup_pin_hz(1, 250, 100, 25)
+pwm2.setup_pin_sec(2, 2, 10, 5)
+print(pwm2.get_timer_data())
+print(pwm2.get_pin_data(1))
+print(pwm2.start(), sim.pwm(1).clock, sim.pwm(1).duty)
+try(function() pwm2.setup_pin_hz(3, 100, 10, 5) end)
+try(function() pwm2.set_duty(3, 1) end)
+pwm2.set_duty(1, 50)
+print(sim.pwm(1).duty)
+pwm2.stop()
+print(sim.pwm(1), sim.mode(1), sim.level(1))
+"#;
+    let r = run_lua(script, &["--virtual-time"]);
+    assert_eq!(
+        (r.status, r.stdout.as_str()),
+        (
+            0,
+            "init.lua:4: bad argument #1 to 'setup_pin_hz' (invalid pin number)
+init.lua:5: bad argument #4 to 'setup_pin_hz' (invalid duty)
+false\t3200\t200
+1\t25\t100\t1\t250\t3200\t1
+true\t250\t25
+init.lua:11: pwm2 : already started, stop it before setting up pins.
+init.lua:12: bad argument #2 to 'set_duty' (invalid duty)
+50
+nil\tinput\t1
+"
+        ),
+        "{}",
+        r.stderr
+    );
+    // 2.2 had no pwm2.
+    let r = run_lua("print(pwm2, pwm ~= nil)\n", &["--firmware", "2.2"]);
+    assert_eq!(
+        (r.status, r.stdout.as_str()),
+        (0, "nil\ttrue\n"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn the_esp32_adc_reads_adc1_channels_at_its_width() {
+    let script = r#"
+local function try(f) local ok, e = pcall(f) print(e) end
+adc.setup(adc.ADC1, 3, adc.ATTEN_11db)
+print(adc.read(adc.ADC1, 3), adc.read(adc.ADC1, 0))
+adc.setwidth(adc.ADC1, 10)
+print(adc.read(adc.ADC1, 3))
+try(function() adc.read(2, 0) end)
+try(function() adc.read(adc.ADC1, 8) end)
+try(function() adc.setwidth(adc.ADC1, 13) end)
+try(function() adc.setup(adc.ADC1, 0, 4) end)
+try(function() adc.read_hall_sensor() end)
+print(adc.readvdd33, adc.force_init_mode)
+"#;
+    let f = Flash::new(&[
+        ("init.lua", script),
+        (
+            "nodemcu-sim.toml",
+            "[[board.part]]\nkind = \"potentiometer\"\npin = 3\nvalues = [ { at = 0, value = 512 } ]\n",
+        ),
+    ]);
+    let r = f.run("init.lua", &["--target", "esp32"]);
+    assert_eq!(
+        (r.status, r.stdout.as_str()),
+        (
+            0,
+            "2048\t0\n512\ninit.lua:7: adc 2 does not exist\ninit.lua:8: channel 8 does not exist in ADC1\n\
+             init.lua:9: adc_set_width failed\ninit.lua:10: adc_setup failed\n\
+             init.lua:11: ADC hall sensor no longer supported in IDF, sorry\nnil\tnil\n"
+        ),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn ledc_channels_put_their_waves_on_the_esp32_board() {
+    let script = r#"
+local sim = require "nodemcu-sim"
+local function try(f) local ok, e = pcall(f) print(e) end
+local ch = ledc.newChannel({gpio = 18, bits = ledc.TIMER_10_BIT, mode = ledc.HIGH_SPEED,
+  timer = ledc.TIMER_0, channel = ledc.CHANNEL_0, frequency = 1000, duty = 512})
+print(ch:getduty(), ch:getfreq(), sim.pwm(18).clock, sim.pwm(18).duty)
+print(ch:setduty(256), sim.pwm(18).duty, ch:setfreq(5000), sim.pwm(18).clock)
+try(function() ledc.newChannel({gpio = 18, bits = 10, mode = 0, timer = 0, channel = 0}) end)
+try(function() ledc.newChannel({gpio = 18, bits = 20, mode = 0, timer = 0, channel = 0,
+  frequency = 1000, duty = 0}) end)
+try(function() ch:setduty(5000) end)
+try(function() ch:stop(2) end)
+ch:stop(ledc.IDLE_HIGH) print(sim.pwm(18), sim.level(18))
+ch:resume() print(sim.pwm(18).duty)
+ch:fadewithtime(1024, 1000, ledc.FADE_WAIT_DONE) print(ch:getduty(), tmr.now())
+ch:fadewithstep(0, 256, 10) print(ch:getduty())
+tmr.create():alarm(100, tmr.ALARM_SINGLE, function() print(ch:getduty(), sim.pwm(18).duty) end)
+"#;
+    let r = run_lua(script, &["--virtual-time", "--target", "esp32"]);
+    assert_eq!(
+        (r.status, r.stdout.as_str()),
+        (
+            0,
+            "512\t1000\t1000\t512\n256\t256\t5000\t5000
+init.lua:8: bad option frequency to 'newChannel' (must be in range 1-40000000)
+init.lua:9: timer configuration failed code -1
+init.lua:11: set duty failed, code 258
+init.lua:12: calling 'stop' on bad self (Invalid idle level)
+nil\t1\n256\n1024\t1000001\n1024\n0\t0\n"
+        ),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
 fn bad_board_descriptions_name_the_file_line_and_key() {
     let f = Flash::new(&[
         ("init.lua", "print(1)\n"),
@@ -357,8 +577,13 @@ fn bad_board_descriptions_name_the_file_line_and_key() {
 #[test]
 fn the_board_fixtures_pass_under_nodemcu_sim_test() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let trace = dir.path().join("trace.jsonl");
+    std::fs::write(&trace, "stale line\n").expect("write");
     let mut cmd = Command::new(BIN);
-    cmd.args(["test", "fixtures/board"]).current_dir(root);
+    cmd.args(["test", "fixtures/board", "--trace"])
+        .arg(&trace)
+        .current_dir(root);
     let r: Ran = run_cmd(cmd, Duration::from_secs(120));
     assert_eq!(r.status, 0, "{}\n{}", r.stdout, r.stderr);
     assert!(
@@ -366,5 +591,15 @@ fn the_board_fixtures_pass_under_nodemcu_sim_test() {
             .contains("test result: ok. 2 files: 2 passed, 0 failed. 6 tests: 6 passed."),
         "{}",
         r.stdout
+    );
+    // Both files' devices appended to the one trace, which the run emptied first.
+    let lines = std::fs::read_to_string(&trace).expect("trace");
+    assert!(!lines.contains("stale"), "not emptied");
+    assert!(lines.contains(r#""part":"knob","state":"value","value":1000}"#));
+    assert!(lines.contains(r#""pin":4,"level":1,"by":"gpio"}"#));
+    assert!(
+        lines
+            .lines()
+            .all(|l| l.starts_with("{\"t\":") && l.ends_with('}'))
     );
 }

@@ -10,10 +10,13 @@
 use std::borrow::Cow;
 use std::collections::{HashSet, VecDeque};
 
+mod resolve;
+
 use crate::Micros;
 use crate::event::{Event, Pwm};
 use crate::parts::{Change, Kind, Part};
 use crate::spec::{BoardSpec, PartSpec};
+use resolve::{note, record};
 
 /// The chip whose pins the board has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,7 +43,7 @@ impl Chip {
     }
 
     /// GPIO16 (D0) has no pull-up on the ESP8266; GPIO34..39 have no pulls on the ESP32.
-    pub fn has_pull_up(self, pin: u8) -> bool {
+    pub fn has_pulls(self, pin: u8) -> bool {
         match self {
             Chip::Esp8266 => pin != 0,
             Chip::Esp32 => pin < 34,
@@ -77,13 +80,43 @@ impl Mode {
     }
 }
 
+/// A pin's internal weak resistors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Pull {
+    #[default]
+    None,
+    Up,
+    Down,
+    /// Both on (ESP32): they divide, and the pin reads high.
+    UpDown,
+}
+
+impl Pull {
+    pub fn name(self) -> &'static str {
+        match self {
+            Pull::None => "none",
+            Pull::Up => "up",
+            Pull::Down => "down",
+            Pull::UpDown => "updown",
+        }
+    }
+
+    fn level(self) -> Option<bool> {
+        match self {
+            Pull::None => None,
+            Pull::Down => Some(false),
+            Pull::Up | Pull::UpDown => Some(true),
+        }
+    }
+}
+
 /// Changes a pin keeps for the test module's `history` (older ones are dropped).
 pub const HISTORY: usize = 10_000;
 
 #[derive(Debug, Clone)]
 struct Pin {
     mode: Mode,
-    pull_up: bool,
+    pull: Pull,
     /// The output register.
     out: bool,
     /// The output driver is on (an output, or any pin the script wrote: the chip enables it).
@@ -103,6 +136,8 @@ struct Net {
     watchers: Vec<usize>,
     /// Resistors to other nets: (part, the other net).
     resistors: Vec<(usize, usize)>,
+    /// One pin, no part: nothing but the pin decides its level.
+    lone: bool,
 }
 
 /// The board's state. See the module doc.
@@ -113,6 +148,8 @@ pub struct Board {
     nets: Vec<Net>,
     parts: Vec<Part>,
     events: Vec<Event>,
+    /// Only conflicts are events while quiet (nobody traces or waits for an edge).
+    quiet: bool,
     conflicts: HashSet<Vec<String>>,
 }
 
@@ -140,7 +177,7 @@ impl Board {
             pins: (0..n)
                 .map(|i| Pin {
                     mode: Mode::Input,
-                    pull_up: false,
+                    pull: Pull::None,
                     out: false,
                     driving: false,
                     pwm: None,
@@ -152,6 +189,7 @@ impl Board {
             nets: Vec::new(),
             parts: Vec::with_capacity(parts.len()),
             events: Vec::new(),
+            quiet: false,
             conflicts: HashSet::new(),
         };
         for (i, spec) in parts.iter().enumerate() {
@@ -231,6 +269,12 @@ impl Board {
                 Kind::Wire { .. } | Kind::Analog { .. } => {}
             }
         }
+        for n in &mut self.nets {
+            n.lone = n.pins.len() == 1
+                && n.drivers.is_empty()
+                && n.watchers.is_empty()
+                && n.resistors.is_empty();
+        }
     }
 
     pub fn chip(&self) -> Chip {
@@ -242,6 +286,12 @@ impl Board {
         self.events.drain(..)
     }
 
+    /// Quiet: level, mode, PWM and part changes make no events (history is still kept); only
+    /// conflicts do. For a caller with no trace and no interrupt to serve.
+    pub fn set_quiet(&mut self, quiet: bool) {
+        self.quiet = quiet;
+    }
+
     /// True when changes are waiting to be taken.
     pub fn has_events(&self) -> bool {
         !self.events.is_empty()
@@ -249,25 +299,37 @@ impl Board {
 
     // ---- the script's side ----
 
-    /// `gpio.mode`: `pull_up` is ignored where the chip has none.
-    pub fn set_mode(&mut self, pin: u8, mode: Mode, pull_up: bool, t: Micros) {
-        let pull_up = pull_up && self.chip.has_pull_up(pin);
+    /// `gpio.mode`: `pull` is ignored where the chip has none.
+    pub fn set_mode(&mut self, pin: u8, mode: Mode, pull: Pull, t: Micros) {
+        let pull = if self.chip.has_pulls(pin) {
+            pull
+        } else {
+            Pull::None
+        };
         let p = &mut self.pins[pin as usize];
-        let changed = (p.mode, p.pull_up) != (mode, pull_up);
+        let changed = (p.mode, p.pull) != (mode, pull);
         p.mode = mode;
-        p.pull_up = pull_up;
+        p.pull = pull;
         p.driving = matches!(mode, Mode::Output | Mode::OpenDrain);
         let had_pwm = p.pwm.take().is_some();
         if changed {
-            self.events.push(Event::Mode {
-                t,
-                pin,
-                mode: mode.name(),
-                pull: if pull_up { "up" } else { "none" },
-            });
+            note(
+                &mut self.events,
+                self.quiet,
+                Event::Mode {
+                    t,
+                    pin,
+                    mode: mode.name(),
+                    pull: pull.name(),
+                },
+            );
         }
         if had_pwm {
-            self.events.push(Event::Pwm { t, pin, pwm: None });
+            note(
+                &mut self.events,
+                self.quiet,
+                Event::Pwm { t, pin, pwm: None },
+            );
         }
         let net = self.pins[pin as usize].net;
         self.resolve(net, t, Cow::Borrowed("gpio"), true);
@@ -283,6 +345,21 @@ impl Board {
         p.out = high;
         p.driving = true;
         let net = p.net;
+        // A pin alone on its net with nothing attached reads what it drives.
+        if self.nets[net].lone && p.mode != Mode::OpenDrain && p.pwm.is_none() {
+            if p.level != high {
+                p.level = high;
+                record(
+                    p,
+                    &mut self.events,
+                    self.quiet,
+                    pin,
+                    t,
+                    Cow::Borrowed("gpio"),
+                );
+            }
+            return;
+        }
         self.resolve(net, t, Cow::Borrowed("gpio"), true);
     }
 
@@ -316,7 +393,7 @@ impl Board {
         p.driving = true;
         p.out = false;
         p.pwm = pwm;
-        self.events.push(Event::Pwm { t, pin, pwm });
+        note(&mut self.events, self.quiet, Event::Pwm { t, pin, pwm });
         let net = p.net;
         self.resolve(net, t, Cow::Borrowed("pwm"), true);
     }
@@ -420,166 +497,14 @@ impl Board {
 
     fn part_changed(&mut self, i: usize, t: Micros) {
         let part = &self.parts[i];
-        let (state, value) = part.state();
         let by: Cow<'static, str> = Cow::Owned(part.name.clone());
         // A signal's every edge is a level event already; its state line would double them.
         if !matches!(part.kind, Kind::Signal { .. }) {
-            self.events.push(Event::Part {
-                t,
-                part: part.name.clone(),
-                state,
-                value,
-            });
+            note(&mut self.events, self.quiet, part.event(t));
         }
         if let Some(pin) = part.pins().first() {
             let net = self.pins[*pin as usize].net;
             self.resolve(net, t, by, true);
-        }
-    }
-
-    // ---- resolution ----
-
-    fn pwm_drive(&self, pin: u8) -> Option<Pwm> {
-        let p = &self.pins[pin as usize];
-        p.pwm.filter(|_| p.driving)
-    }
-
-    /// The strong drivers of a net at `t`: outputs, open drains pulling low, closed contacts,
-    /// signals.
-    fn strong(&self, net: usize, t: Micros) -> Drive {
-        let mut d = Drive::default();
-        let n = &self.nets[net];
-        for &pin in &n.pins {
-            let p = &self.pins[pin as usize];
-            let level = match (p.driving, p.mode, p.pwm) {
-                (false, ..) => continue,
-                (true, _, Some(w)) => w.level_at(t),
-                (true, Mode::OpenDrain, None) if p.out => continue,
-                (true, _, None) => p.out,
-            };
-            if level { d.high = true } else { d.low = true }
-        }
-        for &i in &n.drivers {
-            match self.parts[i].drive() {
-                Some(true) => d.high = true,
-                Some(false) => d.low = true,
-                None => {}
-            }
-        }
-        d
-    }
-
-    /// Who drives a net, for a conflict's report.
-    fn drivers(&self, net: usize, t: Micros) -> Vec<String> {
-        let n = &self.nets[net];
-        let word = |l: bool| if l { "high" } else { "low" };
-        let mut out = Vec::new();
-        for &pin in &n.pins {
-            let p = &self.pins[pin as usize];
-            if p.driving && !(p.mode == Mode::OpenDrain && p.out && p.pwm.is_none()) {
-                let l = p.pwm.map_or(p.out, |w| w.level_at(t));
-                out.push(format!("pin {pin} {}", word(l)));
-            }
-        }
-        for &i in &n.drivers {
-            if let Some(l) = self.parts[i].drive() {
-                out.push(format!("{} {}", self.parts[i].name, word(l)));
-            }
-        }
-        out.sort();
-        out
-    }
-
-    /// Settles a net at `t` after a change caused `by` something, and the nets its resistors
-    /// pull (one step, when `follow`).
-    fn resolve(&mut self, net: usize, t: Micros, by: Cow<'static, str>, follow: bool) {
-        let d = self.strong(net, t);
-        let level = if d.low && d.high {
-            let drivers = self.drivers(net, t);
-            if self.conflicts.insert(drivers.clone()) {
-                self.events.push(Event::Conflict {
-                    t,
-                    conflict: self.nets[net].pins.clone(),
-                    drivers,
-                });
-            }
-            false
-        } else if d.low || d.high {
-            d.high
-        } else {
-            self.weak(net, t).unwrap_or(false)
-        };
-        // A floating net lights nothing: no current flows through a part to it.
-        let driven = d.low || d.high || self.weak(net, t).is_some();
-        let pwm = self.nets[net].pins.iter().find_map(|p| self.pwm_drive(*p));
-        for k in 0..self.nets[net].pins.len() {
-            let pin = self.nets[net].pins[k];
-            let p = &mut self.pins[pin as usize];
-            if p.level == level {
-                continue;
-            }
-            p.level = level;
-            // A PWM wave's edges are not events: its setting is.
-            if pwm.is_none() {
-                if p.history.len() == HISTORY {
-                    p.history.pop_front();
-                }
-                p.history.push_back((t, level as u8));
-                self.events.push(Event::Level {
-                    t,
-                    pin,
-                    level: level as u8,
-                    by: by.clone(),
-                });
-            }
-        }
-        self.update_watchers(net, t, driven.then_some(level), pwm);
-        if follow {
-            for k in 0..self.nets[net].resistors.len() {
-                let (_, other) = self.nets[net].resistors[k];
-                self.resolve(other, t, by.clone(), false);
-            }
-        }
-    }
-
-    /// An undriven net: a resistor to a driven net wins over the chip's pull-up; else it floats
-    /// (`None`).
-    fn weak(&self, net: usize, t: Micros) -> Option<bool> {
-        let n = &self.nets[net];
-        for &(_, other) in &n.resistors {
-            let d = self.strong(other, t);
-            if d.low != d.high {
-                return Some(d.high);
-            }
-        }
-        n.pins
-            .iter()
-            .any(|p| self.pins[*p as usize].pull_up)
-            .then_some(true)
-    }
-
-    /// LEDs and relays on a net seeing `level` (`None`: the net floats).
-    fn update_watchers(&mut self, net: usize, t: Micros, level: Option<bool>, pwm: Option<Pwm>) {
-        for k in 0..self.nets[net].watchers.len() {
-            let i = self.nets[net].watchers[k];
-            let part = &mut self.parts[i];
-            let changed = match pwm {
-                Some(w) if matches!(part.kind, Kind::Led { .. }) => {
-                    let pct =
-                        (u64::from(w.duty.min(w.depth)) * 100 / u64::from(w.depth.max(1))) as u32;
-                    part.watch_pwm(Some(pct))
-                }
-                _ => part.watch_pwm(None) | part.watch(level),
-            };
-            if changed {
-                let (state, value) = part.state();
-                self.events.push(Event::Part {
-                    t,
-                    part: part.name.clone(),
-                    state,
-                    value,
-                });
-            }
         }
     }
 }

@@ -63,27 +63,42 @@ impl Event {
     }
 }
 
-/// A pin's PWM wave: `clock` Hz, high for `duty` out of `depth` of each period.
+/// A pin's PWM wave: `clock` Hz, high for `duty` out of `depth` of each period. `depth` is in
+/// the trace (as `resolution`) only where it is not the `pwm` module's 1023; `period` (µs) only
+/// where the clock is not a whole number of hertz (`pwm2`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Pwm {
     pub clock: u32,
     pub duty: u32,
-    #[serde(skip)]
+    #[serde(rename = "resolution", skip_serializing_if = "is_pwm_depth")]
     pub depth: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub period: Option<Micros>,
+}
+
+fn is_pwm_depth(d: &u32) -> bool {
+    *d == 1023
 }
 
 impl Pwm {
+    /// The wave's period in µs.
+    pub fn period_us(&self) -> Micros {
+        self.period
+            .unwrap_or_else(|| 1_000_000 / u64::from(self.clock.max(1)))
+            .max(1)
+    }
+
     /// The wave's level at `t`: periods start high at time 0.
     pub fn level_at(&self, t: Micros) -> bool {
-        if self.duty == 0 || self.clock == 0 {
+        if self.duty == 0 || (self.clock == 0 && self.period.is_none()) {
             return false;
         }
         if self.duty >= self.depth {
             return true;
         }
-        let period = 1_000_000 / u64::from(self.clock);
+        let period = self.period_us();
         let high = period * u64::from(self.duty) / u64::from(self.depth);
-        t % period.max(1) < high
+        t % period < high
     }
 }
 
@@ -110,6 +125,7 @@ mod tests {
                 clock: 500,
                 duty: 512,
                 depth: 1023,
+                period: None,
             }),
         };
         assert_eq!(
@@ -134,6 +150,7 @@ mod tests {
             clock: 1000,
             duty: 256,
             depth: 1024,
+            period: None,
         };
         assert!(p.level_at(0));
         assert!(p.level_at(249));

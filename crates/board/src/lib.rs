@@ -21,7 +21,7 @@ mod event;
 mod parts;
 mod spec;
 
-pub use board::{Board, Chip, HISTORY, Mode};
+pub use board::{Board, Chip, HISTORY, Mode, Pull};
 pub use event::{Event, Pwm};
 pub use parts::{ADC_MAX, Change, Kind, Part, volts_to_raw};
 pub use spec::{

@@ -245,6 +245,17 @@ impl Part {
         }
     }
 
+    /// The trace event of the part's state at `t`.
+    pub(crate) fn event(&self, t: Micros) -> crate::Event {
+        let (state, value) = self.state();
+        crate::Event::Part {
+            t,
+            part: self.name.clone(),
+            state,
+            value,
+        }
+    }
+
     /// An LED seeing a PWM wave of `duty` (percent high) on its pin, or none: true when its
     /// state changed.
     pub(crate) fn watch_pwm(&mut self, duty: Option<u32>) -> bool {

@@ -164,15 +164,8 @@ pub struct VoltageSpec {
     pub volts: f64,
 }
 
-/// A relay whose coil a pin drives.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RelaySpec {
-    pub pin: u8,
-    pub name: Option<String>,
-    #[serde(default)]
-    pub active: Active,
-}
+/// A relay whose coil a pin drives: the same keys as an LED.
+pub type RelaySpec = LedSpec;
 
 /// A resistor between two pins: a driven pin pulls the other one weakly its way.
 #[derive(Debug, Clone, PartialEq, Deserialize)]

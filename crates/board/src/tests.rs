@@ -25,12 +25,12 @@ fn levels(b: &mut Board) -> Vec<(Micros, u8, u8, String)> {
 #[test]
 fn a_floating_input_reads_low_and_a_pull_up_reads_high() {
     let mut b = Board::new(Chip::Esp8266, &[]).unwrap();
-    b.set_mode(1, Mode::Input, false, 0);
+    b.set_mode(1, Mode::Input, Pull::None, 0);
     assert_eq!(b.read(1, 0), 0);
-    b.set_mode(1, Mode::Input, true, 10);
+    b.set_mode(1, Mode::Input, Pull::Up, 10);
     assert_eq!(b.read(1, 10), 1);
     // D0 (GPIO16) has no pull-up: it still floats low.
-    b.set_mode(0, Mode::Input, true, 10);
+    b.set_mode(0, Mode::Input, Pull::Up, 10);
     assert_eq!(b.read(0, 10), 0);
     let ev: Vec<_> = b.take_events().collect();
     assert!(ev.contains(&Event::Level {
@@ -46,7 +46,7 @@ fn a_button_to_ground_on_a_pulled_up_input_reads_1_until_pressed() {
     let mut b = board(
         "[[board.part]]\nkind = \"button\"\npin = 3\npresses = [ { at = 5000, for = 200 } ]\n",
     );
-    b.set_mode(3, Mode::Interrupt, true, 0);
+    b.set_mode(3, Mode::Interrupt, Pull::Up, 0);
     assert_eq!(b.read(3, 0), 1);
     assert_eq!(b.next_event(), Some(5_000_000));
     b.take_events().for_each(drop);
@@ -78,9 +78,9 @@ fn a_button_to_ground_on_a_pulled_up_input_reads_1_until_pressed() {
 #[test]
 fn a_wire_joins_pins_and_an_output_beats_a_pull_up() {
     let mut b = board("[[board.part]]\nkind = \"wire\"\npins = [1, 2]\n");
-    b.set_mode(2, Mode::Input, true, 0);
+    b.set_mode(2, Mode::Input, Pull::Up, 0);
     assert_eq!(b.read(2, 0), 1);
-    b.set_mode(1, Mode::Output, false, 0);
+    b.set_mode(1, Mode::Output, Pull::None, 0);
     b.write(1, false, 5);
     assert_eq!(b.read(2, 5), 0);
     b.write(1, true, 7);
@@ -103,8 +103,8 @@ fn a_wire_joins_pins_and_an_output_beats_a_pull_up() {
 #[test]
 fn two_outputs_against_each_other_are_one_conflict_reported_once() {
     let mut b = board("[[board.part]]\nkind = \"wire\"\npins = [1, 2]\n");
-    b.set_mode(1, Mode::Output, false, 0);
-    b.set_mode(2, Mode::Output, false, 0);
+    b.set_mode(1, Mode::Output, Pull::None, 0);
+    b.set_mode(2, Mode::Output, Pull::None, 0);
     b.write(1, true, 10);
     b.write(2, false, 10);
     b.write(2, true, 20);
@@ -127,8 +127,8 @@ fn two_outputs_against_each_other_are_one_conflict_reported_once() {
 #[test]
 fn open_drain_lets_go_for_high_and_a_resistor_beats_the_pull_up() {
     let mut b = board("[[board.part]]\nkind = \"resistor\"\npins = [5, 6]\n");
-    b.set_mode(5, Mode::OpenDrain, false, 0);
-    b.set_mode(6, Mode::Input, true, 0);
+    b.set_mode(5, Mode::OpenDrain, Pull::None, 0);
+    b.set_mode(6, Mode::Input, Pull::Up, 0);
     b.write(5, false, 1);
     assert_eq!(b.read(5, 1), 0);
     assert_eq!(
@@ -148,10 +148,10 @@ fn leds_and_relays_follow_their_pins() {
          [[board.part]]\nkind = \"relay\"\npin = 2\nname = \"pump\"\n",
     );
     b.take_events().for_each(drop);
-    b.set_mode(4, Mode::Output, false, 0);
+    b.set_mode(4, Mode::Output, Pull::None, 0);
     // An output starts low (the register is 0): an active-low LED lights at once.
     b.write(4, false, 100);
-    b.set_mode(2, Mode::Output, false, 0);
+    b.set_mode(2, Mode::Output, Pull::None, 0);
     b.write(2, true, 200);
     let parts: Vec<_> = b
         .take_events()
@@ -176,6 +176,7 @@ fn a_pwm_pin_reads_its_wave_and_dims_an_led() {
         clock: 1000,
         duty: 512,
         depth: 1023,
+        period: None,
     };
     b.set_pwm(1, Some(w), 0);
     assert_eq!(b.read(1, 100), 1);
@@ -214,7 +215,7 @@ fn potentiometer_values_follow_their_schedule() {
 #[test]
 fn a_square_wave_toggles_at_its_frequency() {
     let mut b = board("[[board.part]]\nkind = \"signal\"\npin = 2\nhz = 1000\n");
-    b.set_mode(2, Mode::Interrupt, false, 0);
+    b.set_mode(2, Mode::Interrupt, Pull::None, 0);
     b.take_events().for_each(drop);
     b.advance(2000);
     let l: Vec<_> = levels(&mut b).into_iter().map(|e| (e.0, e.2)).collect();
@@ -246,4 +247,39 @@ fn bad_pins_and_unknown_boards_are_errors() {
         Board::new(Chip::Esp8266, &pot).unwrap_err(),
         "board part 1 (potentiometer): ADC channel 1 does not exist on the esp8266 (channels 0..0)"
     );
+}
+
+#[test]
+fn a_quiet_board_keeps_history_and_reports_only_conflicts() {
+    let mut b = board("[[board.part]]\nkind = \"wire\"\npins = [1, 2]\n");
+    b.set_quiet(true);
+    b.set_mode(3, Mode::Output, Pull::None, 0);
+    b.write(3, true, 5);
+    b.set_mode(1, Mode::Output, Pull::None, 0);
+    b.set_mode(2, Mode::Output, Pull::None, 0);
+    b.write(1, true, 10);
+    let ev: Vec<_> = b.take_events().collect();
+    assert_eq!(ev.len(), 1);
+    assert!(matches!(ev[0], Event::Conflict { t: 10, .. }));
+    assert_eq!(b.history(3).collect::<Vec<_>>(), [(5, 1)]);
+}
+
+#[test]
+fn a_pull_down_reads_low_and_loses_to_a_switch_to_vcc() {
+    #[derive(serde::Deserialize)]
+    struct File {
+        board: BoardSpec,
+    }
+    let f: File =
+        toml::from_str("[[board.part]]\nkind = \"switch\"\npin = 4\nto = \"vcc\"\n").unwrap();
+    let mut b = Board::from_spec(Chip::Esp32, &f.board).unwrap();
+    b.set_mode(4, Mode::Input, Pull::Down, 0);
+    assert_eq!(b.read(4, 0), 0);
+    let i = b.part_on(4, |k| matches!(k, Kind::Contact { .. })).unwrap();
+    b.set_part(i, Change::Close(true), 7);
+    assert_eq!(b.read(4, 7), 1);
+    assert_eq!(b.parts()[i].state(), ("on", None));
+    // GPIO34..39 have no pulls on the ESP32.
+    b.set_mode(35, Mode::Input, Pull::Up, 8);
+    assert_eq!(b.read(35, 8), 0);
 }

@@ -127,6 +127,13 @@ fn raised_by_lua(e: &mlua::Error) -> Option<String> {
     }
 }
 
+/// The name the running binding was called by (`lua_getinfo`'s "n"), or `?`.
+pub fn binding_name(lua: &Lua) -> String {
+    lua.inspect_stack(METHOD_LEVEL, |d| d.names().name.map(|s| s.into_owned()))
+        .flatten()
+        .unwrap_or_else(|| "?".to_string())
+}
+
 /// `luaL_argerror`'s text: method calls don't count `self`, and an error on `self` reads differently.
 fn arg_message(lua: &Lua, n: usize, msg: &str) -> String {
     let (name, method) = lua

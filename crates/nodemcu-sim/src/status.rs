@@ -138,11 +138,7 @@ pub fn config(dev: &DeviceArgs, root: PathBuf, script: Option<String>) -> Result
 
 /// A board that parsed can still name pins the chip lacks: refused before the device boots.
 fn check_board(spec: &board::BoardSpec, target: Target) -> Result<(), String> {
-    let chip = match target {
-        Target::Esp32 => board::Chip::Esp32,
-        Target::Esp8266 | Target::Host => board::Chip::Esp8266,
-    };
-    board::Board::from_spec(chip, spec).map(drop)
+    board::Board::from_spec(net_api::devboard::chip(target), spec).map(drop)
 }
 
 /// `--trace FILE`: stderr for `-`, else the file. A test file's child process appends (its

@@ -74,8 +74,17 @@ pub struct DeviceBoard {
     firmware: Firmware,
     /// When the board's timer is armed for (its next scheduled change).
     armed: Cell<Option<Micros>>,
-    /// `adc.force_init_mode`'s setting (true: the ADC reads VDD33).
-    pub adc_vdd33: Cell<bool>,
+    /// The ESP32's interrupts: on any input pin with a type set, callback `(pin, level)`, and
+    /// edges while one is queued are lost (the ISR disables the pin's interrupt until it ran).
+    esp32: bool,
+}
+
+/// The chip whose pins a target's board has (`host` is an ESP8266 without limits).
+pub fn chip(target: Target) -> Chip {
+    match target {
+        Target::Esp32 => Chip::Esp32,
+        Target::Esp8266 | Target::Host => Chip::Esp8266,
+    }
 }
 
 /// Device time in µs.
@@ -90,10 +99,7 @@ impl DeviceBoard {
         if let Some(b) = slot.borrow().clone() {
             return Ok(b);
         }
-        let chip = match rt.cfg.target {
-            Target::Esp32 => Chip::Esp32,
-            Target::Esp8266 | Target::Host => Chip::Esp8266,
-        };
+        let chip = chip(rt.cfg.target);
         let board = match &rt.cfg.board {
             Some(spec) => Board::from_spec(chip, spec)?,
             None => Board::from_spec(chip, &BoardSpec::Parts(Default::default()))?,
@@ -107,9 +113,10 @@ impl DeviceBoard {
             rt: Rc::downgrade(rt),
             firmware: rt.cfg.firmware,
             armed: Cell::new(None),
-            adc_vdd33: Cell::new(false),
+            esp32: chip == Chip::Esp32,
         });
         *slot.borrow_mut() = Some(db.clone());
+        db.keep_alive();
         // Changes due at boot (a potentiometer's value at 0) are there before the script runs.
         db.board.borrow_mut().advance(0);
         db.settle();
@@ -150,7 +157,7 @@ impl DeviceBoard {
             }
             match &e {
                 Event::Level { t, pin, level, .. }
-                    if self.board.borrow().mode(*pin) == Mode::Interrupt =>
+                    if self.esp32 || self.board.borrow().mode(*pin) == Mode::Interrupt =>
                 {
                     self.edge(&rt, *pin, *level, *t)
                 }
@@ -177,6 +184,9 @@ impl DeviceBoard {
         let mut trig = self.trig.borrow_mut();
         let tr = &mut trig[pin as usize];
         if tr.callback.is_none() || !tr.kind.is_some_and(|k| k.fires(level)) {
+            return;
+        }
+        if tr.pending && self.esp32 {
             return;
         }
         tr.count = tr.count.wrapping_add(1) & 0x7fff;
@@ -212,6 +222,7 @@ impl DeviceBoard {
         let Some(cb) = cb else { return Ok(()) };
         let when = (when & 0x7fff_ffff) as i64;
         let r = match self.firmware {
+            _ if self.esp32 => rt.call_protected(lua, &cb, (i64::from(pin), level)),
             Firmware::V1_5 => rt.call_net(lua, &cb, level),
             Firmware::V2_2 => rt.call_net(lua, &cb, (level, when, count)),
             Firmware::V3_0 => rt.call_protected(lua, &cb, (level, when, count)),
@@ -264,7 +275,8 @@ impl DeviceBoard {
         {
             let t = micros(&rt);
             let level = self.board.borrow().read(pin, t);
-            if self.board.borrow().mode(pin) == Mode::Interrupt && kind.fires(level) {
+            let armed = self.esp32 || self.board.borrow().mode(pin) == Mode::Interrupt;
+            if armed && kind.fires(level) {
                 self.edge(&rt, pin, level, t);
             }
         }
@@ -281,10 +293,15 @@ impl DeviceBoard {
         self.keep_alive();
     }
 
+    /// After a callback came or went: the schedule keeps the device alive while one waits, and
+    /// the board records changes only while someone (the trace, a callback) wants them.
     fn keep_alive(&self) {
         if let Some(rt) = self.runtime() {
             let any = self.trig.borrow().iter().any(|t| t.callback.is_some());
             rt.set_board_keeps_alive(any);
+            self.board
+                .borrow_mut()
+                .set_quiet(!any && rt.cfg.trace.is_none());
         }
     }
 

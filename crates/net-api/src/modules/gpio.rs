@@ -4,14 +4,14 @@
 //! `gpio.write` is the one binding scripts call in tight loops, so it has a fast path
 //! (`write_fast`) that does the whole call in C-ABI Rust without entering mlua. `gpio.trig`
 //! callbacks are queued by the board's events (`DeviceBoard::flush`) at the device time of the
-//! edge, with the generation's arguments. `gpio.pulse` is left out: the firmware's default build
-//! does not have it (`LUA_USE_MODULES_GPIO_PULSE` is off).
+//! edge, with the generation's arguments. `gpio.pulse` (built only with
+//! `LUA_USE_MODULES_GPIO_PULSE`) is not simulated yet.
 
 use std::ffi::{c_int, c_void};
 use std::rc::Rc;
 use std::time::Duration;
 
-use board::Mode;
+use board::{Mode, Pull};
 use mlua::{Function, Lua, Table, Value, ffi};
 
 use crate::devboard::{DeviceBoard, TrigKind, micros};
@@ -125,9 +125,16 @@ fn mode(rt: &Rc<Runtime>, db: &DeviceBoard, a: &Args) -> FwResult<()> {
     if pin != 0 {
         crate::modules::pwm::release(rt, pin); // the firmware closes a PWM output first
     }
-    db.board
-        .borrow_mut()
-        .set_mode(pin, m, pullup != FLOAT, db.now());
+    db.board.borrow_mut().set_mode(
+        pin,
+        m,
+        if pullup != FLOAT {
+            Pull::Up
+        } else {
+            Pull::None
+        },
+        db.now(),
+    );
     db.flush();
     Ok(())
 }
@@ -270,14 +277,23 @@ fn serout(rt: &Rc<Runtime>, db: &Rc<DeviceBoard>, a: &Args) -> FwResult<()> {
     Ok(())
 }
 
-/// The blocking form: each toggle at its device time, the clock passing as on the board.
+/// The blocking form: each toggle at its device time, the clock passing as on the board. A
+/// run blocking longer than the watchdog allows resets the device, as on the board (where
+/// nothing feeds the watchdog while it runs).
 fn serout_sync(rt: &Runtime, db: &DeviceBoard, mut run: Serout) {
+    let mut blocked = Duration::ZERO;
     loop {
         for &d in &run.delays {
             db.board.borrow_mut().write(run.pin, run.level, micros(rt));
             db.flush();
             run.level = !run.level;
-            rt.pass_time(Duration::from_micros(u64::from(d)));
+            let d = Duration::from_micros(u64::from(d));
+            rt.pass_time(d);
+            blocked += d;
+            if blocked > crate::runtime::WATCHDOG {
+                // Unwinds as the watchdog hook does: the script gets no chance to go on.
+                std::panic::resume_unwind(Box::new(crate::runtime::WatchdogBite));
+            }
         }
         if run.repeats == 0 {
             break;

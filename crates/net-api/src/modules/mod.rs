@@ -13,6 +13,7 @@ use crate::config::Firmware;
 use crate::runtime::{Removed, ResetCause, Runtime};
 
 pub mod adc;
+pub mod adc32;
 pub mod bit;
 pub mod cjson;
 pub mod cron;
@@ -20,11 +21,14 @@ pub mod crypto;
 pub mod encoder;
 pub mod file;
 pub mod gpio;
+pub mod gpio32;
+pub mod ledc;
 pub mod lfs;
 pub mod node;
 pub mod pipe;
 pub mod printf;
 pub mod pwm;
+pub mod pwm2;
 pub mod rtcmem;
 pub mod rtctime;
 pub mod sjson;
@@ -123,10 +127,17 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>, reset: Option<ResetCause>) ->
             cron::install(lua, rt)?;
         }
     }
-    if rt.cfg.target != crate::config::Target::Esp32 {
+    if rt.cfg.target == crate::config::Target::Esp32 {
+        gpio32::install(lua, rt)?;
+        adc32::install(lua, rt)?;
+        ledc::install(lua, rt)?;
+    } else {
         gpio::install(lua, rt)?;
         adc::install(lua, rt)?;
         pwm::install(lua, rt)?;
+        if rt.cfg.firmware >= crate::config::Firmware::V3_0 {
+            pwm2::install(lua, rt)?;
+        }
     }
     sjson::install(lua, rt)?;
     encoder::install(lua)?;

@@ -82,6 +82,7 @@ impl Channels {
                 clock: self.freq,
                 duty: c.out,
                 depth: DEPTH,
+                period: None,
             };
             b.set_pwm(c.pin, Some(w), t);
         }
