@@ -198,3 +198,23 @@ end)
     );
     assert!(b.log().contains("as dev20 (p2, c0, k30)"), "{}", b.log());
 }
+
+#[test]
+fn an_error_in_an_mqtt_callback_panics_the_esp8266_as_net_callbacks_do() {
+    let b = Broker::start(Setup::default());
+    let script = format!(
+        r#"
+m = mqtt.Client("dev21", 30)
+m:connect("127.0.0.1", {port}, function(c) error("boom") end)
+"#,
+        port = b.port
+    );
+    let ran = run_lua(&script, &[]);
+    assert!(
+        ran.stderr
+            .contains("PANIC: unprotected error in call to Lua API (init.lua:3: boom)"),
+        "{}",
+        ran.stderr
+    );
+    assert_ne!(ran.status, 0);
+}
