@@ -470,3 +470,35 @@ fn a_first_packet_other_than_connack_is_not_a_connack_msg() {
         ran.stderr
     );
 }
+
+#[test]
+fn a_secure_connection_verifies_only_when_asked() {
+    let b = Broker::start(Setup {
+        tls: Some(false),
+        ..Setup::default()
+    });
+    // The device default: nothing verified, and the simulator says so once.
+    let script = with_port(
+        b.port,
+        r#"
+m = mqtt.Client("dev22", 30)
+m:connect("127.0.0.1", {port}, true, function(c) print("connect"); c:close() end,
+  function(c, r) print("connfail", r) end)
+"#,
+    );
+    let ran = run_lua(&script, &[]);
+    assert_eq!(lines(&ran.stdout), ["connect"], "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("without certificate verification"),
+        "{}",
+        ran.stderr
+    );
+    // A CA that did not sign the broker's certificate: the handshake fails, -5.
+    let other = crate::tls::peer::ca("another");
+    let pinned = format!(
+        "local cas = {{ [==[{}]==] }}\ntls.cert.verify(function(n) return cas[n] end)\n{script}",
+        other.pem
+    );
+    let ran = run_lua(&pinned, &[]);
+    assert_eq!(lines(&ran.stdout), ["connfail\t-5"], "{}", ran.stderr);
+}
