@@ -14,6 +14,11 @@ use device::Device;
 
 const LONG: Duration = Duration::from_secs(20);
 
+/// A device script with the broker's port put in for `{port}`.
+pub(crate) fn with_port(port: u16, script: &str) -> String {
+    script.replace("{port}", &port.to_string())
+}
+
 pub(crate) fn lines(s: &str) -> Vec<&str> {
     s.lines().collect()
 }
@@ -21,7 +26,8 @@ pub(crate) fn lines(s: &str) -> Vec<&str> {
 #[test]
 fn connect_subscribe_publish_and_close_in_the_firmware_order() {
     let b = Broker::start(Setup::default());
-    let script = format!(
+    let script = with_port(
+        b.port,
         r#"
 m = mqtt.Client("dev1", 30)
 m:on("message", function(c, t, d) print("message", c == m, t, d) end)
@@ -35,7 +41,6 @@ m:connect("127.0.0.1", {port}, false, function(c)
 end, function(c, r) print("connfail", r) end)
 m:on("message", function(c, t, d) print("message", c == m, t, d); c:close() end)
 "#,
-        port = b.port
     );
     let ran = run_lua(&script, &[]);
     assert_eq!(
@@ -63,7 +68,8 @@ m:on("message", function(c, t, d) print("message", c == m, t, d); c:close() end)
 fn the_device_publishes_at_each_qos_and_retain_as_asked() {
     let b = Broker::start(Setup::default());
     let sub = b.subscribe("d/#");
-    let script = format!(
+    let script = with_port(
+        b.port,
         r#"
 local n = 0
 m = mqtt.Client("dev2", 30)
@@ -73,7 +79,6 @@ m:connect("127.0.0.1", {port}, function(c)
         c:publish("d/2", "two", 2, 0), c:publish("d/r", "kept", 0, 1))
 end)
 "#,
-        port = b.port
     );
     let ran = run_lua(&script, &[]);
     assert_eq!(
@@ -104,15 +109,15 @@ end)
 fn messages_arrive_at_each_qos_with_the_firmware_arguments() {
     let b = Broker::start(Setup::default());
     b.publish("in/retained", "old news", 1, &["-r"]);
-    let script = format!(
+    let script = with_port(
+        b.port,
         r#"
 m = mqtt.Client("dev3", 30)
 m:on("message", function(c, t, d, extra) print("message", c == m, t, d, extra) end)
 m:connect("127.0.0.1", {port}, function(c)
-  c:subscribe({{["in/#"] = 2}}, function() print("ready") end)
+  c:subscribe({["in/#"] = 2}, function() print("ready") end)
 end)
 "#,
-        port = b.port
     );
     let mut dev = Device::start(&script, &[]);
     // The SUBACK comes first, then the retained message.
@@ -207,13 +212,13 @@ fn a_broker_killed_mid_session_makes_the_device_go_offline() {
 fn the_broker_publishes_the_will_when_the_device_drops_without_disconnect() {
     let b = Broker::start(Setup::default());
     let sub = b.subscribe("will/#");
-    let script = format!(
+    let script = with_port(
+        b.port,
         r#"
 m = mqtt.Client("dev7", 30)
 m:lwt("will/dev7", "gone", 1, 0)
 m:connect("127.0.0.1", {port}, function(c) print("connect") end)
 "#,
-        port = b.port
     );
     let mut dev = Device::start(&script, &[]);
     dev.expect("connect");
@@ -241,7 +246,8 @@ fn keepalive_gives_up_on_a_broker_that_stopped_answering() {
 #[test]
 fn an_oversized_message_goes_to_overflow_truncated_and_the_next_arrives() {
     let b = Broker::start(Setup::default());
-    let script = format!(
+    let script = with_port(
+        b.port,
         r#"
 m = mqtt.Client("dev9", 30, nil, nil, 0, 100)
 m:on("message", function(c, t, d) print("message", t, d) end)
@@ -250,7 +256,6 @@ m:connect("127.0.0.1", {port}, function(c)
   c:subscribe("big/#", 1, function() print("ready") end)
 end)
 "#,
-        port = b.port
     );
     let mut dev = Device::start(&script, &[]);
     dev.expect("ready");
@@ -267,7 +272,8 @@ end)
 fn a_burst_goes_one_packet_at_a_time_in_order() {
     let b = Broker::start(Setup::default());
     let sub = b.subscribe("burst/#");
-    let script = format!(
+    let script = with_port(
+        b.port,
         r#"
 local acks = 0
 m = mqtt.Client("dev10", 30)
@@ -278,7 +284,6 @@ m:connect("127.0.0.1", {port}, function(c)
   print("queued", ok)
 end)
 "#,
-        port = b.port
     );
     let ran = run_lua(&script, &[]);
     assert_eq!(
@@ -303,7 +308,8 @@ end)
 #[test]
 fn a_device_can_reconnect_from_its_offline_callback() {
     let b = Broker::start(Setup::default());
-    let script = format!(
+    let script = with_port(
+        b.port,
         r#"
 local rounds = 0
 m = mqtt.Client("dev11", 30)
@@ -314,7 +320,6 @@ m:on("offline", function(c)
 end)
 m:connect("127.0.0.1", {port})
 "#,
-        port = b.port
     );
     let ran = run_lua(&script, &[]);
     assert_eq!(
@@ -364,13 +369,13 @@ end, function(c, r) print("connfail", r) end)
         ran.stderr
     );
     // Without the client certificate the broker refuses the handshake.
-    let no_cert = format!(
+    let no_cert = with_port(
+        b.port,
         r#"
 m = mqtt.Client("dev13", 30)
 m:connect("127.0.0.1", {port}, true, function() print("connect") end,
   function(c, r) print("connfail", r) end)
 "#,
-        port = b.port
     );
     let ran = run_lua(&no_cert, &[]);
     assert_eq!(lines(&ran.stdout), ["connfail\t-5"], "{}", ran.stderr);
@@ -464,4 +469,36 @@ fn a_first_packet_other_than_connack_is_not_a_connack_msg() {
         "{}",
         ran.stderr
     );
+}
+
+#[test]
+fn a_secure_connection_verifies_only_when_asked() {
+    let b = Broker::start(Setup {
+        tls: Some(false),
+        ..Setup::default()
+    });
+    // The device default: nothing verified, and the simulator says so once.
+    let script = with_port(
+        b.port,
+        r#"
+m = mqtt.Client("dev22", 30)
+m:connect("127.0.0.1", {port}, true, function(c) print("connect"); c:close() end,
+  function(c, r) print("connfail", r) end)
+"#,
+    );
+    let ran = run_lua(&script, &[]);
+    assert_eq!(lines(&ran.stdout), ["connect"], "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("without certificate verification"),
+        "{}",
+        ran.stderr
+    );
+    // A CA that did not sign the broker's certificate: the handshake fails, -5.
+    let other = crate::tls::peer::ca("another");
+    let pinned = format!(
+        "local cas = {{ [==[{}]==] }}\ntls.cert.verify(function(n) return cas[n] end)\n{script}",
+        other.pem
+    );
+    let ran = run_lua(&pinned, &[]);
+    assert_eq!(lines(&ran.stdout), ["connfail\t-5"], "{}", ran.stderr);
 }

@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 
 use crate::support::{Ran, run_lua};
 
-mod peer;
+pub(crate) mod peer;
 use peer::*;
 
 /// A device script that fetches over TLS. `setup` runs first; `make` creates the socket.

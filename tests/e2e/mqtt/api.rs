@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::broker::{Broker, Setup};
 use super::device::Device;
-use super::lines;
+use super::{lines, with_port};
 use crate::support::{BIN, Flash, run_lua};
 
 #[test]
@@ -50,13 +50,13 @@ print(m:close())
 #[test]
 fn the_2x_connect_form_under_3_0_is_noted_and_works_under_2_2() {
     let b = Broker::start(Setup::default());
-    let script = format!(
+    let script = with_port(
+        b.port,
         r#"
 m = mqtt.Client("dev14", 30)
 print(m:connect("127.0.0.1", {port}, 0, 0, function(c) print("connect"); c:close() end,
   function(c, r) print("connfail", r) end))
 "#,
-        port = b.port
     );
     // 3.0: the callback is the failure callback, so nothing prints; the run goes on connected.
     let legacy = run_lua(&script, &["--firmware", "2.2"]);
@@ -95,7 +95,8 @@ print(m:connect("127.0.0.1", {port}, 0, 0, function(c) print("connect"); c:close
 #[test]
 fn older_generations_have_their_own_on_close_and_clean_session() {
     let b = Broker::start(Setup::default());
-    let script = format!(
+    let script = with_port(
+        b.port,
         r#"
 m = mqtt.Client("dev18", 30)
 print(pcall(m.on, m, "puback", print))
@@ -107,7 +108,6 @@ m:connect("127.0.0.1", {port}, 0, 0, function(c)
   print("again", c:close())
 end)
 "#,
-        port = b.port
     );
     let v22 = run_lua(&script, &["--firmware", "2.2"]);
     assert_eq!(
@@ -137,7 +137,8 @@ end)
 #[test]
 fn a_2_2_client_with_autoreconnect_comes_back_after_the_broker_restarts() {
     let mut b = Broker::start(Setup::default());
-    let script = format!(
+    let script = with_port(
+        b.port,
         r#"
 local n = 0
 m = mqtt.Client("dev19", 30)
@@ -148,7 +149,6 @@ m:connect("127.0.0.1", {port}, 0, 1, function(c)
   if n == 2 then c:close() end
 end)
 "#,
-        port = b.port
     );
     let mut dev = Device::start(&script, &["--firmware", "2.2"]);
     dev.expect("connect\t1");
@@ -160,26 +160,26 @@ end)
 #[test]
 fn errors_and_refusals_on_a_connected_client() {
     let b = Broker::start(Setup::default());
-    let script = format!(
+    let script = with_port(
+        b.port,
         r#"
 local function try(f) print(select(2, pcall(f))) end
 -- nil in the middle shifts the optional arguments: the 1 is not the clean-session flag.
 m = mqtt.Client("dev20", 30, nil, nil, 1)
 m:connect("127.0.0.1", {port}, function(c)
   try(function() c:connect("127.0.0.1", {port}) end)
-  try(function() c:subscribe({{}}) end)
-  try(function() c:unsubscribe({{}}) end)
-  try(function() c:subscribe({{t = "x"}}) end)
+  try(function() c:subscribe({}) end)
+  try(function() c:unsubscribe({}) end)
+  try(function() c:subscribe({t = "x"}) end)
   try(function() c:publish("t", "x", 0) end)
   print(c:publish("", "x", 0, 0), c:publish("t", string.rep("x", 1500), 0, 0),
         c:publish("t", "x", 3, 0))
-  local big = {{}}
+  local big = {}
   for i = 1, 20 do big[string.rep("t", 100) .. i] = 0 end
   try(function() c:subscribe(big) end)
   c:close()
 end)
 "#,
-        port = b.port
     );
     let ran = run_lua(&script, &[]);
     assert_eq!(
@@ -197,4 +197,24 @@ end)
         ran.stderr
     );
     assert!(b.log().contains("as dev20 (p2, c0, k30)"), "{}", b.log());
+}
+
+#[test]
+fn an_error_in_an_mqtt_callback_panics_the_esp8266_as_net_callbacks_do() {
+    let b = Broker::start(Setup::default());
+    let script = with_port(
+        b.port,
+        r#"
+m = mqtt.Client("dev21", 30)
+m:connect("127.0.0.1", {port}, function(c) error("boom") end)
+"#,
+    );
+    let ran = run_lua(&script, &[]);
+    assert!(
+        ran.stderr
+            .contains("PANIC: unprotected error in call to Lua API (init.lua:3: boom)"),
+        "{}",
+        ran.stderr
+    );
+    assert_ne!(ran.status, 0);
 }

@@ -1,6 +1,6 @@
 //! A real Mosquitto broker for one test: started on a free loopback port with a config file the
 //! test writes (plain or TLS listener, optional password file, optional client certificates made
-//! with rcgen), stopped when dropped. Also the `mosquitto_sub`/`mosquitto_pub` clients the tests
+//! with rcgen by the TLS tests' helpers), stopped when dropped. Also the `mosquitto_sub`/`mosquitto_pub` clients the tests
 //! check the device against. A missing binary fails the test, naming the package to install.
 
 use std::io::{BufRead, BufReader};
@@ -10,7 +10,7 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+use crate::tls::peer::{ca, leaf};
 
 const INSTALL: &str = "install it with `apt-get install -y mosquitto mosquitto-clients`";
 
@@ -51,28 +51,6 @@ pub struct Broker {
 fn free_port() -> u16 {
     let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
     l.local_addr().unwrap().port()
-}
-
-fn issuer(name: &str) -> (String, Issuer<'static, KeyPair>) {
-    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
-    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    p.distinguished_name.push(DnType::CommonName, name);
-    p.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let key = KeyPair::generate().unwrap();
-    let cert = p.self_signed(&key).unwrap();
-    (cert.pem(), Issuer::new(p, key))
-}
-
-fn leaf(ca: &Issuer<'static, KeyPair>, names: &[&str], cn: &str) -> (String, String) {
-    let names = names.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    let mut p = CertificateParams::new(names).unwrap();
-    p.distinguished_name.push(DnType::CommonName, cn);
-    let key = KeyPair::generate().unwrap();
-    let cert = p.signed_by(&key, ca).unwrap();
-    (cert.pem(), key.serialize_pem())
 }
 
 /// Starts mosquitto on the config in `dir`, logging to `broker.log` there (appending).
@@ -116,9 +94,12 @@ impl Broker {
         }
         let mut certs = None;
         if let Some(require) = setup.tls {
-            let (ca_pem, ca) = issuer("test-ca");
-            let (srv, srv_key) = leaf(&ca, &["localhost", "127.0.0.1"], "broker");
-            let (client_pem, client_key_pem) = leaf(&ca, &[], "device");
+            // The TLS tests' certificate authority and leaves (for localhost and 127.0.0.1).
+            let ca = ca("test-ca");
+            let (srv, client) = (leaf(&ca), leaf(&ca));
+            let (ca_pem, srv_key) = (ca.pem.clone(), srv.key.serialize_pem());
+            let (client_pem, client_key_pem) = (client.pem, client.key.serialize_pem());
+            let srv = srv.pem;
             for (name, body) in [
                 ("ca.pem", &ca_pem),
                 ("srv.pem", &srv),

@@ -14,13 +14,13 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig, ServerConnection, StreamOwned};
 
 /// A certificate authority made for one test.
-pub(super) struct Ca {
-    pub(super) der: CertificateDer<'static>,
-    pub(super) pem: String,
-    pub(super) issuer: Issuer<'static, KeyPair>,
+pub(crate) struct Ca {
+    pub(crate) der: CertificateDer<'static>,
+    pub(crate) pem: String,
+    pub(crate) issuer: Issuer<'static, KeyPair>,
 }
 
-pub(super) fn ca(name: &str) -> Ca {
+pub(crate) fn ca(name: &str) -> Ca {
     let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
     p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     p.distinguished_name.push(DnType::CommonName, name);
@@ -38,13 +38,13 @@ pub(super) fn ca(name: &str) -> Ca {
 }
 
 /// A certificate for "localhost" and 127.0.0.1, with its PEM and its key (PKCS#8).
-pub(super) struct Leaf {
-    pub(super) der: CertificateDer<'static>,
-    pub(super) pem: String,
-    pub(super) key: KeyPair,
+pub(crate) struct Leaf {
+    pub(crate) der: CertificateDer<'static>,
+    pub(crate) pem: String,
+    pub(crate) key: KeyPair,
 }
 
-pub(super) fn leaf(ca: &Ca) -> Leaf {
+pub(crate) fn leaf(ca: &Ca) -> Leaf {
     let p = CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
     let key = KeyPair::generate().unwrap();
     let cert = p.signed_by(&key, &ca.issuer).unwrap();

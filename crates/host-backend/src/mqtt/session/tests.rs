@@ -164,3 +164,19 @@ fn close_disconnects_once_the_disconnect_is_handed_over() {
     assert_eq!(out[0], Output::Send(codec::disconnect()));
     assert_eq!(s.sent().last(), Some(&Output::Disconnect));
 }
+
+#[test]
+fn a_lost_connection_drops_the_queue_and_nothing_is_resent() {
+    let mut s = up();
+    s.publish("t", b"1", QoS::AtLeastOnce, false);
+    s.publish("t", b"2", QoS::AtLeastOnce, false);
+    assert_eq!(s.queued(), 2);
+    s.reset();
+    assert_eq!(s.queued(), 0);
+    // The next connection starts with its CONNECT alone.
+    let out = s.connected();
+    assert_eq!(sends(&out), 1);
+    s.sent();
+    let out = s.received(&connack(ConnectReturnCode::Success));
+    assert_eq!(sends(&out), 0);
+}
