@@ -373,3 +373,23 @@ fn compile_checks_names_and_setonerror_falls_back_to_the_default_handler() {
          init.lua:6: cb\nstack traceback:\n\t[C]: in function 'error'\n\tinit.lua:6: in function <init.lua:6>\n"
     );
 }
+
+#[test]
+fn before_3_0_an_output_function_error_reaches_the_print_that_called_it() {
+    // 2.2 calls the output function with lua_call from inside print: nested in running Lua, so
+    // its error unwinds through print to the caller's pcall, as any error would. Not a PANIC.
+    let s = "node.output(function(s) error('boom') end, 0)\n\
+             local ok, e = pcall(print, 'x')\n\
+             node.output(function(s) print(s) end, 0)\n\
+             local deep = pcall(print, 'y')\n\
+             node.output()\n\
+             print(ok, e, deep)\n";
+    let r = run_lua(s, &["--firmware", "2.2"]);
+    assert_eq!(
+        (r.status, r.stdout.as_str()),
+        (0, "false\tinit.lua:1: boom\tfalse\n"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("PANIC"), "{}", r.stderr);
+}
