@@ -189,3 +189,34 @@ fn the_project_file_can_name_the_lfs_sources() {
     let r = f.run("init.lua", &[]);
     assert_eq!(r.stdout, "_init,greet\n", "{}", r.stderr);
 }
+
+#[test]
+fn reload_refuses_a_damaged_image_and_keeps_the_running_lfs() {
+    // A length field past the end of the file, and a module that does not compile: both are
+    // the reload's error string, the device keeps running, and no boot ever sees them.
+    let f = Flash::new(&[
+        (
+            "huge.img",
+            "nodemcu-sim-lfs 1\ntime 1\nmodule m 18446744073709551615\nx\nend\n",
+        ),
+        (
+            "bad.img",
+            "nodemcu-sim-lfs 1\ntime 1\nmodule m 3\nx=(\nend\n",
+        ),
+        (
+            "init.lua",
+            "print(node.LFS.reload('huge.img'))\nprint(node.LFS.reload('bad.img'))\nprint(node.LFS.list())\n",
+        ),
+    ]);
+    let r = f.run("init.lua", &["--on-reset", "restart"]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    // 5.1 quotes '<eof>', 5.3 does not.
+    assert!(
+        matches!(&lines[..], ["LFS length mismatch", compile, "nil"]
+            if compile.starts_with("m:1: unexpected symbol near ") && compile.contains("<eof>")),
+        "{}\n{}",
+        r.stdout,
+        r.stderr
+    );
+}

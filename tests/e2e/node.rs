@@ -77,7 +77,7 @@ fn info_groups_are_tables_and_a_bad_group_is_the_option_error() {
     assert_eq!(
         run_fw(s, &[]),
         "chip_id=12648430 flash_id=1458415 flash_mode=0 flash_size=4096 flash_speed=40000000\n\
-         lfs_base=524288 lfs_mapped=1076363264 lfs_size=131072 lfs_used=0\n\
+         lfs_base=393216 lfs_mapped=1076232192 lfs_size=131072 lfs_used=0\n\
          3\t0\t0\t3.0.0-release_20240225\trelease\n\
          true\t131072\tfloat\ttrue\tnil\n\
          false\tinit.lua:8: bad argument #1 to 'info' (invalid option 'nope')\n"
@@ -213,7 +213,7 @@ fn partition_table_and_startup_options_of_3_0() {
              print(node.LFS.config.lfs_size == node.info('lfs').lfs_size)\n";
     assert_eq!(
         run_fw(s, &[]),
-        "0x80000 0x20000 0x80000 0x37c000\n\
+        "0x60000 0x20000 0x80000 0x37c000\n\
          false\tinit.lua:3: bad argument #1 to 'setpartitiontable' (must be table)\n\
          false\tinit.lua:4: bad argument #1 to 'setpartitiontable' (invalid partition setting)\n\
          false\tinit.lua:5: Partition value out of range\n\
@@ -372,4 +372,24 @@ fn compile_checks_names_and_setonerror_falls_back_to_the_default_handler() {
          false\tinit.lua:3: cannot open missing.lua\n\
          init.lua:6: cb\nstack traceback:\n\t[C]: in function 'error'\n\tinit.lua:6: in function <init.lua:6>\n"
     );
+}
+
+#[test]
+fn before_3_0_an_output_function_error_reaches_the_print_that_called_it() {
+    // 2.2 calls the output function with lua_call from inside print: nested in running Lua, so
+    // its error unwinds through print to the caller's pcall, as any error would. Not a PANIC.
+    let s = "node.output(function(s) error('boom') end, 0)\n\
+             local ok, e = pcall(print, 'x')\n\
+             node.output(function(s) print(s) end, 0)\n\
+             local deep = pcall(print, 'y')\n\
+             node.output()\n\
+             print(ok, e, deep)\n";
+    let r = run_lua(s, &["--firmware", "2.2"]);
+    assert_eq!(
+        (r.status, r.stdout.as_str()),
+        (0, "false\tinit.lua:1: boom\tfalse\n"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("PANIC"), "{}", r.stderr);
 }

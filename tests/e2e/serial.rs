@@ -427,3 +427,35 @@ fn under_run_standard_input_reaches_uart_on_and_nothing_else() {
     let (status, out) = run_with_stdin("print('no receiver')\n", b"print(1)\n");
     assert_eq!((status, out.as_str()), (0, "no receiver\n"));
 }
+
+#[cfg(unix)]
+#[test]
+fn the_pty_link_is_gone_when_the_device_stops() {
+    // The run ends (a restart under --on-reset exit) while the port's reader still waits for a
+    // tool: the link must not be left pointing at a terminal that another process gets next.
+    let flash = Flash::new(&[(
+        "init.lua",
+        "tmr.create():alarm(50, tmr.ALARM_SINGLE, function() node.restart() end)\n",
+    )]);
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("ttyUSB0");
+    let mut child = Command::new(BIN)
+        .arg("serial")
+        .arg("--flash")
+        .arg(flash.path())
+        .arg("--pty")
+        .arg(&link)
+        .args(["--on-reset", "exit"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let status = crate::support::wait(&mut child, Duration::from_secs(20));
+    assert_eq!(status, 6);
+    assert!(
+        std::fs::symlink_metadata(&link).is_err(),
+        "left behind: {link:?} -> {:?}",
+        std::fs::read_link(&link)
+    );
+}

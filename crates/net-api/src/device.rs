@@ -201,7 +201,10 @@ async fn boot_once(
         match mode {
             None | Some(ConsoleBoot::UartOnly) => return Outcome::MainError(msg),
             // At the console the board prints the error and carries on, with no reset.
-            Some(ConsoleBoot::Boot { .. }) => device.rt.print(format!("{msg}\n").as_bytes()),
+            Some(ConsoleBoot::Boot { .. }) => {
+                // An output function's own error here has nowhere to go.
+                let _ = device.rt.print(format!("{msg}\n").as_bytes());
+            }
             // `run -i`: reported as `run` reports it, then the console opens anyway.
             Some(ConsoleBoot::AfterScript) => device.rt.diag(&msg),
         }

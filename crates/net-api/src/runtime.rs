@@ -145,8 +145,9 @@ impl Hasher for IdHasher {
     }
 }
 
-/// Where `node.output` sends what `print` writes.
-pub type OutputRedirect = Rc<dyn Fn(&[u8])>;
+/// Where `node.output` sends what `print` writes. An error is one the output function raised
+/// while `print` waited for it (a 2.x `lua_call` nested in `print`): `print` raises it in turn.
+pub type OutputRedirect = Rc<dyn Fn(&[u8]) -> crate::lauxlib::FwResult<()>>;
 
 /// Lua helpers from `prelude.lua`.
 pub(crate) struct Helpers {
@@ -561,12 +562,16 @@ impl Runtime {
         (self.cfg.sinks.uart)(bytes);
     }
 
-    /// Output of `print`: the UART, unless `node.output` redirected it.
-    pub fn print(&self, bytes: &[u8]) {
+    /// Output of `print`: the UART, unless `node.output` redirected it. `Err` is the error of
+    /// an output function called at once (see [`OutputRedirect`]).
+    pub fn print(&self, bytes: &[u8]) -> crate::lauxlib::FwResult<()> {
         let redirect = self.output_redirect.borrow().clone();
         match redirect {
             Some(r) => r(bytes),
-            None => self.uart(bytes),
+            None => {
+                self.uart(bytes);
+                Ok(())
+            }
         }
     }
 

@@ -163,9 +163,9 @@ fn print(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<Function> {
             };
             if pieces && rt.output_redirect.borrow().is_some() {
                 if i > 0 {
-                    rt.print(b"\t");
+                    rt.print(b"\t")?;
                 }
-                rt.print(&s.as_bytes());
+                rt.print(&s.as_bytes())?;
                 continue;
             }
             if i > 0 {
@@ -174,7 +174,7 @@ fn print(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<Function> {
             line.extend_from_slice(&s.as_bytes());
         }
         line.push(b'\n');
-        rt.print(&line);
+        rt.print(&line)?;
         Ok(())
     })
 }

@@ -46,11 +46,15 @@ pub fn run(args: SerialArgs) -> i32 {
         Some(path) => match pty::Port::open(path) {
             Ok(port) => {
                 let port = Arc::new(port);
-                let out = port.clone();
+                let (out, reader) = (port.clone(), port.clone());
                 cfg.sinks.uart = Arc::new(move |b| out.write(b));
-                std::thread::spawn(move || port.read_into(&handle));
+                std::thread::spawn(move || reader.read_into(&handle));
                 eprintln!("nodemcu-sim: serial port at {}", path.display());
                 let outcome = net_api::run_console(cfg, console);
+                // The reader thread keeps its share of the port to the end of the process,
+                // which runs no destructors: the link goes now, or it would outlive the
+                // terminal it names and later lead a tool to whoever gets that pts next.
+                port.unlink();
                 status::report(&outcome)
             }
             Err(e) => {
@@ -118,6 +122,8 @@ mod pty {
     pub struct Port {
         master: File,
         link: PathBuf,
+        /// The terminal the link points at.
+        name: PathBuf,
     }
 
     impl Port {
@@ -153,6 +159,7 @@ mod pty {
             Ok(Port {
                 master,
                 link: path.to_path_buf(),
+                name,
             })
         }
 
@@ -211,9 +218,19 @@ mod pty {
         }
     }
 
+    impl Port {
+        /// Removes the link, if it is still the one this port made.
+        pub fn unlink(&self) {
+            let ours = std::fs::read_link(&self.link).is_ok_and(|t| t == self.name);
+            if ours {
+                let _ = std::fs::remove_file(&self.link);
+            }
+        }
+    }
+
     impl Drop for Port {
         fn drop(&mut self) {
-            let _ = std::fs::remove_file(&self.link);
+            self.unlink();
         }
     }
 
@@ -285,6 +302,7 @@ mod pty {
         }
         pub fn write(&self, _: &[u8]) {}
         pub fn read_into(&self, _: &ConsoleHandle) {}
+        pub fn unlink(&self) {}
     }
 
     pub struct RawMode;

@@ -290,24 +290,22 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>, node: &mlua::Table) -> mlua::
 const ESP32_OUTPUT_CHUNK: usize = 127;
 
 /// `node.output(fn)` without a pipe. Before 3.0 the ESP8266 calls `fn(s)` at once with each
-/// string `print` writes; the ESP32 port calls it later, from a HIGH priority task, with chunks
-/// of at most 127 bytes.
+/// string `print` writes, a plain `lua_call` inside `print`, so its error is `print`'s (not a
+/// PANIC: the running code's own protection catches it); the ESP32 port calls it later, from a
+/// HIGH priority task, with chunks of at most 127 bytes.
 fn set_callback(lua: &Lua, rt: &Rc<Runtime>, f: Function, serial_debug: bool, queued: bool) {
     lua.remove_app_data::<Stdout>();
     let (weak_lua, weak) = (lua.weak(), Rc::downgrade(rt));
     *rt.output_redirect.borrow_mut() = Some(Rc::new(move |bytes: &[u8]| {
         let (Some(rt), Some(lua)) = (weak.upgrade(), weak_lua.try_upgrade()) else {
-            return;
+            return Ok(());
         };
         if serial_debug {
             rt.uart(bytes);
         }
         if !queued {
-            let Ok(s) = lua.create_string(bytes) else {
-                return;
-            };
-            let _ = rt.call_protected(&lua, &f, s);
-            return;
+            let s = lua.create_string(bytes)?;
+            return rt.call_sync(&lua, &f, s);
         }
         for chunk in bytes.chunks(ESP32_OUTPUT_CHUNK) {
             let (f, r, chunk) = (f.clone(), rt.clone(), chunk.to_vec());
@@ -319,6 +317,7 @@ fn set_callback(lua: &Lua, rt: &Rc<Runtime>, f: Function, serial_debug: bool, qu
                 }),
             );
         }
+        Ok(())
     }));
 }
 
@@ -338,5 +337,6 @@ fn set_stdout(lua: &Lua, rt: &Rc<Runtime>, to: Option<Stdout>) {
             }
             let _ = pipe::write(&rt, &pipe, bytes);
         }
+        Ok(())
     }));
 }

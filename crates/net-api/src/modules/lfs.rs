@@ -93,7 +93,8 @@ impl Image {
                 return Err("LFS length mismatch".into());
             };
             let len: usize = len.parse().map_err(|_| "LFS length mismatch")?;
-            if rest.len() < len + 1 || rest[len] != b'\n' {
+            // `get`, not `len + 1`: the length is the file's word, and may be any number.
+            if rest.get(len) != Some(&b'\n') {
                 return Err("LFS length mismatch".into());
             }
             modules.push((name.to_string(), rest[..len].to_vec()));
@@ -105,6 +106,9 @@ impl Image {
         if bytes.len() as i64 > LFS_SIZE {
             return Err("LFS Image too big for configured LFS region".into());
         }
+        // What luac.cross checks before writing an image: a module that does not compile
+        // would otherwise be found only by the boot that loads it, which could then not boot.
+        compiles(&modules)?;
         Ok(Image { time, modules })
     }
 }
@@ -112,16 +116,12 @@ impl Image {
 /// Builds an image from Lua sources (name, bytes), checking that each compiles, as luac.cross
 /// does before it writes an image; the error names the module and the line.
 pub fn build(time: i64, sources: Vec<(String, Vec<u8>)>) -> Result<Image, String> {
-    let lua = Lua::new();
-    for (name, src) in &sources {
+    for (name, _) in &sources {
         if name.is_empty() || name.contains([' ', '\n']) {
             return Err(format!("'{name}' cannot be an LFS module name"));
         }
-        lua.load(src.as_slice())
-            .set_name(format!("={name}"))
-            .into_function()
-            .map_err(|e| crate::lauxlib::lua_error_text(&e))?;
     }
+    compiles(&sources)?;
     let mut modules = sources;
     modules.sort_by(|a, b| a.0.cmp(&b.0));
     if let Some(w) = modules.windows(2).find(|w| w[0].0 == w[1].0) {
@@ -132,6 +132,18 @@ pub fn build(time: i64, sources: Vec<(String, Vec<u8>)>) -> Result<Image, String
         return Err("LFS Image too big for configured LFS region".into());
     }
     Ok(image)
+}
+
+/// Each module compiles; the error names the module and the line.
+fn compiles(modules: &[(String, Vec<u8>)]) -> Result<(), String> {
+    let lua = Lua::new();
+    for (name, src) in modules {
+        lua.load(src.as_slice())
+            .set_name(format!("={name}"))
+            .into_function()
+            .map_err(|e| crate::lauxlib::lua_error_text(&e))?;
+    }
+    Ok(())
 }
 
 /// The modules of the loaded image, compiled: name to function, in name order.

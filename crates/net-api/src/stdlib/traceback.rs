@@ -106,30 +106,41 @@ unsafe extern "C-unwind" fn traceback_c(state: *mut ffi::lua_State) -> c_int {
         let mut len = 0usize;
         let p = ffi::lua_tolstring(state, -1, &mut len);
         let text = std::slice::from_raw_parts(p as *const u8, len);
-        let trimmed = drop_frames(text, 1 + usize::from(under_msgh));
-        ffi::lua_pushlstring(state, trimmed.as_ptr() as *const _, trimmed.len());
+        let (body, cut) = frames_cut(text, 1 + usize::from(under_msgh));
+        // The two kept pieces are joined by Lua, from the string still on the stack: a memory
+        // error may jump out of these calls, so no Rust value that owns memory is alive here.
+        ffi::lua_pushlstring(state, p, body);
+        ffi::lua_pushlstring(state, p.add(cut), len - cut);
+        ffi::lua_concat(state, 2);
         1
     }
 }
 
-/// The traceback `text` without its first `skip` frame lines.
-fn drop_frames(text: &[u8], skip: usize) -> Vec<u8> {
+/// The traceback `text` without its first `skip` frame lines: `text[..body]` and `text[cut..]`
+/// are what is kept, as `(body, cut)`.
+fn frames_cut(text: &[u8], skip: usize) -> (usize, usize) {
     const HEAD: &[u8] = b"stack traceback:";
     let Some(at) = text.windows(HEAD.len()).position(|w| w == HEAD) else {
-        return text.to_vec();
+        return (text.len(), text.len());
     };
     let body = at + HEAD.len();
     let mut cut = body;
     for _ in 0..skip {
-        match text[cut + 1..].windows(2).position(|w| w == b"\n\t") {
-            Some(i) if text[cut..].starts_with(b"\n\t") => cut = cut + 1 + i,
-            _ if text[cut..].starts_with(b"\n\t") => cut = text.len(),
-            _ => break,
+        if !text[cut..].starts_with(b"\n\t") {
+            break;
         }
+        cut = match text[cut + 1..].windows(2).position(|w| w == b"\n\t") {
+            Some(i) => cut + 1 + i,
+            None => text.len(),
+        };
     }
-    let mut out = text[..body].to_vec();
-    out.extend_from_slice(&text[cut..]);
-    out
+    (body, cut)
+}
+
+#[cfg(test)]
+fn drop_frames(text: &[u8], skip: usize) -> Vec<u8> {
+    let (body, cut) = frames_cut(text, skip);
+    [&text[..body], &text[cut..]].concat()
 }
 
 #[cfg(test)]
@@ -148,5 +159,10 @@ mod tests {
             b"stack traceback:"
         );
         assert_eq!(drop_frames(b"no trace", 1), b"no trace");
+        // More frames asked away than there are: all of them go, and nothing reads past the end.
+        assert_eq!(
+            drop_frames(b"stack traceback:\n\t[C]: ?", 2),
+            b"stack traceback:"
+        );
     }
 }
