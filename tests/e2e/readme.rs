@@ -64,7 +64,10 @@ fn readme_command_on(line: &str, port: Option<(&str, &str)>, extra: &[&str]) -> 
     let mut w = words(line);
     assert_eq!(w[0], "nodemcu-sim");
     if let Some((from, to)) = port {
-        let at = w.iter().position(|a| a == from).expect("the argument to replace");
+        let at = w
+            .iter()
+            .position(|a| a == from)
+            .expect("the argument to replace");
         w[at] = to.to_string();
     }
     let mut cmd = Command::new(BIN);
