@@ -75,3 +75,25 @@ fn dofile_and_loadfile_argument_errors_are_the_firmware_s() {
          false\tinit.lua:6: bad argument #1 to 'loadfile' (string expected, got table)\n"
     );
 }
+
+/// Lua 5.1 runs finalisers as the collector steps inside any allocation, here one a binding
+/// makes; its error is the finaliser's own message. (The 5.3 build runs them at moments this
+/// script cannot pin down, so the check is the 5.1 build's.)
+#[cfg(not(feature = "lua53"))]
+#[test]
+fn a_finaliser_error_inside_a_binding_keeps_one_position() {
+    let r = run_lua(
+        "local p = newproxy(true) getmetatable(p).__gc = function() error('gc boom') end\n\
+         p = nil\n\
+         collectgarbage('setpause', 0) collectgarbage('setstepmul', 1000000)\n\
+         local ok, e\n\
+         for i = 1, 1000 do\n\
+           ok, e = pcall(function() return wifi.sta.getip() end)\n\
+           if not ok then break end\n\
+         end\n\
+         print(ok, e)\n",
+        &[],
+    );
+    assert_eq!(r.status, 0, "{r:?}");
+    assert_eq!(r.stdout, "false\tinit.lua:1: gc boom\n");
+}

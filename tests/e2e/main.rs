@@ -5,6 +5,7 @@
 mod support;
 
 mod board;
+mod cli;
 mod console;
 mod data;
 mod decisions;
