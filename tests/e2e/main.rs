@@ -14,6 +14,7 @@ mod file;
 mod fuzz;
 mod generations;
 mod hangs;
+mod http;
 mod lfs;
 mod mqtt;
 mod node;

@@ -20,6 +20,7 @@ pub mod crypto;
 pub mod encoder;
 pub mod file;
 pub mod gpio;
+pub mod http;
 pub mod lfs;
 pub mod node;
 pub mod pipe;
@@ -126,6 +127,8 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>, reset: Option<ResetCause>) ->
         gpio::install(lua, rt)?;
         adc::install(lua, rt)?;
         pwm::install(lua, rt)?;
+        // The ESP32's http module has another API (handles, events): not simulated yet.
+        http::install(lua, rt)?;
     }
     sjson::install(lua, rt)?;
     encoder::install(lua)?;
