@@ -302,17 +302,6 @@ fn argument_errors_are_the_firmwares() {
 }
 
 #[test]
-fn https_is_not_simulated_yet_and_calls_back_minus_one() {
-    let ran = run_lua(
-        "http.get('https://127.0.0.1:1/', nil, function(...) print(...) end) print('asked')",
-        &[],
-    );
-    ok(&ran);
-    assert_eq!(ran.stdout, "asked\n-1\tnil\tnil\n");
-    assert!(ran.stderr.contains("https:// URLs are not supported"), "{}", ran.stderr);
-}
-
-#[test]
 fn generations_and_targets() {
     let srv = Server::start(|_| Some(b"HTTP/1.1 200 OK\r\nA: b\r\n\r\nx\0y".to_vec()));
     let script = format!(

@@ -6,7 +6,7 @@
 
 use std::net::SocketAddr;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// `REDIRECTION_FOLLOW_MAX`: a response that would be the 21st redirect fails instead.
@@ -215,13 +215,8 @@ fn headers(buf: &[u8]) -> Vec<(String, Vec<u8>)> {
 /// keeps what arrived.
 pub fn dechunk(mut body: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    loop {
-        let Ok(httparse::Status::Complete((used, size))) = httparse::parse_chunk_size(body) else {
-            break;
-        };
-        let Ok(size) = usize::try_from(size) else {
-            break;
-        };
+    while let Ok(httparse::Status::Complete((used, size))) = httparse::parse_chunk_size(body) {
+        let size = usize::try_from(size).unwrap_or(usize::MAX);
         if size == 0 {
             break;
         }
@@ -261,18 +256,41 @@ pub enum Event {
     Failed,
 }
 
-/// Connects to `addr`, writes `head` then `body`, and reports what comes back until the server
-/// closes. The caller drops the task to abort it (timeout, buffer full).
+/// TLS for an `https://` request: the client config and the name the handshake is for.
+pub struct Tls {
+    pub config: std::sync::Arc<crate::tls::ClientConfig>,
+    pub name: crate::tls::ServerName<'static>,
+}
+
+/// Connects to `addr` (with a TLS handshake when `tls` is given), writes `head` then `body`, and
+/// reports what comes back until the server closes. The caller drops the task to abort it
+/// (timeout, buffer full). A refused connection or a failed handshake is [`Event::Failed`].
 pub async fn exchange(
     addr: SocketAddr,
+    tls: Option<Tls>,
     head: Vec<u8>,
     body: Option<Vec<u8>>,
     mut report: impl FnMut(Event),
 ) {
-    let Ok(mut stream) = TcpStream::connect(addr).await else {
+    let Ok(tcp) = TcpStream::connect(addr).await else {
         report(Event::Failed);
         return;
     };
+    match tls {
+        None => talk(tcp, head, body, report).await,
+        Some(Tls { config, name }) => match crate::tls::handshake(config, name, tcp).await {
+            Ok(stream) => talk(stream, head, body, report).await,
+            Err(_) => report(Event::Failed),
+        },
+    }
+}
+
+async fn talk<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    head: Vec<u8>,
+    body: Option<Vec<u8>>,
+    mut report: impl FnMut(Event),
+) {
     let mut sent = stream.write_all(&head).await;
     if let (Ok(()), Some(body)) = (&sent, body) {
         sent = stream.write_all(&body).await;

@@ -146,9 +146,6 @@ fn c_string(mut bytes: Vec<u8>) -> Vec<u8> {
 /// `http_raw_request`: resolves the host, then connects. A name the resolver refuses at once
 /// (empty, too long, the DNS table full) answers `-1` before the binding returns.
 fn start(lua: &Lua, rt: &Rc<Runtime>, req: Request) -> mlua::Result<()> {
-    if req.target.secure {
-        return refuse_https(rt);
-    }
     let host = req.target.host.clone();
     let r = rt.clone();
     let pending = Rc::new(RefCell::new(Some(req)));
@@ -158,13 +155,13 @@ fn start(lua: &Lua, rt: &Rc<Runtime>, req: Request) -> mlua::Result<()> {
             return Ok(());
         };
         match ip {
-            Some(ip) => connect(&r, req, ip),
+            Some(ip) => connect(lua, &r, req, ip),
             None => deliver(lua, &r, ERROR, None),
         }
     });
     match answer {
         Ok(Lookup::Now(ip)) => match pending.borrow_mut().take() {
-            Some(req) => connect(rt, req, ip),
+            Some(req) => connect(lua, rt, req, ip),
             None => Ok(()),
         },
         Ok(Lookup::Pending) => Ok(()),
@@ -172,24 +169,24 @@ fn start(lua: &Lua, rt: &Rc<Runtime>, req: Request) -> mlua::Result<()> {
     }
 }
 
-/// `https://` needs the firmware's TLS client, which this module does not have yet: the callback
-/// gets `-1` on the next turn of the loop, as a failed handshake would give.
-fn refuse_https(rt: &Rc<Runtime>) -> mlua::Result<()> {
-    rt.warn_once(
-        "http:https",
-        "http: https:// URLs are not supported by the simulator yet; the callback gets -1",
-    );
-    let (r, live) = (rt.clone(), rt.live_io_guard());
-    rt.event_sink().push(Box::new(move |lua| {
-        drop(live);
-        deliver(lua, &r, ERROR, None)
-    }));
-    Ok(())
-}
-
-/// Starts the exchange with `ip` and arms the firmware's timeout on the device clock.
-fn connect(rt: &Rc<Runtime>, req: Request, ip: Ipv4Addr) -> mlua::Result<()> {
+/// Starts the exchange with `ip` and arms the firmware's timeout on the device clock. An
+/// `https://` request gets the device's TLS client (`tls.cert.verify`, `tls.cert.auth`); when that
+/// cannot be set up the request fails (`-1`) as a failed handshake would.
+fn connect(lua: &Lua, rt: &Rc<Runtime>, req: Request, ip: Ipv4Addr) -> mlua::Result<()> {
     let addr = SocketAddr::new(IpAddr::V4(ip), req.target.port);
+    let tls = match req.target.secure {
+        false => None,
+        true => match crate::tls::client_config(lua, rt) {
+            Ok(config) => Some(proto::Tls {
+                config,
+                name: host_backend::tls::server_name(&req.target.host, IpAddr::V4(ip)),
+            }),
+            Err(why) => {
+                rt.diag(&format!("http: cannot connect to {addr}: {why}"));
+                return deliver(lua, rt, ERROR, None);
+            }
+        },
+    };
     let head = proto::request_head(
         &req.target,
         &req.method,
@@ -218,7 +215,7 @@ fn connect(rt: &Rc<Runtime>, req: Request, ip: Ipv4Addr) -> mlua::Result<()> {
             Event::Closed | Event::Failed => conclude(lua, &r, &f),
         }));
     };
-    let task = tokio::task::spawn_local(proto::exchange(addr, head, body, report));
+    let task = tokio::task::spawn_local(proto::exchange(addr, tls, head, body, report));
     *fl.task.borrow_mut() = Some(task);
     Ok(())
 }
