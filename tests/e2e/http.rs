@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use crate::support::{Flash, Ran, run_cmd, run_lua};
 
-/// A server on 127.0.0.1 answering each request with `reply(path)`; `None` holds the connection
-/// open without a word.
+/// A server on 127.0.0.1 answering each request with `reply(path)` and closing; `None` answers
+/// nothing. A holding server keeps every connection open after its answer.
 struct Server {
     port: u16,
     seen: Arc<Mutex<Vec<String>>>,
@@ -18,6 +18,17 @@ struct Server {
 
 impl Server {
     fn start(reply: impl Fn(&str) -> Option<Vec<u8>> + Send + Sync + 'static) -> Server {
+        Server::spawn(reply, false)
+    }
+
+    fn holding(reply: impl Fn(&str) -> Option<Vec<u8>> + Send + Sync + 'static) -> Server {
+        Server::spawn(reply, true)
+    }
+
+    fn spawn(
+        reply: impl Fn(&str) -> Option<Vec<u8>> + Send + Sync + 'static,
+        hold: bool,
+    ) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().unwrap().port();
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -26,7 +37,7 @@ impl Server {
             for conn in listener.incoming() {
                 let Ok(conn) = conn else { break };
                 let (s, reply) = (s.clone(), reply.clone());
-                std::thread::spawn(move || serve(conn, &s, &*reply));
+                std::thread::spawn(move || serve(conn, &s, &*reply, hold));
             }
         });
         Server { port, seen }
@@ -41,15 +52,21 @@ impl Server {
     }
 }
 
-fn serve(mut conn: TcpStream, seen: &Mutex<Vec<String>>, reply: &dyn Fn(&str) -> Option<Vec<u8>>) {
+fn serve(
+    mut conn: TcpStream,
+    seen: &Mutex<Vec<String>>,
+    reply: &dyn Fn(&str) -> Option<Vec<u8>>,
+    hold: bool,
+) {
     let req = read_request(&mut conn);
     let path = req.split(' ').nth(1).unwrap_or("").to_string();
     seen.lock().unwrap().push(req);
-    match reply(&path) {
-        Some(bytes) => {
-            let _ = conn.write_all(&bytes);
-        }
-        None => std::thread::sleep(Duration::from_secs(120)),
+    let answer = reply(&path);
+    if let Some(bytes) = &answer {
+        let _ = conn.write_all(bytes);
+    }
+    if hold || answer.is_none() {
+        std::thread::sleep(Duration::from_secs(120));
     }
 }
 
@@ -290,6 +307,7 @@ fn argument_errors_are_the_firmwares() {
     let ran = run_lua(
         "print(select(2, pcall(function() http.get() end)))
          print(select(2, pcall(function() http.request('http://x/', {}) end)))
+         print(select(2, pcall(function() http.request(nil, 'GET') end)))
          print(http.OK, http.ERROR)",
         &[],
     );
@@ -297,7 +315,8 @@ fn argument_errors_are_the_firmwares() {
     assert_eq!(
         ran.stdout,
         "init.lua:1: bad argument #1 to 'get' (string expected, got no value)\n\
-         init.lua:2: bad argument #2 to 'request' (string expected, got table)\n0\t-1\n"
+         init.lua:2: bad argument #2 to 'request' (string expected, got table)\n\
+         init.lua:3: bad argument #1 to 'request' (string expected, got nil)\n0\t-1\n"
     );
 }
 
@@ -340,20 +359,46 @@ fn the_callback_slot_is_shared() {
     assert_eq!(ran.stdout, "two\t/fast\n");
 }
 
+/// Runs `script` with a 90 s limit (the firmware's timeout is 60 s).
+fn run_long(script: String) -> std::thread::JoinHandle<Ran> {
+    std::thread::spawn(move || {
+        let flash = Flash::new(&[("init.lua", &script)]);
+        let mut cmd = std::process::Command::new(crate::support::BIN);
+        cmd.arg("run").arg(flash.file("init.lua"));
+        run_cmd(cmd, Duration::from_secs(90))
+    })
+}
+
 #[test]
-fn a_silent_server_times_out_after_sixty_seconds() {
-    let srv = Server::start(|_| None);
-    let flash = Flash::new(&[(
-        "init.lua",
-        &format!(
-            "local t0 = tmr.now()
-             http.get('{}', nil, function(...) print(math.floor((tmr.now() - t0) / 1000000), ...) end)",
-            srv.url("/")
-        ),
-    )]);
-    let mut cmd = std::process::Command::new(crate::support::BIN);
-    cmd.arg("run").arg(flash.file("init.lua"));
-    let ran = run_cmd(cmd, Duration::from_secs(90));
+fn the_timeout_is_sixty_seconds_and_judges_what_arrived() {
+    let silent = Server::start(|_| None);
+    let partial = Server::holding(|_| Some(b"HTTP/1.1 206 Partial\r\nA: 1\r\nB".to_vec()));
+    let script = |url: String| {
+        format!(
+            "{SHOW} local t0 = tmr.now()
+             http.get('{url}', nil, function(...) print(math.floor((tmr.now() - t0) / 1000000)) show(...) end)"
+        )
+    };
+    let silent = run_long(script(silent.url("/")));
+    let partial = run_long(script(partial.url("/")));
+    let (silent, partial) = (silent.join().unwrap(), partial.join().unwrap());
+    ok(&silent);
+    ok(&partial);
+    assert_eq!(silent.stdout, "60\n-1\tnil\t\n");
+    assert_eq!(partial.stdout, "60\n206\t\ta=1\n");
+}
+
+#[test]
+fn a_name_that_does_not_resolve_calls_back_minus_one() {
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let ran = run_lua(
+        "http.get('http://nowhere.test/', nil, function(...) print(...) end) print('asked')",
+        &["--dns", "127.0.0.1", "--dns-port", &port.to_string()],
+    );
     ok(&ran);
-    assert_eq!(ran.stdout, "60\t-1\tnil\tnil\n");
+    assert_eq!(ran.stdout, "asked\n-1\tnil\tnil\n");
 }

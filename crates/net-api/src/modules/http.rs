@@ -70,6 +70,7 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
     let mut fns = vec![(
         "request",
         bind(lua, move |lua, a| {
+            a.check_bytes(lua, 1)?; // The URL is checked first.
             let method = c_string(a.check_bytes(lua, 2)?.as_bytes().to_vec());
             call(
                 lua,
