@@ -402,3 +402,52 @@ fn a_name_that_does_not_resolve_calls_back_minus_one() {
     ok(&ran);
     assert_eq!(ran.stdout, "asked\n-1\tnil\tnil\n");
 }
+
+#[test]
+fn an_error_in_the_callback_panics_before_3_0_and_goes_to_the_handler_after() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let script =
+        format!("http.get('http://127.0.0.1:{port}/', nil, function(c) error('boom ' .. c) end)");
+    let v22 = run_lua(&script, &["--firmware", "2.2"]);
+    assert_eq!(v22.status, 4, "{}", v22.stderr);
+    assert!(
+        v22.stderr
+            .contains("PANIC: unprotected error in call to Lua API (init.lua:1: boom -1)"),
+        "{}",
+        v22.stderr
+    );
+    let v30 = run_lua(&script, &[]);
+    assert_eq!(v30.status, 3, "{}", v30.stderr);
+    assert!(
+        v30.stdout
+            .starts_with("init.lua:1: boom -1\nstack traceback:"),
+        "{}",
+        v30.stdout
+    );
+}
+
+#[test]
+fn in_1_5_a_request_made_by_the_callback_loses_its_callback() {
+    let srv = Server::start(|path| Some(format!("HTTP/1.1 200 OK\r\n\r\n{path}").into_bytes()));
+    let script = format!(
+        "http.get('{a}', nil, function(c, b)
+           print('first', b)
+           http.get('{b}', nil, function(c, b) print('second', b) end)
+         end)",
+        a = srv.url("/a"),
+        b = srv.url("/b")
+    );
+    let v15 = run_lua(&script, &["--firmware", "1.5"]);
+    let v22 = run_lua(&script, &["--firmware", "2.2"]);
+    assert_eq!(v15.stdout, "first\t/a\n");
+    assert_eq!(v22.stdout, "first\t/a\nsecond\t/b\n");
+    assert_eq!(
+        srv.requests().len(),
+        4,
+        "both generations made both requests"
+    );
+}
