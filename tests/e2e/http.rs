@@ -451,3 +451,27 @@ fn in_1_5_a_request_made_by_the_callback_loses_its_callback() {
         "both generations made both requests"
     );
 }
+
+#[test]
+fn a_response_the_heap_cannot_hold_fails() {
+    // The firmware grows its buffer with os_malloc: with the heap nearly full, that fails.
+    let srv = Server::start(|_| {
+        Some(format!("HTTP/1.1 200 OK\r\n\r\n{}", "y".repeat(4000)).into_bytes())
+    });
+    let ran = run_lua(
+        &format!(
+            "local hog = {{}}
+             pcall(function() while node.heap() > 3000 do hog[#hog + 1] = string.rep('x', 200) .. #hog end end)
+             http.get('{u}', nil, function(c, b)
+               print(c, b)
+               hog = nil
+               collectgarbage()
+               http.get('{u}', nil, function(c, b) print(c, #b) end)
+             end)",
+            u = srv.url("/")
+        ),
+        &[],
+    );
+    ok(&ran);
+    assert_eq!(ran.stdout, "-1\tnil\n200\t4000\n");
+}

@@ -222,14 +222,17 @@ fn connect(lua: &Lua, rt: &Rc<Runtime>, req: Request, ip: Ipv4Addr) -> mlua::Res
 }
 
 /// `http_receive_callback`: appends to the buffer, which with its NUL must stay within
-/// `BUFFER_SIZE_MAX`; past that the response is discarded and the connection closed (`-1`).
+/// `BUFFER_SIZE_MAX` and be allocated anew from the device heap each time; past either limit the
+/// response is discarded and the connection closed (`-1`).
 fn receive(lua: &Lua, rt: &Rc<Runtime>, fl: &Rc<InFlight>, bytes: &[u8]) -> mlua::Result<()> {
     if fl.finished.get() {
         return Ok(());
     }
+    let free = rt.heap.free(lua, rt);
     let overflow = {
         let mut buf = fl.buffer.borrow_mut();
-        if buf.len() + bytes.len() + 1 > proto::BUFFER_SIZE_MAX {
+        let new_size = buf.len() + bytes.len() + 1;
+        if new_size > proto::BUFFER_SIZE_MAX || free < new_size as i64 {
             buf.clear();
             true
         } else {
