@@ -475,3 +475,21 @@ fn a_response_the_heap_cannot_hold_fails() {
     ok(&ran);
     assert_eq!(ran.stdout, "-1\tnil\n200\t4000\n");
 }
+
+#[test]
+fn a_callback_run_inside_the_call_raises_there_before_3_0() {
+    // An empty host fails at once: the callback runs inside http.get.
+    let script = "print(pcall(http.get, 'http:///x', nil, function(c) error('boom ' .. c) end))";
+    let v22 = run_lua(script, &["--firmware", "2.2"]);
+    ok(&v22);
+    assert_eq!(v22.stdout, "false\tinit.lua:1: boom -1\n");
+    let v30 = run_lua(script, &[]);
+    assert_eq!(v30.status, 3, "{}", v30.stderr);
+    // 3.0 runs it protected: the call returns, and the error handler reports it after.
+    assert!(
+        v30.stdout
+            .starts_with("true\ninit.lua:1: boom -1\nstack traceback:"),
+        "{}",
+        v30.stdout
+    );
+}

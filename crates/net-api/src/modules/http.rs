@@ -17,7 +17,7 @@ use host_backend::timers::TimerKey;
 use mlua::{Function, Lua, Value};
 
 use crate::config::Firmware;
-use crate::lauxlib::{Args, FwResult, bind};
+use crate::lauxlib::{Args, FwError, FwResult, bind};
 use crate::modules::module_table;
 use crate::net::dns::{Lookup, lookup};
 use crate::runtime::{LiveIo, Runtime};
@@ -133,7 +133,9 @@ fn call(
         body,
         redirects: 0,
     };
-    start(lua, rt, req)?;
+    if !start(lua, rt, req)? {
+        deliver(lua, rt, ERROR, None, Caller::Binding)?;
+    }
     Ok(())
 }
 
@@ -144,9 +146,9 @@ fn c_string(mut bytes: Vec<u8>) -> Vec<u8> {
     bytes
 }
 
-/// `http_raw_request`: resolves the host, then connects. A name the resolver refuses at once
-/// (empty, too long, the DNS table full) answers `-1` before the binding returns.
-fn start(lua: &Lua, rt: &Rc<Runtime>, req: Request) -> mlua::Result<()> {
+/// `http_raw_request`: resolves the host, then connects. `false`: the request failed at once (a
+/// name the resolver refuses: empty, too long, the DNS table full), and the caller answers `-1`.
+fn start(lua: &Lua, rt: &Rc<Runtime>, req: Request) -> mlua::Result<bool> {
     let host = req.target.host.clone();
     let r = rt.clone();
     let pending = Rc::new(RefCell::new(Some(req)));
@@ -156,24 +158,24 @@ fn start(lua: &Lua, rt: &Rc<Runtime>, req: Request) -> mlua::Result<()> {
             return Ok(());
         };
         match ip {
-            Some(ip) => connect(lua, &r, req, ip),
-            None => deliver(lua, &r, ERROR, None),
+            Some(ip) if connect(lua, &r, req, ip)? => Ok(()),
+            _ => deliver_on_loop(lua, &r, ERROR, None),
         }
     });
     match answer {
         Ok(Lookup::Now(ip)) => match pending.borrow_mut().take() {
             Some(req) => connect(lua, rt, req, ip),
-            None => Ok(()),
+            None => Ok(true),
         },
-        Ok(Lookup::Pending) => Ok(()),
-        Err(_) => deliver(lua, rt, ERROR, None),
+        Ok(Lookup::Pending) => Ok(true),
+        Err(_) => Ok(false),
     }
 }
 
 /// Starts the exchange with `ip` and arms the firmware's timeout on the device clock. An
 /// `https://` request gets the device's TLS client (`tls.cert.verify`, `tls.cert.auth`); when that
-/// cannot be set up the request fails (`-1`) as a failed handshake would.
-fn connect(lua: &Lua, rt: &Rc<Runtime>, req: Request, ip: Ipv4Addr) -> mlua::Result<()> {
+/// cannot be set up the request fails (`false`: the caller answers `-1`) as a failed handshake would.
+fn connect(lua: &Lua, rt: &Rc<Runtime>, req: Request, ip: Ipv4Addr) -> mlua::Result<bool> {
     let addr = SocketAddr::new(IpAddr::V4(ip), req.target.port);
     let tls = match req.target.secure {
         false => None,
@@ -184,7 +186,7 @@ fn connect(lua: &Lua, rt: &Rc<Runtime>, req: Request, ip: Ipv4Addr) -> mlua::Res
             }),
             Err(why) => {
                 rt.diag(&format!("http: cannot connect to {addr}: {why}"));
-                return deliver(lua, rt, ERROR, None);
+                return Ok(false);
             }
         },
     };
@@ -218,7 +220,7 @@ fn connect(lua: &Lua, rt: &Rc<Runtime>, req: Request, ip: Ipv4Addr) -> mlua::Res
     };
     let task = tokio::task::spawn_local(proto::exchange(addr, tls, head, body, report));
     *fl.task.borrow_mut() = Some(task);
-    Ok(())
+    Ok(true)
 }
 
 /// `http_receive_callback`: appends to the buffer, which with its NUL must stay within
@@ -262,33 +264,60 @@ fn conclude(lua: &Lua, rt: &Rc<Runtime>, fl: &Rc<InFlight>) -> mlua::Result<()> 
     let buf = std::mem::take(&mut *fl.buffer.borrow_mut());
     let req = &fl.req;
     match proto::evaluate(&buf, req.redirects) {
-        Outcome::Failed => deliver(lua, rt, ERROR, None),
+        Outcome::Failed => deliver_on_loop(lua, rt, ERROR, None),
         Outcome::Done {
             status,
             body,
             headers,
-        } => deliver(lua, rt, status, Some((body, headers))),
+        } => deliver_on_loop(lua, rt, status, Some((body, headers))),
         // The firmware freed the script's headers and body once sent: the next hop goes without.
-        Outcome::Redirect(location) => match proto::redirect_target(&req.target, &location) {
-            Some(target) => start(
-                lua,
-                rt,
-                Request {
-                    target,
-                    method: req.method.clone(),
-                    headers: None,
-                    body: None,
-                    redirects: req.redirects + 1,
-                },
-            ),
-            None => Ok(()),
-        },
+        Outcome::Redirect(location) => {
+            let Some(target) = proto::redirect_target(&req.target, &location) else {
+                return Ok(());
+            };
+            let next = Request {
+                target,
+                method: req.method.clone(),
+                headers: None,
+                body: None,
+                redirects: req.redirects + 1,
+            };
+            match start(lua, rt, next)? {
+                true => Ok(()),
+                false => deliver_on_loop(lua, rt, ERROR, None),
+            }
+        }
+    }
+}
+
+/// Where the callback runs from: the event loop, or inside the script's own `http.get` call (a
+/// request that failed at once).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Caller {
+    Loop,
+    Binding,
+}
+
+/// [`deliver`] from the event loop, where every error is the loop's own.
+fn deliver_on_loop(lua: &Lua, rt: &Rc<Runtime>, status: i32, answer: Answer) -> mlua::Result<()> {
+    match deliver(lua, rt, status, answer, Caller::Loop) {
+        Ok(()) => Ok(()),
+        Err(FwError::Lua(e)) => Err(e),
+        Err(_) => Err(mlua::Error::runtime("http: an error escaped the callback")),
     }
 }
 
 /// Runs the waiting callback, if any, with what the firmware's generation passes: `(code, body)` in
-/// 1.5, `(code, body, headers)` later; before 3.0 the body is a C string (cut at a NUL).
-fn deliver(lua: &Lua, rt: &Rc<Runtime>, status: i32, answer: Answer) -> mlua::Result<()> {
+/// 1.5, `(code, body, headers)` later; before 3.0 the body is a C string (cut at a NUL). Before 3.0
+/// the call was a plain `lua_call`: an error in it is a PANIC from the loop, and inside the script's
+/// own call it reaches that call's caller.
+fn deliver(
+    lua: &Lua,
+    rt: &Rc<Runtime>,
+    status: i32,
+    answer: Answer,
+    caller: Caller,
+) -> FwResult<()> {
     let st = state(rt);
     let fw = rt.cfg.firmware;
     // 1.5 released the slot after the call, so a request the callback starts loses its callback.
@@ -324,7 +353,12 @@ fn deliver(lua: &Lua, rt: &Rc<Runtime>, status: i32, answer: Answer) -> mlua::Re
             }
         }
     }
-    rt.call_protected(lua, &cb, mlua::MultiValue::from_iter(args))?;
+    let args = mlua::MultiValue::from_iter(args);
+    if caller == Caller::Binding && fw < Firmware::V3_0 {
+        rt.call_sync(lua, &cb, args)?;
+    } else {
+        rt.call_protected(lua, &cb, args)?;
+    }
     if fw == Firmware::V1_5 {
         *st.callback.borrow_mut() = None;
     }
