@@ -5,7 +5,9 @@
 //! callback replaces the waiting one, and the first answer consumes it), the 8 KiB response buffer,
 //! the 60 s timeout as a device timer armed when the connection starts, and redirects. Names
 //! resolve through `net.dns` ([`crate::net::dns::lookup`]), so `--resolve` and `setdnsserver` apply.
-//! While a request is in flight it keeps the device alive ([`crate::runtime::LiveIo`]).
+//! `https://` goes through the device's TLS client ([`crate::tls::client_config`]). While a
+//! request is in flight it keeps the device alive ([`crate::runtime::LiveIo`]). The ESP32 firmware's
+//! `http` is another API (connection objects and events) and is not installed there.
 
 use std::cell::{Cell, RefCell};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
