@@ -418,6 +418,13 @@ mod tests {
     }
 
     #[test]
+    fn chunks_cut_short_keep_what_arrived() {
+        assert_eq!(dechunk(b"5\r\nhel"), b"hel");
+        assert_eq!(dechunk(b"3\r\nabc\r\nzz\r\nnot hex"), b"abc");
+        assert_eq!(dechunk(b""), b"");
+    }
+
+    #[test]
     fn redirects_resolve_against_the_request() {
         let from = t("http://h:81/a/b/c?q");
         assert_eq!(redirect_target(&from, "/x").unwrap().path, "/x");
