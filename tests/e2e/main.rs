@@ -15,6 +15,7 @@ mod file;
 mod fuzz;
 mod generations;
 mod hangs;
+mod http;
 mod lfs;
 mod mqtt;
 mod node;

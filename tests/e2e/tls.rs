@@ -5,6 +5,7 @@ use std::io::{Read, Write};
 
 use crate::support::{Ran, run_lua};
 
+mod http;
 pub(crate) mod peer;
 use peer::*;
 

@@ -15,6 +15,7 @@ pub mod clock;
 pub mod dns;
 pub mod flash;
 pub mod flash_file;
+pub mod http;
 pub mod mqtt;
 pub mod stream;
 pub mod tcp;

@@ -22,6 +22,7 @@ pub mod encoder;
 pub mod file;
 pub mod gpio;
 pub mod gpio32;
+pub mod http;
 pub mod ledc;
 pub mod lfs;
 pub mod node;
@@ -138,6 +139,8 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>, reset: Option<ResetCause>) ->
         if rt.cfg.firmware >= crate::config::Firmware::V3_0 {
             pwm2::install(lua, rt)?;
         }
+        // The ESP32's http module has another API (handles, events): not simulated yet.
+        http::install(lua, rt)?;
     }
     sjson::install(lua, rt)?;
     encoder::install(lua)?;
