@@ -245,4 +245,19 @@ fn uart_has_each_generations_functions_and_on_error() {
         out("3.0"),
         "true\ttrue\t0\t1\nfalse\tinit.lua:2: bad argument #1 to 'on' (method not supported)\n"
     );
+    let r = run_lua(
+        "print(uart.fifodepth(), uart.fifodepth(1, uart.DIR_TX))
+         print(pcall(function() uart.fifodepth(2) end))
+         print(pcall(function() uart.fifodepth(0, 2) end))
+",
+        &[],
+    );
+    assert_eq!(
+        r.stdout,
+        "0\t0\n\
+         false\tinit.lua:2: bad argument #1 to 'fifodepth' (Bad UART id; must be 0 or 1)\n\
+         false\tinit.lua:3: bad argument #2 to 'fifodepth' (Bad direction; must be DIR_RX or DIR_TX)\n",
+        "{}",
+        r.stderr
+    );
 }

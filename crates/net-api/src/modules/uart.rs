@@ -96,7 +96,7 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
                     Ok(())
                 })?,
             ),
-            ("fifodepth", bind(lua, |_, _| Ok(0))?),
+            ("fifodepth", bind(lua, |_, a| fifodepth(&a))?),
         ],
     )?;
     for (k, v) in [
@@ -121,6 +121,25 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
         t.raw_remove("getconfig")?;
     }
     lua.globals().set("uart", t)
+}
+
+/// `uart.fifodepth([id [, dir]])`: the bytes waiting in a FIFO; the simulated ones are always
+/// drained.
+fn fifodepth(a: &Args) -> FwResult<i64> {
+    let opt = |n: usize| {
+        if a.is_none_or_nil(n) {
+            Ok(0)
+        } else {
+            a.check_integer(n)
+        }
+    };
+    arg_check(matches!(opt(1)?, 0 | 1), 1, "Bad UART id; must be 0 or 1")?;
+    arg_check(
+        matches!(opt(2)?, 0 | 1),
+        2,
+        "Bad direction; must be DIR_RX or DIR_TX",
+    )?;
+    Ok(0)
 }
 
 /// `uart.on("data", [n | char,] fn [, run_input])`, or `uart.on("data")` to stop receiving.
