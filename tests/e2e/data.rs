@@ -53,7 +53,7 @@ fn sjson_encodes_numbers_strings_and_nulls_as_the_firmware() {
     let odd_key = if cfg!(feature = "lua53") {
         "{\"10.5\":1}".to_string()
     } else {
-        format!("[{}]", vec!["null"; 10].join(","))
+        format!("[{}]", ["null"; 10].join(","))
     };
     assert_eq!(
         s,

@@ -157,7 +157,7 @@ fn set_hook(lua: &Lua, rt: &Rc<Runtime>, hooks: &Shared) -> mlua::Result<()> {
 /// no larger than [`CHECK_EVERY`], so the script's hook still fires exactly every `count`.
 fn count_step(count: u32) -> u32 {
     let mut parts = count.div_ceil(CHECK_EVERY);
-    while count % parts != 0 {
+    while !count.is_multiple_of(parts) {
         parts += 1;
     }
     count / parts

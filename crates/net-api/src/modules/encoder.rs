@@ -33,7 +33,7 @@ pub fn from_base64(enc: &[u8]) -> FwResult<Vec<u8>> {
     if n == 0 {
         return Ok(Vec::new());
     }
-    if n % 4 != 0 {
+    if !n.is_multiple_of(4) {
         return fw_err(BAD);
     }
     let pad = match (enc[n - 2], enc[n - 1]) {
@@ -59,7 +59,7 @@ pub fn to_hex(msg: &[u8]) -> Vec<u8> {
 }
 
 pub fn from_hex(msg: &[u8]) -> FwResult<Vec<u8>> {
-    if msg.len() % 2 != 0 {
+    if !msg.len().is_multiple_of(2) {
         return fw_err("Invalid hex string");
     }
     let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);

@@ -193,10 +193,11 @@ impl Feed<'_> {
 
 /// A number's text as the build's Lua reads it (5.3 keeps integers integers).
 fn number(text: &str) -> Option<Value> {
-    if cfg!(feature = "lua53") && !text.contains(['.', 'e', 'E']) {
-        if let Ok(i) = text.parse::<i64>() {
-            return Some(Value::Integer(i));
-        }
+    if cfg!(feature = "lua53")
+        && !text.contains(['.', 'e', 'E'])
+        && let Ok(i) = text.parse::<i64>()
+    {
+        return Some(Value::Integer(i));
     }
     match crate::lauxlib::parse_number(text) {
         Some(x) => Some(Value::Number(x)),

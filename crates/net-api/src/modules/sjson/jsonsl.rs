@@ -402,7 +402,7 @@ impl Tokenizer {
             Kind::Object => {
                 let st = &mut self.stack[self.level];
                 st.nelem += 1;
-                let new_kind = if (st.nelem - 1) % 2 != 0 {
+                let new_kind = if !(st.nelem - 1).is_multiple_of(2) {
                     if self.tok_last != b':' {
                         return self.fail(h, JsonError::MissingToken);
                     }
@@ -495,7 +495,7 @@ impl Tokenizer {
             }
         } else if st.kind != Kind::Object {
             return self.fail(h, JsonError::BracketMismatch);
-        } else if st.nelem != 0 && st.nelem % 2 != 0 {
+        } else if st.nelem != 0 && !st.nelem.is_multiple_of(2) {
             return self.fail(h, JsonError::ValueExpected);
         }
         h.pop(&st).map_err(Stop::Handler)?;
@@ -506,7 +506,7 @@ impl Tokenizer {
     /// A value may not stand where an object wants a key.
     fn ensure_hval<H: Handler>(&mut self, h: &mut H) -> Result<(), Stop<H::Err>> {
         let st = &self.stack[self.level];
-        if st.nelem % 2 == 0 && st.kind == Kind::Object {
+        if st.nelem.is_multiple_of(2) && st.kind == Kind::Object {
             return self.fail(h, JsonError::HkeyExpected);
         }
         Ok(())
