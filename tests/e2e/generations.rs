@@ -221,3 +221,43 @@ fn firmware_1_5_has_one_file_at_a_time_and_open_answers_true() {
         r.stdout
     );
 }
+
+#[test]
+fn uart_has_each_generations_functions_and_on_error() {
+    // getconfig came with 2.x, fifodepth and its DIR_ constants with 3.0; before 3.0 a bad
+    // method was a plain luaL_error, not an argument error.
+    let s = "print(uart.getconfig ~= nil, uart.fifodepth ~= nil, uart.DIR_RX, uart.DIR_TX)\n\
+             print(pcall(function() uart.on('rx', print) end))\n";
+    let out = |fw: &str| {
+        let r = run_lua(s, &["--firmware", fw]);
+        assert_eq!(r.status, 0, "{}", r.stderr);
+        r.stdout
+    };
+    assert_eq!(
+        out("1.5"),
+        "false\tfalse\tnil\tnil\nfalse\tinit.lua:2: method not supported\n"
+    );
+    assert_eq!(
+        out("2.2"),
+        "true\tfalse\tnil\tnil\nfalse\tinit.lua:2: method not supported\n"
+    );
+    assert_eq!(
+        out("3.0"),
+        "true\ttrue\t0\t1\nfalse\tinit.lua:2: bad argument #1 to 'on' (method not supported)\n"
+    );
+    let r = run_lua(
+        "print(uart.fifodepth(), uart.fifodepth(1, uart.DIR_TX))
+         print(pcall(function() uart.fifodepth(2) end))
+         print(pcall(function() uart.fifodepth(0, 2) end))
+",
+        &[],
+    );
+    assert_eq!(
+        r.stdout,
+        "0\t0\n\
+         false\tinit.lua:2: bad argument #1 to 'fifodepth' (Bad UART id; must be 0 or 1)\n\
+         false\tinit.lua:3: bad argument #2 to 'fifodepth' (Bad direction; must be DIR_RX or DIR_TX)\n",
+        "{}",
+        r.stderr
+    );
+}

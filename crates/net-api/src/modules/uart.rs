@@ -7,6 +7,7 @@ use std::rc::Rc;
 
 use mlua::{Lua, Value};
 
+use crate::config::Firmware;
 use crate::console::input::{self, MAX_INPUT, Receiver};
 use crate::lauxlib::{Args, FwResult, arg_check, bind, fw_err};
 use crate::modules::module_table;
@@ -79,7 +80,8 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
         let line = lines[check_id(&a, 1)?].get();
         Ok((line.baud, line.databits, line.parity, line.stopbits))
     })?;
-    let on = bind(lua, |lua, a| on(lua, &a))?;
+    let r = rt.clone();
+    let on = bind(lua, move |lua, a| on(lua, &r, &a))?;
     let t = module_table(
         lua,
         vec![
@@ -94,7 +96,7 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
                     Ok(())
                 })?,
             ),
-            ("fifodepth", bind(lua, |_, _| Ok(0))?),
+            ("fifodepth", bind(lua, |_, a| fifodepth(&a))?),
         ],
     )?;
     for (k, v) in [
@@ -104,21 +106,53 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
         ("PARITY_NONE", 0),
         ("PARITY_EVEN", 1),
         ("PARITY_ODD", 2),
-        ("DIR_RX", 0),
-        ("DIR_TX", 1),
     ] {
         t.set(k, v)?;
+    }
+    // getconfig came with 2.x, fifodepth and its direction constants with 3.0.
+    let fw = rt.cfg.firmware;
+    if fw >= Firmware::V3_0 {
+        t.set("DIR_RX", 0)?;
+        t.set("DIR_TX", 1)?;
+    } else {
+        t.raw_remove("fifodepth")?;
+    }
+    if fw < Firmware::V2_2 {
+        t.raw_remove("getconfig")?;
     }
     lua.globals().set("uart", t)
 }
 
+/// `uart.fifodepth([id [, dir]])`: the bytes waiting in a FIFO; the simulated ones are always
+/// drained.
+fn fifodepth(a: &Args) -> FwResult<i64> {
+    let opt = |n: usize| {
+        if a.is_none_or_nil(n) {
+            Ok(0)
+        } else {
+            a.check_integer(n)
+        }
+    };
+    arg_check(matches!(opt(1)?, 0 | 1), 1, "Bad UART id; must be 0 or 1")?;
+    arg_check(
+        matches!(opt(2)?, 0 | 1),
+        2,
+        "Bad direction; must be DIR_RX or DIR_TX",
+    )?;
+    Ok(0)
+}
+
 /// `uart.on("data", [n | char,] fn [, run_input])`, or `uart.on("data")` to stop receiving.
-fn on(lua: &Lua, a: &Args) -> FwResult<()> {
+fn on(lua: &Lua, rt: &Runtime, a: &Args) -> FwResult<()> {
     let method = match a.get(1) {
         Value::String(s) => Some(s.as_bytes().to_vec()),
         Value::Integer(_) | Value::Number(_) => Some(a.check_str(lua, 1)?.into_bytes()),
         _ => None,
     };
+    // Before 3.0 a method other than "data" was a plain error, not an argument error.
+    if rt.cfg.firmware < Firmware::V3_0 && method.as_deref() != Some(b"data") {
+        return fw_err("method not supported");
+    }
     arg_check(
         method.as_deref() == Some(b"data"),
         1,
