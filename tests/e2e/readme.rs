@@ -90,8 +90,9 @@ fn the_first_example_runs() {
         Duration::from_secs(30),
     );
     assert_eq!(r.status, 0, "{r:?}");
+    assert!(r.stdout.starts_with("booted\n"), "{}", r.stdout);
     assert!(
-        r.stdout.starts_with("booted on\t127.0.0.1\t"),
+        r.stdout.contains("station got\t127.0.0.1\n"),
         "{}",
         r.stdout
     );

@@ -2,7 +2,7 @@
 //! modules, the script from flash, the event loop, and what a reset does to the run.
 //! [`run_console`] does the same with the serial console open (`console/mod.rs`).
 
-use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 
 use host_backend::flash::Flash;
@@ -14,7 +14,7 @@ use crate::event_loop::{self, Outcome};
 use crate::lauxlib;
 use crate::persist::Persist;
 use crate::retained::Retained;
-use crate::runtime::{Helpers, ResetCause, Runtime, TimeUp, WatchdogBite};
+use crate::runtime::{Helpers, ResetCause, Runtime};
 
 /// The firmware's boot banner for a generation, with this simulator's name and version. NodeMCU's
 /// own test harness recognises a reboot by `powered by Lua [0-9.]+ on SDK [0-9.]+`. The version
@@ -131,13 +131,10 @@ impl Device {
                 .unwrap_or_else(|| "(error object is not a string)".into())),
             Ok(Ok(Ok(()))) => Ok(()),
             Ok(Err(e)) => Err(lauxlib::lua_error_text(&e)),
-            Err(p) if p.is::<crate::modules::rtctime::DeepSleepNow>() => Ok(()),
-            Err(p) if p.is::<WatchdogBite>() => {
-                event_loop::watchdog_reset(&self.rt);
+            Err(p) => {
+                event_loop::stop_unwinding(&self.rt, p);
                 Ok(())
             }
-            Err(p) if p.is::<TimeUp>() => Ok(()), // the loop ends the run at its limit
-            Err(p) => resume_unwind(p),
         }
     }
 

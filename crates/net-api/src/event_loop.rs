@@ -35,6 +35,18 @@ pub enum Outcome {
     TimedOut,
 }
 
+/// Ends the unwinding of a Lua run that the simulator itself stopped, wherever Lua runs (a job,
+/// the main chunk, the finalisers between callbacks): a watchdog bite becomes a reset request,
+/// the time limit ends the run at the loop, a deep sleep's reset is already requested. Anything
+/// else is a real panic and keeps unwinding.
+pub(crate) fn stop_unwinding(rt: &Runtime, payload: Box<dyn std::any::Any + Send>) {
+    if payload.is::<WatchdogBite>() {
+        watchdog_reset(rt)
+    } else if !(payload.is::<TimeUp>() || payload.is::<crate::modules::rtctime::DeepSleepNow>()) {
+        resume_unwind(payload)
+    }
+}
+
 /// Runs one job with the watchdog armed; a watchdog bite becomes a reset request.
 pub(crate) fn dispatch(rt: &Runtime, lua: &Lua, job: Job) {
     rt.feed_watchdog();
@@ -46,12 +58,7 @@ pub(crate) fn dispatch(rt: &Runtime, lua: &Lua, job: Job) {
             "internal error in a callback: {}",
             crate::lauxlib::lua_error_text(&e)
         )),
-        Err(payload) if payload.is::<WatchdogBite>() => watchdog_reset(rt),
-        // The loop sees the clock at the limit and ends the run.
-        Err(payload) if payload.is::<TimeUp>() => {}
-        // `rtctime.dsleep` stops the chip where it stands; its reset is already requested.
-        Err(payload) if payload.is::<crate::modules::rtctime::DeepSleepNow>() => {}
-        Err(payload) => resume_unwind(payload),
+        Err(payload) => stop_unwinding(rt, payload),
     }
     // Sends made by the callback are handed over now that it has returned.
     rt.handover.run();

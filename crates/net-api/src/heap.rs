@@ -112,12 +112,8 @@ impl Heap {
         let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             rt.call_protected(lua, &run, ())
         }));
-        match ran {
-            Ok(_) => {}
-            Err(p) if p.is::<crate::runtime::WatchdogBite>() => {
-                crate::event_loop::watchdog_reset(&rt)
-            }
-            Err(p) => std::panic::resume_unwind(p),
+        if let Err(p) = ran {
+            crate::event_loop::stop_unwinding(&rt, p);
         }
     }
 
