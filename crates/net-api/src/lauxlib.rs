@@ -14,7 +14,7 @@ use std::ffi::c_int;
 use std::rc::Rc;
 
 pub use fast::bind_fast;
-pub(crate) use fast::method;
+pub(crate) use fast::{method, pcall};
 use mlua::{AnyUserData, Function, IntoLuaMulti, Lua, MultiValue, UserData, Value};
 
 /// Why a binding failed, in the firmware's terms.
