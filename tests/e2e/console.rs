@@ -14,7 +14,7 @@ use crate::support::{BIN, Flash, wait};
 const PATIENCE: Duration = Duration::from_secs(20);
 
 fn banner() -> String {
-    net_api::banner()
+    net_api::banner(net_api::Firmware::V3_0)
 }
 
 /// A console run whose stdin is a pipe.

@@ -198,6 +198,13 @@ pub struct Config {
     pub sinks: Sinks,
     /// Stop the run (outcome `TimedOut`) when the device clock passes this many milliseconds.
     pub time_limit_ms: Option<u64>,
+    /// The LFS image the next boot loads (`--lfs`, or what `node.LFS.reload` stored): shared by
+    /// every boot of the run, as the flash partition outlives a restart.
+    pub lfs: crate::modules::lfs::LfsSlot,
+    /// The UART is a byte stream, as on a board (`nodemcu-sim serial`): console output writes
+    /// `\r\n` for each `\n` (and drops `\r`), as the firmware's `uart0_putc` does, while
+    /// `uart.write` stays raw.
+    pub serial: bool,
 }
 
 impl Config {
@@ -215,6 +222,8 @@ impl Config {
             net: NetOptions::default(),
             sinks: Sinks::default(),
             time_limit_ms: None,
+            serial: false,
+            lfs: Default::default(),
         }
     }
 }

@@ -8,22 +8,33 @@ use std::rc::Rc;
 use host_backend::flash::Flash;
 use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, Table, Value, VmState};
 
-use crate::config::{Config, OnReset};
+use crate::config::{Config, Firmware, OnReset};
 use crate::console::{Console, ConsoleBoot};
 use crate::event_loop::{self, Outcome};
 use crate::lauxlib;
 use crate::runtime::{Helpers, ResetCause, Runtime, WatchdogBite};
 
-/// The firmware's boot banner, with this simulator's name and version. NodeMCU's own test harness
-/// recognises a reboot by `powered by Lua [0-9.]+ on SDK [0-9.]+`.
-pub fn banner() -> String {
+/// The firmware's boot banner for a generation, with this simulator's name and version. NodeMCU's
+/// own test harness recognises a reboot by `powered by Lua [0-9.]+ on SDK [0-9.]+`. The version
+/// and SDK strings are those the generation's builds printed (`user_version.h`, and the SDK's
+/// `system_get_sdk_version()`); the build date of a release build was "unspecified".
+pub fn banner(fw: Firmware) -> String {
     let lua = if cfg!(feature = "lua53") {
         "5.3.5"
     } else {
         "5.1.4"
     };
+    let (version, sdk) = match fw {
+        Firmware::V1_5 => ("1.5.4.1", "1.5.4.1(39cb9a32)"),
+        Firmware::V2_2 => ("2.2.1.0", "2.2.1(6ab97e9)"),
+        Firmware::V3_0 => ("3.0.0.0", "3.0.1"),
+    };
+    let build = match fw {
+        Firmware::V3_0 => "2026-11-25",
+        _ => "unspecified",
+    };
     format!(
-        "\nNodeMCU 3.0.0.0 (nodemcu-sim {}) build 2026-11-25 powered by Lua {lua} on SDK 3.0.1\n",
+        "\nNodeMCU {version} (nodemcu-sim {}) build {build} powered by Lua {lua} on SDK {sdk}\n",
         env!("CARGO_PKG_VERSION")
     )
 }
@@ -166,7 +177,7 @@ async fn boot_once(
     };
     let mode = console.as_ref().map(|c| c.boot);
     if reset.is_some() || matches!(mode, Some(ConsoleBoot::Boot { .. })) {
-        device.rt.uart(banner().as_bytes());
+        device.rt.uart(banner(cfg.firmware).as_bytes());
     }
     // The firmware queues the console's first prompt before init.lua runs.
     if let (Some(ConsoleBoot::Boot { .. }), Some(c)) = (mode, console.as_deref_mut())
@@ -188,7 +199,7 @@ async fn boot_once(
         && let Err(msg) = device.run_file(&name)
     {
         match mode {
-            None => return Outcome::MainError(msg),
+            None | Some(ConsoleBoot::UartOnly) => return Outcome::MainError(msg),
             // At the console the board prints the error and carries on, with no reset.
             Some(ConsoleBoot::Boot { .. }) => device.rt.print(format!("{msg}\n").as_bytes()),
             // `run -i`: reported as `run` reports it, then the console opens anyway.

@@ -79,7 +79,7 @@ pub(crate) async fn run(lua: &Lua, rt: &Rc<Runtime>, mut console: Option<&mut Co
                 return Outcome::Finished;
             }
         }
-        let console_open = console.as_deref().is_some_and(Console::is_open);
+        let console_open = console.as_deref().is_some_and(|c| c.is_open(lua));
         // Only the device itself can act when nothing outside it is live: a virtual clock then
         // stands still between jumps, so timer order never depends on how busy the host is.
         let may_jump = rt.is_virtual_time() && rt.live_io() == 0 && !console_open;
@@ -113,7 +113,8 @@ pub(crate) async fn run(lua: &Lua, rt: &Rc<Runtime>, mut console: Option<&mut Co
             continue;
         }
         let sleep = wake_at.map(|t| tokio::time::Instant::from_std(rt.host_instant(t)));
-        let typed = wait(rt, sleep, console.as_deref_mut()).await;
+        let listening = console.as_deref_mut().filter(|c| c.listening());
+        let typed = wait(rt, sleep, listening).await;
         if let (Some(input), Some(c)) = (typed, console.as_deref_mut()) {
             c.handle(lua, rt, input);
         }

@@ -433,8 +433,27 @@ impl Runtime {
         now.saturating_sub(since) > WATCHDOG
     }
 
-    /// Writes to the device's UART (what `print` and `uart.write` produce).
+    /// Writes console output to the device's UART (`print`, prompts, echo, the banner): in
+    /// serial mode each `\n` goes out as `\r\n` and `\r` is dropped, as the firmware's console
+    /// writer does; otherwise the bytes as they are.
     pub fn uart(&self, bytes: &[u8]) {
+        if self.cfg.serial {
+            let mut out = Vec::with_capacity(bytes.len() + bytes.len() / 16);
+            for &b in bytes {
+                match b {
+                    b'\n' => out.extend_from_slice(b"\r\n"),
+                    b'\r' => {}
+                    _ => out.push(b),
+                }
+            }
+            (self.cfg.sinks.uart)(&out);
+        } else {
+            (self.cfg.sinks.uart)(bytes);
+        }
+    }
+
+    /// Writes bytes to the UART untouched (`uart.write`).
+    pub fn uart_raw(&self, bytes: &[u8]) {
         (self.cfg.sinks.uart)(bytes);
     }
 

@@ -28,6 +28,49 @@ pub enum Command {
     Test(TestArgs),
     /// Boot a device and open its serial console (also what `nodemcu-sim` alone does).
     Console(ConsoleArgs),
+    /// Boot a device whose UART is a byte stream (stdin/stdout, or a pseudo-terminal with
+    /// --pty), as upload tools and serial terminals expect of a board.
+    Serial(SerialArgs),
+    /// Lua Flash Store images.
+    #[command(subcommand)]
+    Lfs(LfsCommand),
+    /// Write a commented starter project file, nodemcu-sim.toml, into DIR (default: here).
+    Init(InitArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LfsCommand {
+    /// Build an LFS image from Lua sources (files, or directories of *.lua), for --lfs or
+    /// node.LFS.reload.
+    Build {
+        /// Lua sources, or directories holding them; each file's name is its module's.
+        #[arg(required = true)]
+        sources: Vec<PathBuf>,
+        /// The image to write.
+        #[arg(short, long, value_name = "IMAGE")]
+        output: PathBuf,
+    },
+}
+
+/// `nodemcu-sim serial`: the board's serial port.
+#[derive(Args, Debug)]
+pub struct SerialArgs {
+    #[command(flatten)]
+    pub device: DeviceArgs,
+    /// Open a pseudo-terminal and link it at PATH, for tools that want a serial device
+    /// (e.g. `nodemcu-tool --port PATH`); without it the port is stdin and stdout.
+    #[arg(long, value_name = "PATH")]
+    pub pty: Option<PathBuf>,
+    /// Boot without running init.lua.
+    #[arg(long)]
+    pub no_init: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    /// The project directory (its flash root).
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,25 +110,30 @@ pub enum TlsRootsArg {
 /// What every way of booting a device shares.
 #[derive(Args, Debug, Clone)]
 pub struct DeviceArgs {
-    /// Chip profile: its limits, libraries and error behaviour.
-    #[arg(long, value_enum, default_value = "esp8266")]
-    pub target: TargetArg,
-    /// Firmware generation: which release's API the device has (modules, functions, argument forms).
-    #[arg(long, value_enum, default_value = "3.0")]
-    pub firmware: FirmwareArg,
+    /// The project file (default: nodemcu-sim.toml in the flash root or a directory above it, up
+    /// to the current one). Flags given here override its settings.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Chip profile: its limits, libraries and error behaviour [default: esp8266].
+    #[arg(long, value_enum)]
+    pub target: Option<TargetArg>,
+    /// Firmware generation: which release's API the device has (modules, functions, argument
+    /// forms) [default: 3.0].
+    #[arg(long, value_enum)]
+    pub firmware: Option<FirmwareArg>,
     /// The flash root: the directory the script sees as its file system (default: the script's directory; for the console, the current directory).
     #[arg(long, value_name = "DIR")]
     pub flash: Option<PathBuf>,
     /// The flash file system's capacity in bytes, as file.fsinfo() reports it (K and M suffixes
     /// allowed); writes that would not fit fail as on a full board. Default: a 4 MB ESP8266 module.
-    #[arg(long, value_name = "BYTES", default_value_t = net_api::config::DEFAULT_FLASH_SIZE, value_parser = parse_flash_size)]
-    pub flash_size: u64,
+    #[arg(long, value_name = "BYTES", value_parser = parse_flash_size)]
+    pub flash_size: Option<u64>,
     /// Jump the clock to the next timer whenever no callback and no socket could run first.
     #[arg(long)]
     pub virtual_time: bool,
-    /// What a device reset does to the run.
-    #[arg(long, value_enum, default_value = "exit")]
-    pub on_reset: OnResetArg,
+    /// What a device reset does to the run [default: exit].
+    #[arg(long, value_enum)]
+    pub on_reset: Option<OnResetArg>,
     /// Let servers that listen on 0.0.0.0 really listen on every interface (default: 127.0.0.1 only).
     #[arg(long)]
     pub expose: bool,
@@ -104,6 +152,10 @@ pub struct DeviceArgs {
     /// Resolve NAME to IP without asking any server (repeatable), like curl's --resolve.
     #[arg(long, value_name = "NAME=IP", value_parser = parse_resolve)]
     pub resolve: Vec<(String, IpAddr)>,
+    /// Boot with these modules in the Lua Flash Store: Lua sources, directories of them, or an
+    /// image made by `nodemcu-sim lfs build` (repeatable).
+    #[arg(long, value_name = "PATH")]
+    pub lfs: Vec<PathBuf>,
     /// Boot with these CA roots stored, so tls.cert.verify(true) works against real servers.
     #[arg(long, value_enum)]
     pub tls_roots: Option<TlsRootsArg>,
@@ -213,7 +265,7 @@ fn parse_resolve(s: &str) -> Result<(String, IpAddr), String> {
 }
 
 /// A byte count with an optional binary K or M suffix, 1 byte to 2 GB - 1 (SPIFFS's limit).
-fn parse_flash_size(s: &str) -> Result<u64, String> {
+pub(crate) fn parse_flash_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
     let (digits, unit) = match t.strip_suffix(['k', 'K']) {
         Some(d) => (d, 1024),

@@ -22,7 +22,13 @@ pub fn run(args: ConsoleArgs) -> i32 {
         .flash
         .clone()
         .unwrap_or_else(|| PathBuf::from("."));
-    let cfg = status::config(&args.device, root, None);
+    let cfg = match status::config(&args.device, root, None) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("nodemcu-sim: {e}");
+            return status::EXIT_USAGE;
+        }
+    };
     let boot = ConsoleBoot::Boot {
         run_init: !args.no_init,
     };

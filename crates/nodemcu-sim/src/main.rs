@@ -8,6 +8,9 @@
 mod cli;
 mod console;
 mod expect;
+mod lfs;
+mod project;
+mod serial;
 mod status;
 mod term;
 mod testrun;
@@ -25,6 +28,29 @@ fn main() {
         Some(cli::Command::Run(run)) => status::run(run),
         Some(cli::Command::Console(c)) => console::run(c),
         Some(cli::Command::Test(test)) => testrun::main(test),
+        Some(cli::Command::Serial(args)) => serial::run(args),
+        Some(cli::Command::Lfs(cli::LfsCommand::Build { sources, output })) => {
+            match lfs::build(&sources, &output) {
+                Ok(n) => {
+                    println!("wrote {} ({n} modules)", output.display());
+                    0
+                }
+                Err(e) => {
+                    eprintln!("nodemcu-sim: {e}");
+                    1
+                }
+            }
+        }
+        Some(cli::Command::Init(init)) => match project::init(&init.dir) {
+            Ok(path) => {
+                println!("wrote {}", path.display());
+                0
+            }
+            Err(e) => {
+                eprintln!("nodemcu-sim: {e}");
+                status::EXIT_USAGE
+            }
+        },
         None => console::run(args.console),
     });
     // A panic is a bug of the simulator's: its line is on stderr already (see the hook).

@@ -14,6 +14,7 @@
 //! it says which prompt it waits with through the shared [`Link`], and the terminal shows it.
 
 pub(crate) mod complete;
+pub(crate) mod input;
 pub(crate) mod repl;
 
 use std::rc::Rc;
@@ -29,6 +30,8 @@ use crate::runtime::Runtime;
 pub(crate) enum ConsoleInput {
     /// One line as typed, without its line ending.
     Line(Vec<u8>),
+    /// Bytes as they arrived on the serial line (serial mode).
+    Bytes(Vec<u8>),
     /// Ctrl-C at a continuation prompt: forget the chunk typed so far.
     Cancel,
     /// Completions for the text left of the cursor: the byte offset they replace from, and them.
@@ -45,6 +48,10 @@ pub enum ConsoleBoot {
     Boot { run_init: bool },
     /// `nodemcu-sim run -i SCRIPT`: the script as `run` runs it, then the prompt.
     AfterScript,
+    /// `nodemcu-sim run SCRIPT` with standard input as the UART: no interpreter and no prompt;
+    /// received bytes reach only a `uart.on("data")` receiver. The input neither keeps the run
+    /// alive nor holds back virtual time.
+    UartOnly,
 }
 
 /// A prompt the device waits at.
@@ -120,6 +127,11 @@ impl ConsoleHandle {
     /// Sends a typed line (without its line ending); false once the device is gone.
     pub fn send_line(&self, line: Vec<u8>) -> bool {
         self.send(ConsoleInput::Line(line), true)
+    }
+
+    /// Sends bytes received on the serial line, as they came; false once the device is gone.
+    pub fn send_bytes(&self, bytes: Vec<u8>) -> bool {
+        self.send(ConsoleInput::Bytes(bytes), false)
     }
 
     /// Drops the chunk typed so far at a continuation prompt; the device prompts afresh.
@@ -202,8 +214,14 @@ impl Console {
         repl::input(lua, rt, b" \n")
     }
 
-    /// True until the input ends: the console keeps the run alive.
-    pub(crate) fn is_open(&self) -> bool {
+    /// True until the input ends: the console keeps the run alive. A UART-only one does so
+    /// only while a `uart.on("data")` receiver waits for its input.
+    pub(crate) fn is_open(&self, lua: &Lua) -> bool {
+        self.open && (self.boot != ConsoleBoot::UartOnly || input::has_receiver(lua))
+    }
+
+    /// Input may still arrive (the loop need not watch a console whose input ended).
+    pub(crate) fn listening(&self) -> bool {
         self.open
     }
 
@@ -237,7 +255,19 @@ impl Console {
         let result = match input {
             Some(ConsoleInput::Line(line)) => {
                 self.link.taken();
-                repl::console_line(lua, rt, &line)
+                match input::line(lua, rt, &line) {
+                    // A receiver took the line from the interpreter: no prompt will come, so
+                    // the terminal may send the next one now.
+                    Ok(false) => {
+                        self.link.prompted(self.link.prompt(), true);
+                        Ok(())
+                    }
+                    other => other.map(drop),
+                }
+            }
+            Some(ConsoleInput::Bytes(bytes)) => {
+                let interpreter = self.boot != ConsoleBoot::UartOnly;
+                input::feed(lua, rt, &bytes, interpreter)
             }
             Some(ConsoleInput::Cancel) => {
                 self.link.taken();

@@ -15,6 +15,7 @@ use host_backend::flash::{Flash, MAX_NAME_LEN};
 use host_backend::flash_file::{FlashFile, OpenMode, Whence, geometry};
 use mlua::{Function, IntoLuaMulti, Lua, MultiValue, Table, Value};
 
+use crate::config::Firmware;
 use crate::handle_type;
 use crate::lauxlib::{Args, FwError, FwResult, arg_check, arg_err, bind, fw_err};
 use crate::modules::{module_table, register_methods};
@@ -484,5 +485,14 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
             ("stat", binding(lua, &files, |fs, lua, a| fs.stat(lua, &a))?),
         ],
     )?;
+    // What older file.c lacked: stat came with 2.x, getcontents and putcontents with 3.0.
+    let fw = rt.cfg.firmware;
+    if fw < Firmware::V3_0 {
+        module.raw_remove("getcontents")?;
+        module.raw_remove("putcontents")?;
+    }
+    if fw < Firmware::V2_2 {
+        module.raw_remove("stat")?;
+    }
     lua.globals().set("file", module)
 }

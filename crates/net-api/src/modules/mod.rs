@@ -13,6 +13,7 @@ use crate::runtime::{Removed, ResetCause, Runtime};
 
 pub mod bit;
 pub mod file;
+pub mod lfs;
 pub mod node;
 pub mod pipe;
 pub mod tmr;
@@ -91,6 +92,7 @@ pub fn note_removed(
 pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>, reset: Option<ResetCause>) -> mlua::Result<()> {
     tmr::install(lua, rt)?;
     node::install(lua, rt, reset)?;
+    lfs::install(lua, rt)?;
     wifi::install(lua, rt)?;
     uart::install(lua, rt)?;
     bit::install(lua)?;

@@ -49,7 +49,18 @@ pub fn run(args: &TestArgs, file: &Path, record: &Path) -> i32 {
             return 0;
         }
     };
-    let mut cfg = crate::status::config(&args.device, root, Some(name.clone()));
+    let mut cfg = match crate::status::config(&args.device, root, Some(name.clone())) {
+        Ok(c) => c,
+        Err(e) => {
+            rec.write(&Line::End {
+                sim: Duration::ZERO,
+                ending: Ending::MainError(e),
+            });
+            return 0;
+        }
+    };
+    // A reset fails a test file whatever the project says (the runner refuses the flag).
+    cfg.on_reset = net_api::OnReset::Exit;
     cfg.virtual_time = !args.real_time;
     cfg.time_limit_ms = Some(args.timeout);
     let (out, diag) = (rec.clone(), rec.clone());

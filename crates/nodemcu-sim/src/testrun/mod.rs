@@ -42,7 +42,7 @@ pub fn main(args: TestArgs) -> i32 {
     if args.device.flash.is_some() {
         return usage("--flash does not apply to test: each file's flash is its own directory");
     }
-    if args.device.on_reset == OnResetArg::Restart {
+    if args.device.on_reset == Some(OnResetArg::Restart) {
         return usage("--on-reset restart does not apply to test: a reset fails the file");
     }
     if !(args.wall_timeout.is_finite() && args.wall_timeout > 0.0 && args.wall_timeout < 1e9) {
