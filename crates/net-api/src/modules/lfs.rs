@@ -117,6 +117,7 @@ pub fn build(time: i64, sources: Vec<(String, Vec<u8>)>) -> Result<Image, String
             return Err(format!("'{name}' cannot be an LFS module name"));
         }
         lua.load(src.as_slice())
+            .set_mode(mlua::chunk::ChunkMode::Text)
             .set_name(format!("={name}"))
             .into_function()
             .map_err(|e| crate::lauxlib::lua_error_text(&e))?;
@@ -215,8 +216,10 @@ fn compile(lua: &Lua, img: &Image) -> mlua::Result<Loaded> {
     let mut functions = crate::heap::exempt(lua, || {
         let mut fns = Vec::new();
         for (name, src) in &img.modules {
+            // Sources only: a module written as bytecode is refused (`chunks.rs`).
             let f = lua
                 .load(src.as_slice())
+                .set_mode(mlua::chunk::ChunkMode::Text)
                 .set_name(format!("={name}"))
                 .into_function()?;
             fns.push((name.clone(), f));
