@@ -334,3 +334,24 @@ fn finalisers_left_at_the_end_of_the_run_do_not_run_on_a_closing_state() {
         assert_ran(&on(t, &script), t, 0, "end\n");
     }
 }
+
+#[test]
+fn an_lfs_image_holding_mutated_bytecode_is_refused_not_run() {
+    let script = r#"if node.LFS.get("m") then print("loaded") return end
+local d = string.dump(function() return 42 end)
+local bad = d:sub(1,12).."\0\0\0\0\0\0\128\0"..d:sub(21)
+file.putcontents("img", "nodemcu-sim-lfs 1\ntime 1\nmodule m " .. #bad .. "\n" .. bad .. "\nend\n")
+node.LFS.reload("img")
+"#;
+    for t in TARGETS {
+        let r = run_lua(script, &["--target", t, "--on-reset", "restart"]);
+        assert_eq!(r.status, 1, "--target {t}: {}", r.stderr);
+        assert!(
+            r.stderr
+                .contains("attempt to load a binary chunk (mode is 't')"),
+            "--target {t}: {}",
+            r.stderr
+        );
+        assert!(!r.stdout.contains("loaded"), "--target {t}: {}", r.stdout);
+    }
+}

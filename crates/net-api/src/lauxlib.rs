@@ -13,7 +13,7 @@ use std::cell::RefCell;
 use std::ffi::c_int;
 use std::rc::Rc;
 
-pub(crate) use fast::method;
+pub(crate) use fast::{method, pcall};
 pub use fast::{bind_fast, bind_fast_with};
 use mlua::{AnyUserData, Function, IntoLuaMulti, Lua, MultiValue, UserData, Value};
 

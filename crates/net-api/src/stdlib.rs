@@ -78,6 +78,10 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
     }
     traceback::install(lua)?;
     g.set("print", print(lua, rt)?)?;
+    // SAFETY: `pcall` follows the lua_CFunction contract.
+    g.set("pcall", unsafe {
+        lua.create_c_function(crate::lauxlib::pcall)?
+    })?;
     g.set(
         "loadfile",
         bind(lua, {

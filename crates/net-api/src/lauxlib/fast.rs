@@ -172,25 +172,52 @@ pub(super) fn install_translator(lua: &Lua) -> mlua::Result<()> {
     })
 }
 
+/// The scripts' `pcall` (in place of mlua's, which lets a panic through too): an error value of
+/// mlua's own (a failure inside one of its functions, short of heap) is returned as its text, as
+/// every other error reaches a script. A panic (the watchdog's bite) goes on: the translator
+/// reads it, which resumes it, and mlua raises it again from there.
+pub(crate) unsafe extern "C-unwind" fn pcall(state: *mut ffi::lua_State) -> c_int {
+    unsafe {
+        ffi::luaL_checkany(state, 1);
+        let status = ffi::lua_pcall(state, ffi::lua_gettop(state) - 1, ffi::LUA_MULTRET, 0);
+        if status == ffi::LUA_OK {
+            ffi::lua_pushboolean(state, 1);
+            ffi::lua_insert(state, 1);
+            return ffi::lua_gettop(state);
+        }
+        if ffi::lua_type(state, -1) == ffi::LUA_TUSERDATA
+            && ffi::lua_checkstack(state, 2) != 0
+            && translate(state) == ffi::LUA_ERRRUN
+            && ffi::lua_type(state, -1) == ffi::LUA_TUSERDATA
+        {
+            ffi::lua_error(state); // a panic, wrapped again
+        }
+        ffi::lua_pushboolean(state, 0);
+        ffi::lua_insert(state, -2);
+        2
+    }
+}
+
 /// Replaces the error value on top of the stack (a userdata) by what the translator makes of
-/// it. Short of memory to run it, by Lua's `not enough memory` (the native's own failure then
+/// it, and returns the status of that call. Short of memory to run it, by Lua's `not enough memory` (the native's own failure then
 /// was most likely the same; an mlua panic that it hid would be the watchdog's, which bites
 /// again at its next check).
 ///
 /// SAFETY: the stack has room for two more values.
-unsafe fn translate(state: *mut ffi::lua_State) {
+unsafe fn translate(state: *mut ffi::lua_State) -> c_int {
     unsafe {
         ffi::lua_pushlightuserdata(state, &TRANSLATOR as *const u8 as *mut c_void);
         ffi::lua_rawget(state, ffi::LUA_REGISTRYINDEX);
         if ffi::lua_type(state, -1) != ffi::LUA_TFUNCTION {
             ffi::lua_pop(state, 1);
-            return;
+            return ffi::LUA_OK;
         }
         ffi::lua_pushvalue(state, -2);
         // Whatever the status: the text, a panic wrapped again, or Lua's memory error message
         // (a string every state keeps, so nothing is allocated for it).
-        ffi::lua_pcall(state, 1, 1, 0);
+        let status = ffi::lua_pcall(state, 1, 1, 0);
         ffi::lua_remove(state, -2);
+        status
     }
 }
 

@@ -138,7 +138,9 @@ pub fn build(time: i64, sources: Vec<(String, Vec<u8>)>) -> Result<Image, String
 fn compiles(modules: &[(String, Vec<u8>)]) -> Result<(), String> {
     let lua = Lua::new();
     for (name, src) in modules {
+        // Sources only: bytecode in an image is refused here, before it could reach a boot.
         lua.load(src.as_slice())
+            .set_mode(mlua::chunk::ChunkMode::Text)
             .set_name(format!("={name}"))
             .into_function()
             .map_err(|e| crate::lauxlib::lua_error_text(&e))?;
@@ -228,8 +230,10 @@ fn compile(lua: &Lua, img: &Image) -> mlua::Result<Loaded> {
     let mut functions = crate::heap::exempt(lua, || {
         let mut fns = Vec::new();
         for (name, src) in &img.modules {
+            // Sources only: a module written as bytecode is refused (`chunks.rs`).
             let f = lua
                 .load(src.as_slice())
+                .set_mode(mlua::chunk::ChunkMode::Text)
                 .set_name(format!("={name}"))
                 .into_function()?;
             fns.push((name.clone(), f));
