@@ -13,8 +13,8 @@ use std::cell::RefCell;
 use std::ffi::c_int;
 use std::rc::Rc;
 
-pub(crate) use fast::{method, pcall};
 pub use fast::{bind_fast, bind_fast_with};
+pub(crate) use fast::{method, pcall};
 use mlua::{AnyUserData, Function, IntoLuaMulti, Lua, MultiValue, UserData, Value};
 
 /// Why a binding failed, in the firmware's terms.
