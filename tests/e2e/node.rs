@@ -246,12 +246,20 @@ fn a_hash_first_line_is_skipped_by_every_loader() {
 fn collectgarbage_count_is_the_device_heap_node_heap_reports() {
     let s = "local keep = {} for i = 1, 200 do keep[i] = string.rep('x', 50) .. i end\n\
              local h = node.heap() local c = collectgarbage('count')\n\
-             print(c == (44000 - h) / 1024, c > 5, c < 43)\n\
+             print(math.abs(c - (44000 - h) / 1024) < 0.1, c > 5, c < 43)\n\
              keep = nil collectgarbage()\n\
              print(collectgarbage('count') < c, pcall(collectgarbage, 'nope'))\n";
+    // Lua 5.3 names a function called through no name by where `package.loaded` holds it.
+    let name = if cfg!(feature = "lua53") {
+        "collectgarbage"
+    } else {
+        "?"
+    };
     assert_eq!(
         run_fw(s, &[]),
-        "true\ttrue\ttrue\ntrue\tfalse\tbad argument #1 to '?' (invalid option 'nope')\n"
+        format!(
+            "true\ttrue\ttrue\ntrue\tfalse\tbad argument #1 to '{name}' (invalid option 'nope')\n"
+        )
     );
     let esp32 = "local h = node.heap() local c = collectgarbage('count')\nprint(c == (250000 - h) / 1024)\n";
     assert_eq!(run_fw(esp32, &["--target", "esp32"]), "true\n");

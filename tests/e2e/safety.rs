@@ -283,7 +283,15 @@ fn loading_with_the_device_heap_exhausted_is_an_error_not_a_crash() {
         t = nil collectgarbage()\n\
         print(opened + short, other)\n";
     for t in ["esp8266", "esp32"] {
-        assert_ran(&on(t, script), t, 0, "300\t0\n");
+        let r = on(t, script);
+        // Lua 5.3 allocates a call's frame as it goes: with the heap full of live data a `pcall`
+        // itself can fail before it protects anything, which ends the main chunk with Lua's
+        // `not enough memory`, a clean error, as on a board. Lua 5.1's frames are preallocated.
+        if cfg!(feature = "lua53") && r.status == 1 {
+            assert_eq!(r.stderr, "nodemcu-sim: not enough memory\n", "--target {t}");
+            continue;
+        }
+        assert_ran(&r, t, 0, "300\t0\n");
     }
 }
 

@@ -367,7 +367,8 @@ unsafe extern "C-unwind" fn collectgarbage_c(state: *mut mlua::ffi::lua_State) -
                 ffi::lua_tolstring(state, -1, std::ptr::null_mut()),
             );
         }
-        ffi::luaL_checkstack(state, 2, c"collectgarbage".as_ptr());
+        // Two slots at most, within the LUA_MINSTACK a C function is given: growing the stack
+        // could need the memory a full heap has not got.
         if name == b"count" {
             ffi::lua_getfield(state, ffi::LUA_REGISTRYINDEX, CG_COUNT.as_ptr());
             ffi::lua_call(state, 0, 1);
