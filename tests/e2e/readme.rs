@@ -154,10 +154,11 @@ fn the_web_server_answers_curl_as_the_transcript_shows() {
     let (got, got_heap) = split_heap(got.trim_end());
     assert_eq!(got, want);
     // The figure is the default (Lua 5.1) build's, and depends a little on the request curl
-    // makes (its version, the port's digits): it must be close. The 5.3 build's heap differs.
+    // makes (its version, the port's digits) and on whether the station has joined its network
+    // yet (its state takes heap): it must be within a tenth. The 5.3 build's heap differs.
     if !cfg!(feature = "lua53") {
         assert!(
-            got_heap.abs_diff(want_heap) * 100 <= want_heap,
+            got_heap.abs_diff(want_heap) * 10 <= want_heap,
             "heap {got_heap}, the README says {want_heap}"
         );
     }
