@@ -5,6 +5,7 @@
 mod support;
 
 mod board;
+mod board_pulse;
 mod cli;
 mod console;
 mod data;

@@ -4,8 +4,8 @@
 //! `gpio.write` is the one binding scripts call in tight loops, so it has a fast path
 //! (`write_fast`) that does the whole call in C-ABI Rust without entering mlua. `gpio.trig`
 //! callbacks are queued by the board's events (`DeviceBoard::flush`) at the device time of the
-//! edge, with the generation's arguments. `gpio.pulse` (built only with
-//! `LUA_USE_MODULES_GPIO_PULSE`) is not simulated yet.
+//! edge, with the generation's arguments. `gpio.pulse` (2.2 on, where the firmware has
+//! `gpio_pulse.c`) is in `gpio_pulse.rs`.
 
 use std::ffi::{c_int, c_void};
 use std::rc::Rc;
@@ -76,6 +76,9 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
         ],
     )?;
     set_constants(&t)?;
+    if rt.cfg.firmware >= crate::config::Firmware::V2_2 {
+        t.set("pulse", super::gpio_pulse::module(lua, rt, &db)?)?;
+    }
     lua.globals().set("gpio", t)
 }
 

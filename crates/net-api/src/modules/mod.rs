@@ -22,6 +22,7 @@ pub mod encoder;
 pub mod file;
 pub mod gpio;
 pub mod gpio32;
+pub mod gpio_pulse;
 pub mod http;
 pub mod ledc;
 pub mod lfs;
