@@ -267,3 +267,15 @@ try(function() return p:stop(1) end)
         r.stderr
     );
 }
+
+#[test]
+fn a_loop_of_steps_without_delay_lets_device_time_pass_so_a_timeout_ends_it() {
+    let script = r#"
+gpio.mode(1, gpio.OUTPUT)
+local p = gpio.pulse.build({ { [1] = 1 }, { [1] = 0, loop = 1, count = 4000000000 } })
+p:start(function() print("end") end)
+"#;
+    let r = run_lua(script, &["--virtual-time", "--timeout", "1"]);
+    assert_eq!((r.status, r.stdout.as_str()), (124, ""), "{}", r.stderr);
+    assert!(r.stderr.contains("time limit reached"), "{}", r.stderr);
+}

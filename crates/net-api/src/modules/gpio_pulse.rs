@@ -29,8 +29,8 @@ const MAX_ENTRIES: usize = 100;
 /// Steps shorter than this run at once, without a timer (as the firmware's loop does).
 const MIN_TIMED: i32 = 3;
 /// Back-to-back untimed steps taken in one go before yielding to the loop: on the board such a
-/// run would spin until the watchdog; here it keeps going a timer tick at a time instead.
-const MAX_UNTIMED: u32 = 10_000;
+/// run would spin until the watchdog; here 1 µs passes per batch, so a time limit can end it.
+const MAX_UNTIMED: u32 = 1_000;
 
 /// One step: pins to set and clear (NodeMCU pin bits), its delay and range, its loop.
 #[derive(Clone, Copy)]
@@ -344,8 +344,11 @@ fn timeout(rt: &Rc<Runtime>, db: &Rc<DeviceBoard>) {
             .wrapping_add(offset as u32);
         st.expected_end = (micros(rt) as u32).wrapping_add(delay as u32);
         untimed += 1;
-        if delay >= MIN_TIMED || untimed >= MAX_UNTIMED {
-            break delay.max(0);
+        if delay >= MIN_TIMED {
+            break delay;
+        }
+        if untimed >= MAX_UNTIMED {
+            break delay.max(1);
         }
     };
     let (r, d) = (rt.clone(), db.clone());
