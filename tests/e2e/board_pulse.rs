@@ -3,7 +3,7 @@
 //! `:cancel`, `:adjust` with `min`/`max`, `:update`, the generations that have it, and the
 //! firmware's error texts.
 
-use crate::support::run_lua;
+use crate::support::{Ran, run_lua};
 
 /// A `hist(pin)` helper: the pin's level changes as `t:level`.
 const HIST: &str = r#"
@@ -15,10 +15,20 @@ local function hist(pin)
 end
 "#;
 
+/// Runs `body` after [`HIST`] under virtual time, with `extra` arguments.
+fn run_timed(body: &str, extra: &[&str]) -> Ran {
+    let args: Vec<&str> = ["--virtual-time"].iter().chain(extra).copied().collect();
+    run_lua(&format!("{HIST}{body}"), &args)
+}
+
+/// The run ended normally and printed exactly `out`.
+fn expect(r: &Ran, out: &str) {
+    assert_eq!((r.status, r.stdout.as_str()), (0, out), "{}", r.stderr);
+}
+
 #[test]
 fn a_pulse_train_sets_its_pins_at_exact_times_and_loops_count_plus_one_times() {
-    let script = format!(
-        "{HIST}{}",
+    let r = run_timed(
         r#"
 gpio.mode(1, gpio.OUTPUT); gpio.mode(2, gpio.OUTPUT)
 local p = gpio.pulse.build({
@@ -33,20 +43,15 @@ print(p:start(function(...)
   print(hist(2))
 end))
 print(p:getstate())
-"#
+"#,
+        &["--trace", "-"],
     );
-    let r = run_lua(&script, &["--virtual-time", "--trace", "-"]);
-    assert_eq!(
-        (r.status, r.stdout.as_str()),
-        (
-            0,
-            "1\t0\t0\t0\n\n1\t1\t250\t0\n\
+    expect(
+        &r,
+        "1\t0\t0\t0\n\n1\t1\t250\t0\n\
              done\tnil\t8\t-20\t3120\n\
              0:1 250:0 1000:1 1250:0 2000:1 2250:0\n\
-             250:1 1000:0 1250:1 2000:0 2250:1 3000:0\n"
-        ),
-        "{}",
-        r.stderr
+             250:1 1000:0 1250:1 2000:0 2250:1 3000:0\n",
     );
     // Each step's pins are gpio writes in the trace: set ones first, then cleared ones.
     assert!(
@@ -61,8 +66,7 @@ print(p:getstate())
 
 #[test]
 fn stop_at_a_position_ends_on_entering_it_and_calls_back_with_the_state() {
-    let script = format!(
-        "{HIST}{}",
+    let r = run_timed(
         r##"
 gpio.mode(1, gpio.OUTPUT)
 local p = gpio.pulse.build({
@@ -78,26 +82,20 @@ tmr.create():alarm(250, tmr.ALARM_SINGLE, function()
     print(select("#", p:stop(print)), select("#", p:cancel()), select("#", p:adjust(1)))
   end))
 end)
-"##
+"##,
+        &[],
     );
-    let r = run_lua(&script, &["--virtual-time"]);
-    assert_eq!(
-        (r.status, r.stdout.as_str()),
-        (
-            0,
-            "at 250ms\t1\t3\t50000\t250000\ntrue\n\
+    expect(
+        &r,
+        "at 250ms\t1\t3\t50000\t250000\ntrue\n\
              stopped\t2\t4\t-20\t300020\n\
-             0:1 100000:0 200000:1 300000:0\n0\t0\t0\n"
-        ),
-        "{}",
-        r.stderr
+             0:1 100000:0 200000:1 300000:0\n0\t0\t0\n",
     );
 }
 
 #[test]
 fn stop_without_a_position_ends_at_the_next_step() {
-    let script = format!(
-        "{HIST}{}",
+    let r = run_timed(
         r#"
 gpio.mode(1, gpio.OUTPUT)
 local p = gpio.pulse.build({
@@ -108,15 +106,10 @@ p:start(function() end)
 tmr.create():alarm(4, tmr.ALARM_SINGLE, function()
   p:stop(function(...) print("stopped", ...); print(hist(1)) end)
 end)
-"#
+"#,
+        &[],
     );
-    let r = run_lua(&script, &["--virtual-time"]);
-    assert_eq!(
-        (r.status, r.stdout.as_str()),
-        (0, "stopped\t1\t3\t-20\t6020\n0:1 3000:0 6000:1\n"),
-        "{}",
-        r.stderr
-    );
+    expect(&r, "stopped\t1\t3\t-20\t6020\n0:1 3000:0 6000:1\n");
 }
 
 #[test]
@@ -124,8 +117,7 @@ fn adjust_stretches_min_max_steps_and_carries_what_does_not_fit() {
     // start(900): the first step wants 1900 µs, max is 1500, so 400 carries to its next turn.
     // The second run starts 20 µs after the first one's end and takes them off its first step;
     // the update makes step 2 last 2000 µs.
-    let script = format!(
-        "{HIST}{}",
+    let r = run_timed(
         r#"
 gpio.mode(1, gpio.OUTPUT)
 local p = gpio.pulse.build({
@@ -141,26 +133,20 @@ p:start(900, function(...)
     print(hist(1))
   end)
 end)
-"#
+"#,
+        &[],
     );
-    let r = run_lua(&script, &["--virtual-time"]);
-    assert_eq!(
-        (r.status, r.stdout.as_str()),
-        (
-            0,
-            "done\tnil\t5\t-20\t4920\n0:1 1500:0 2500:1 3900:0\n\
+    expect(
+        &r,
+        "done\tnil\t5\t-20\t4920\n0:1 1500:0 2500:1 3900:0\n\
              again\tnil\t5\t-20\t10920\n\
-             0:1 1500:0 2500:1 3900:0 4920:1 5900:0 7900:1 8900:0\n"
-        ),
-        "{}",
-        r.stderr
+             0:1 1500:0 2500:1 3900:0 4920:1 5900:0 7900:1 8900:0\n",
     );
 }
 
 #[test]
 fn cancel_stops_at_once_without_the_callback_and_adjust_returns_the_state() {
-    let script = format!(
-        "{HIST}{}",
+    let r = run_timed(
         r#"
 gpio.mode(1, gpio.OUTPUT)
 local q = gpio.pulse.build({ { [1] = 1, delay = 10 }, { [1] = 0, delay = 5000 } })
@@ -171,17 +157,12 @@ tmr.create():alarm(2, tmr.ALARM_SINGLE, function()
   print(q:getstate())
   print(hist(1))
 end)
-"#
+"#,
+        &[],
     );
-    let r = run_lua(&script, &["--virtual-time"]);
-    assert_eq!(
-        (r.status, r.stdout.as_str()),
-        (
-            0,
-            "adjust\t2\t2\t3010\t2000\ncancel\t2\t2\t3010\t2000\n2\t2\t3010\t2000\n0:1 10:0\n"
-        ),
-        "{}",
-        r.stderr
+    expect(
+        &r,
+        "adjust\t2\t2\t3010\t2000\ncancel\t2\t2\t3010\t2000\n2\t2\t3010\t2000\n0:1 10:0\n",
     );
 }
 
@@ -237,12 +218,10 @@ try(function() return p:start(function() end) end)
 try(function() return p:stop(3, function() end) end)
 try(function() return p:stop(1) end)
 "#;
-    let r = run_lua(script, &["--virtual-time"]);
-    assert_eq!(
-        (r.status, r.stdout.as_str()),
-        (
-            0,
-            "false\tAll entries must be tables\n\
+    let r = run_timed(script, &[]);
+    expect(
+        &r,
+        "false\tAll entries must be tables\n\
              false\tpin number 13 must be in range 0 .. 12\n\
              false\tpin number -1 must be in range 0 .. 12\n\
              false\tbad argument #-1 to 'build' (number expected, got string)\n\
@@ -261,10 +240,7 @@ try(function() return p:stop(1) end)
              false\tAll entries must be tables\n\
              false\tpulse operation already in progress\n\
              false\tbad stop position: 3 (valid range 1 - 2)\n\
-             false\tmissing callback\n"
-        ),
-        "{}",
-        r.stderr
+             false\tmissing callback\n",
     );
 }
 
@@ -275,7 +251,7 @@ gpio.mode(1, gpio.OUTPUT)
 local p = gpio.pulse.build({ { [1] = 1 }, { [1] = 0, loop = 1, count = 4000000000 } })
 p:start(function() print("end") end)
 "#;
-    let r = run_lua(script, &["--virtual-time", "--timeout", "1"]);
+    let r = run_timed(script, &["--timeout", "1"]);
     assert_eq!((r.status, r.stdout.as_str()), (124, ""), "{}", r.stderr);
     assert!(r.stderr.contains("time limit reached"), "{}", r.stderr);
 }
