@@ -503,3 +503,53 @@ fn update(a: &Args) -> FwResult<()> {
     p.0.borrow_mut().entries[pos as usize - 1] = e;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_loop_jumps_back_count_times_then_goes_on_and_rearms() {
+        let mut e = Entry {
+            jump: 1,
+            count: 2,
+            ..Entry::default()
+        };
+        let seq: Vec<usize> = (0..4).map(|_| next_pos(&mut e, 3)).collect();
+        assert_eq!(seq, [0, 0, 4, 0]);
+    }
+
+    #[test]
+    fn lateness_and_offsets_beyond_the_range_carry_to_the_next_step() {
+        let e = Entry {
+            delay: 1000,
+            min: 500,
+            max: 1500,
+            ..Entry::default()
+        };
+        let mut st = PulseState {
+            next_adjust: 900,
+            ..Default::default()
+        };
+        assert_eq!(step_delay(&mut st, &e, 0), (1500, 0));
+        assert_eq!(st.next_adjust, 400);
+        st.desired_end = 1000;
+        // 700 µs late with 400 to add: 1000 - 700 + 400 = 700, within the range.
+        assert_eq!(step_delay(&mut st, &e, 1700), (700, 700));
+        assert_eq!(st.next_adjust, 0);
+        // A fixed step ignores both.
+        st.next_adjust = 5;
+        let fixed = Entry {
+            delay: 10,
+            ..Entry::default()
+        };
+        assert_eq!(step_delay(&mut st, &fixed, 99), (10, 0));
+        assert_eq!(st.next_adjust, 5);
+    }
+
+    #[test]
+    fn the_31_bit_clock_difference_is_signed() {
+        assert_eq!(signed31(5u32.wrapping_sub(7)), -2);
+        assert_eq!(signed31(0x3fff_ffff), 0x3fff_ffff);
+    }
+}
