@@ -452,6 +452,9 @@ fn in_1_5_a_request_made_by_the_callback_loses_its_callback() {
     );
 }
 
+/// The 5.1 build's: Lua 5.3's emergency collector frees the filling loop's garbage, so whether
+/// the heap is still full when the reply comes depends on when it last ran.
+#[cfg(not(feature = "lua53"))]
 #[test]
 fn a_response_the_heap_cannot_hold_fails() {
     // The firmware grows its buffer with os_malloc: with the heap nearly full, that fails.
