@@ -200,10 +200,17 @@ mod pty {
         /// tool has the port open, reads fail (EIO) and the thread waits for one.
         pub fn read_into(&self, handle: &ConsoleHandle) {
             let mut buf = [0u8; 4096];
+            // A tool closing the port makes reads fail; the next bytes after that come from a
+            // tool that opened it afresh. A pseudo-terminal has no DTR/RTS lines to reset the
+            // device with, so the new tool is at least spared what the last one left unfinished.
+            let mut closed = false;
             loop {
                 match (&self.master).read(&mut buf) {
                     Ok(0) => std::thread::sleep(Duration::from_millis(20)),
                     Ok(n) => {
+                        if std::mem::take(&mut closed) && !handle.opened() {
+                            return;
+                        }
                         if !handle.send_bytes(buf[..n].to_vec()) {
                             return;
                         }
@@ -212,7 +219,10 @@ mod pty {
                         wait(self.master.as_raw_fd(), libc::POLLIN, 1000);
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                    Err(_) => {
+                        closed = true;
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
                 }
             }
         }

@@ -66,6 +66,13 @@ pub(crate) fn has_receiver(lua: &Lua) -> bool {
         .is_some_and(|i| i.0.borrow().receiver.is_some())
 }
 
+/// A new tool on the serial port: the bytes of a line the previous one did not end are dropped.
+pub(crate) fn forget_line(lua: &Lua) {
+    if lua.app_data_ref::<Input>().is_some() {
+        with(lua, |s| s.line.clear());
+    }
+}
+
 /// `uart.setup(...)`'s echo argument.
 pub(crate) fn set_echo(lua: &Lua, echo: bool) {
     with(lua, |s| s.echo = echo);

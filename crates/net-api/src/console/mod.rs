@@ -34,6 +34,9 @@ pub(crate) enum ConsoleInput {
     Bytes(Vec<u8>),
     /// Ctrl-C at a continuation prompt: forget the chunk typed so far.
     Cancel,
+    /// A tool opened the serial port after it had been closed: forget the partial line and the
+    /// unfinished chunk the previous tool left behind, so the new one starts at a clean prompt.
+    Opened,
     /// Completions for the text left of the cursor: the byte offset they replace from, and them.
     Complete(String, std::sync::mpsc::Sender<(usize, Vec<String>)>),
     /// No more input. `exit_now` ends the run as soon as the typed lines have run.
@@ -137,6 +140,12 @@ impl ConsoleHandle {
     /// Drops the chunk typed so far at a continuation prompt; the device prompts afresh.
     pub fn cancel(&self) -> bool {
         self.send(ConsoleInput::Cancel, true)
+    }
+
+    /// A tool opened the serial port: the partial line and the unfinished chunk the previous
+    /// one left are dropped, without a prompt (the new tool does not wait for one).
+    pub fn opened(&self) -> bool {
+        self.send(ConsoleInput::Opened, false)
     }
 
     /// Ends the input. With `exit_now` the run ends once the lines sent have run; otherwise it
@@ -272,6 +281,11 @@ impl Console {
             Some(ConsoleInput::Cancel) => {
                 self.link.taken();
                 repl::cancel(lua, rt)
+            }
+            Some(ConsoleInput::Opened) => {
+                input::forget_line(lua);
+                repl::forget_chunk(lua);
+                Ok(())
             }
             Some(ConsoleInput::Complete(text, reply)) => {
                 let _ = reply.send(complete::complete(lua, &text));

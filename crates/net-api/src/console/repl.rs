@@ -90,6 +90,11 @@ pub(crate) fn cancel(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
     emit_prompt(lua, rt, true)
 }
 
+/// A new tool on the serial port: the chunk the previous one left unfinished is dropped.
+pub(crate) fn forget_chunk(lua: &Lua) {
+    lua.remove_app_data::<Pending>();
+}
+
 /// The stdin pipe's reader: runs one line, or returns `Some(false)` (no repost) when no whole
 /// line is there (a partial one is put back to wait for its end).
 pub(crate) fn read_stdin(
