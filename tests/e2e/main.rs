@@ -30,4 +30,5 @@ mod testrunner;
 mod time;
 mod tls;
 mod udp;
+mod websocket;
 mod wifi;

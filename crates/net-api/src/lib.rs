@@ -29,6 +29,7 @@ mod stdlib;
 mod strlib;
 pub mod tls;
 mod watchdog;
+pub mod websocket;
 
 pub use config::{Config, Firmware, NetOptions, OnReset, Sinks, Target, TraceSink};
 pub use console::{Console, ConsoleBoot, ConsoleHandle, Prompt};
