@@ -585,3 +585,33 @@ ws:connect("ws://127.0.0.1:{port}/")
     );
     assert!(log.lock().unwrap().contains(&"got 4464".to_string()));
 }
+
+#[test]
+fn an_error_in_a_callback_panics_before_3_0_and_goes_to_the_handler_after() {
+    let dead = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let script = format!(
+        "ws = websocket.createClient()
+ws:on('close', function(c, status) error('boom ' .. status) end)
+ws:connect('ws://127.0.0.1:{dead}/')"
+    );
+    let v22 = run_lua(&script, &["--firmware", "2.2"]);
+    assert_eq!(v22.status, 4, "{}", v22.stderr);
+    assert!(
+        v22.stderr
+            .contains("PANIC: unprotected error in call to Lua API (init.lua:2: boom -109)"),
+        "{}",
+        v22.stderr
+    );
+    let v30 = run_lua(&script, &[]);
+    assert_eq!(v30.status, 3, "{}", v30.stderr);
+    assert!(
+        v30.stdout
+            .starts_with("init.lua:2: boom -109\nstack traceback:"),
+        "{}",
+        v30.stdout
+    );
+}
