@@ -470,3 +470,41 @@ ws:connect("wss://localhost:{port}/")
     ok(&ran);
     assert_eq!(ran.stdout, "close\ttrue\t-128\n");
 }
+
+#[test]
+fn connecting_again_from_the_close_callback_leaves_the_new_connection_without_its_self_reference() {
+    let dead = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (port, _log, t) = serve(echo_until_close);
+    let ran = run_lua(
+        &format!(
+            r#"
+ws = websocket.createClient()
+local tries = 0
+ws:on("connection", function(c) print("connection", c) ws:send("again") end)
+ws:on("receive", function(c, msg) print("receive", c, msg) ws:close() end)
+ws:on("close", function(c, status)
+  tries = tries + 1
+  print("close", c == ws and "ws" or tostring(c), status)
+  if tries == 1 then c:connect("ws://127.0.0.1:{port}/") end
+end)
+ws:connect("ws://127.0.0.1:{dead}/")
+"#
+        ),
+        &[],
+    );
+    ok(&ran);
+    t.join().unwrap();
+    assert_eq!(
+        lines(&ran.stdout),
+        [
+            "close\tws\t-109",
+            "connection\tnil",
+            "receive\tnil\tagain",
+            "close\tnil\t-6"
+        ]
+    );
+}

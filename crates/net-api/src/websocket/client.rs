@@ -50,6 +50,9 @@ pub(crate) struct ClientState {
     pub known: i32,
     /// `close()` armed its forced close: data no longer restarts the ping timer.
     pub force_close: bool,
+    /// The self-reference of this connection was released by the "close" callback it was made
+    /// in (see `link::fire_close`): callbacks get `nil` for the client.
+    pub ref_lost: bool,
 }
 
 #[derive(Clone)]
@@ -79,6 +82,7 @@ pub(crate) fn create(lua: &Lua, rt: &Rc<Runtime>) -> FwResult<Value> {
         live: None,
         known: 0,
         force_close: false,
+        ref_lost: false,
     };
     Ok(Value::UserData(
         lua.create_userdata(Client(Rc::new(RefCell::new(st))))?,
@@ -170,6 +174,7 @@ fn connect(lua: &Lua, rt: &Rc<Runtime>, a: &Args) -> FwResult<()> {
     {
         let mut st = c.0.borrow_mut();
         st.state = IDLE;
+        st.ref_lost = false;
         rt.anchor(st.id, ud);
     }
     let url = c_text(&a.check_bytes(lua, 2)?.as_bytes()).into_owned();

@@ -340,15 +340,24 @@ pub(crate) fn disconnected(lua: &Lua, rt: &Rc<Runtime>, s: &Shared) -> mlua::Res
     fire_close(lua, rt, s, code)
 }
 
-/// `onCloseCallback`: "close" with `(ws, status)`, then the self-reference goes.
+/// `onCloseCallback`: "close" with `(ws, status)`, then the self-reference goes. A script that
+/// connects again from inside the callback loses the new connection's self-reference to that
+/// release, as on the board: its callbacks then get `nil` for the client (the simulator keeps the
+/// client alive meanwhile, where the board's collector could take it).
 pub(crate) fn fire_close(lua: &Lua, rt: &Rc<Runtime>, s: &Shared, code: i32) -> mlua::Result<()> {
+    let generation = s.borrow().generation;
     let r = fire(lua, rt, s, "close", i64::from(code));
-    let id = s.borrow().id;
-    rt.unanchor(id);
+    let mut st = s.borrow_mut();
+    if st.generation != generation && st.state != CLOSED {
+        st.ref_lost = true;
+    } else {
+        rt.unanchor(st.id);
+    }
     r
 }
 
-/// Calls the script's callback with the client first, if it is set and the client anchored.
+/// Calls the script's callback, if set, with the client first (`nil` once its self-reference is
+/// gone, as `lua_rawgeti` of `LUA_NOREF` gives).
 fn fire(
     lua: &Lua,
     rt: &Rc<Runtime>,
@@ -358,12 +367,17 @@ fn fire(
 ) -> mlua::Result<()> {
     let (f, ud) = {
         let st = s.borrow();
-        (st.callbacks.get(name), rt.anchored(st.id))
+        let ud = if st.ref_lost {
+            None
+        } else {
+            rt.anchored(st.id)
+        };
+        (st.callbacks.get(name), ud)
     };
-    let (Some(f), Some(ud)) = (f, ud) else {
+    let Some(f) = f else {
         return Ok(());
     };
     let mut argv = args.into_lua_multi(lua)?;
-    argv.push_front(mlua::Value::UserData(ud));
+    argv.push_front(ud.map_or(mlua::Value::Nil, mlua::Value::UserData));
     rt.call_protected(lua, &f, argv)
 }
