@@ -40,6 +40,12 @@ type Shared = Rc<RefCell<ClientState>>;
 
 /// `ESPCONN_HANDSHAKE`: the error a failed TLS handshake reports.
 const ESPCONN_HANDSHAKE: i32 = -28;
+/// The status when the heap has no room for a received message's Lua string.
+const NO_MEMORY_PAYLOAD: i32 = -13;
+
+fn ping_interval() -> Duration {
+    Duration::from_millis(PING_INTERVAL_MS)
+}
 
 fn upgrade(weak: &Weak<RefCell<ClientState>>, generation: u64) -> Option<Shared> {
     let s = weak.upgrade()?;
@@ -231,13 +237,24 @@ fn apply(
                 fire(lua, rt, s, "connection", ())?;
             }
             Output::Alive => {
-                // Data keeps the connection healthy; the forced close of `close()` keeps running.
-                if !closing_requested(s) {
+                // Data re-arms the client's one timer for 30 s, whatever it was counting: after
+                // `close()` that is the forced close, which the board then leaves for 30 s.
+                if closing_requested(s) {
+                    arm(rt, s, generation, ping_interval(), disconnected);
+                } else {
                     arm_ping(rt, s, generation);
                 }
             }
             Output::Message(data, opcode) => {
-                let msg = lua.create_string(&data)?;
+                let msg = match lua.create_string(&data) {
+                    Ok(m) => m,
+                    // The board's payload allocation failing (`calloc` of the message): -13.
+                    Err(mlua::Error::MemoryError(_)) => {
+                        s.borrow_mut().known = NO_MEMORY_PAYLOAD;
+                        return disconnected(lua, rt, s);
+                    }
+                    Err(e) => return Err(e),
+                };
                 fire(lua, rt, s, "receive", (msg, i64::from(opcode)))?;
             }
             Output::Close(code) => {
@@ -261,21 +278,15 @@ fn closing_requested(s: &Shared) -> bool {
 }
 
 fn arm_ping(rt: &Rc<Runtime>, s: &Shared, generation: u64) {
-    arm(
-        rt,
-        s,
-        generation,
-        Duration::from_millis(PING_INTERVAL_MS),
-        move |lua, rt, s| {
-            let out = s.borrow_mut().session.ping_due();
-            let ended = out.iter().any(|o| matches!(o, Output::Close(_)));
-            apply(lua, rt, s, generation, out)?;
-            if !ended && s.borrow().generation == generation {
-                arm_ping(rt, s, generation);
-            }
-            Ok(())
-        },
-    );
+    arm(rt, s, generation, ping_interval(), move |lua, rt, s| {
+        let out = s.borrow_mut().session.ping_due();
+        let ended = out.iter().any(|o| matches!(o, Output::Close(_)));
+        apply(lua, rt, s, generation, out)?;
+        if !ended && s.borrow().generation == generation {
+            arm_ping(rt, s, generation);
+        }
+        Ok(())
+    });
 }
 
 /// `close()` on a connection: it is dropped if still up after the forced-close timeout.
