@@ -5,7 +5,7 @@
 //! device's software timers, ordered the way the SDK fires them), [`flash::Flash`] (a host directory
 //! that looks like SPIFFS and cannot be escaped; [`flash_file::FlashFile`] is one open file on it, with
 //! SPIFFS's positions and modes), and the socket layers built on tokio, with the protocol engines
-//! the firmware's client modules run over them ([`mqtt`]).
+//! the firmware's client modules run over them ([`mqtt`], [`http`], [`websocket`]).
 //!
 //! Nothing here knows about Lua. The Lua binding crate (`net-api`) drives these types from its single
 //! event-loop thread, and the socket tasks report back through plain Rust callbacks, so every piece can
@@ -22,3 +22,4 @@ pub mod tcp;
 pub mod timers;
 pub mod tls;
 pub mod udp;
+pub mod websocket;

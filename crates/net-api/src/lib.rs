@@ -6,8 +6,10 @@
 //! `event_loop.rs` runs them one at a time, as the board's single task context does.
 //!
 //! Modules live in `modules/` (one file each: tmr, node, wifi, uart, bit, ...) and `net/` (one file
-//! per handle kind). Each binding is a Rust function that checks its arguments with
-//! [`lauxlib::Args`] and fails with the firmware's message ([`lauxlib::FwError`]).
+//! per handle kind); the client protocols with a handle kind of their own have a folder each
+//! (`tls/`, `mqtt/`, `websocket/`: the handle's methods, and the link that carries out what the
+//! protocol engine in `host-backend` asks for). Each binding is a Rust function that checks its
+//! arguments with [`lauxlib::Args`] and fails with the firmware's message ([`lauxlib::FwError`]).
 
 pub mod callback;
 mod chunks;
@@ -29,6 +31,7 @@ mod stdlib;
 mod strlib;
 pub mod tls;
 mod watchdog;
+pub mod websocket;
 
 pub use config::{Config, Firmware, NetOptions, OnReset, Sinks, Target, TraceSink};
 pub use console::{Console, ConsoleBoot, ConsoleHandle, Prompt};

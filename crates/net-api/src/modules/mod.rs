@@ -151,6 +151,10 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>, reset: Option<ResetCause>) ->
         cjson::install(lua)?;
     }
     crate::mqtt::install(lua, rt)?;
+    // The ESP32 firmware has no websocket module.
+    if rt.cfg.target != crate::config::Target::Esp32 {
+        crate::websocket::install(lua, rt)?;
+    }
     install_removed_globals(lua, rt)
 }
 

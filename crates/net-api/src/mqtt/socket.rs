@@ -23,7 +23,7 @@ use crate::handle_type;
 use crate::lauxlib::{Args, FwError, FwResult, arg_check, arg_err, bind, fw_err, typename};
 use crate::modules::node::CHIP_ID;
 use crate::modules::register_methods;
-use crate::net::dns::{self, Lookup};
+use crate::net::dns;
 use crate::net::events::Callbacks;
 use crate::runtime::{LiveIo, Runtime};
 
@@ -302,15 +302,10 @@ fn connect(lua: &Lua, rt: &Rc<Runtime>, a: &Args) -> FwResult<Value> {
     }
     let generation = c.0.borrow().generation;
     let weak = Rc::downgrade(&c.0);
-    let (r, w, h) = (rt.clone(), weak.clone(), host.clone());
-    let answer = dns::lookup(rt, &host, move |lua, ip| {
-        resolved(lua, &r, &w, generation, &h, ip)
-    });
-    match answer {
-        Ok(Lookup::Now(ip)) => resolved(lua, rt, &weak, generation, &host, Some(ip))?,
-        Ok(Lookup::Pending) => {}
-        Err(_) => resolved(lua, rt, &weak, generation, &host, None)?,
-    }
+    let r = rt.clone();
+    dns::resolve_then(lua, rt, &host.clone(), move |lua, ip, _| {
+        Ok(resolved(lua, &r, &weak, generation, &host, ip)?)
+    })?;
     Ok(if legacy {
         Value::Boolean(true)
     } else {

@@ -15,7 +15,7 @@ use host_backend::dns::{Budget, DNS_PORT, DnsOptions, Resolver};
 use mlua::{Function, Lua, Table, Value};
 
 use crate::config::Target;
-use crate::lauxlib::{Args, FwResult, bind, fw_err};
+use crate::lauxlib::{Args, FwError, FwResult, bind, fw_err};
 use crate::modules::module_table;
 use crate::runtime::Runtime;
 
@@ -91,6 +91,48 @@ pub fn lookup(
         }));
     });
     Ok(Lookup::Pending)
+}
+
+/// When a [`resolve_then`] continuation runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum When {
+    /// Inside the call that asked: a dotted quad, or a name the resolver refused at once. The
+    /// firmware runs its DNS callback synchronously then, so script callbacks raise into the caller.
+    Now,
+    /// Later, as a job on the Lua thread, once the resolver answered.
+    Later,
+}
+
+/// The "look up the host, then connect" step every client module takes (`tls`, `mqtt`,
+/// `websocket`): resolves `host` and runs `then` once with the address, or `None` when the name
+/// did not resolve or was refused (empty, over-long, the DNS table full), as `dns_gethostbyname`'s
+/// callback gets a NULL address in all those cases. Firmware errors `then` returns from a later run
+/// have no caller to raise into and are dropped; Lua errors go on to the event loop.
+pub fn resolve_then<F>(lua: &Lua, rt: &Rc<Runtime>, host: &str, then: F) -> FwResult<()>
+where
+    F: FnOnce(&Lua, Option<Ipv4Addr>, When) -> FwResult<()> + 'static,
+{
+    let once = Rc::new(RefCell::new(Some(then)));
+    let later = once.clone();
+    let answer = lookup(rt, host, move |lua, ip| {
+        let Some(then) = later.borrow_mut().take() else {
+            return Ok(());
+        };
+        match then(lua, ip, When::Later) {
+            Err(FwError::Lua(e)) => Err(e),
+            _ => Ok(()),
+        }
+    });
+    let ip = match answer {
+        Ok(Lookup::Pending) => return Ok(()),
+        Ok(Lookup::Now(ip)) => Some(ip),
+        Err(_) => None,
+    };
+    let then = once.borrow_mut().take();
+    match then {
+        Some(then) => then(lua, ip, When::Now),
+        None => Ok(()),
+    }
 }
 
 /// The `net.dns` table.

@@ -27,7 +27,7 @@ use crate::config::Target;
 use crate::handle_type;
 use crate::lauxlib::{Args, FwError, FwResult, bind, fw_err};
 use crate::modules::register_methods;
-use crate::net::dns::{self, Lookup};
+use crate::net::dns::{self, When};
 use crate::net::events::Callbacks;
 use crate::runtime::{LiveIo, Runtime};
 
@@ -212,14 +212,6 @@ fn fire(
     }
 }
 
-fn into_job_result(r: FwResult<()>) -> mlua::Result<()> {
-    match r {
-        Ok(()) => Ok(()),
-        Err(FwError::Lua(e)) => Err(e),
-        Err(_) => Ok(()),
-    }
-}
-
 /// `sck:connect(port[, host])`.
 fn connect(lua: &Lua, rt: &Rc<Runtime>, a: &Args) -> FwResult<()> {
     let (ud, s) = check(a)?;
@@ -246,16 +238,11 @@ fn connect(lua: &Lua, rt: &Rc<Runtime>, a: &Args) -> FwResult<()> {
         st.generation
     };
     let weak = Rc::downgrade(&s.0);
-    let (r, w, h) = (rt.clone(), weak.clone(), host.clone());
-    let answer = dns::lookup(rt, &host, move |lua, ip| {
-        into_job_result(resolved(lua, &r, &w, generation, &h, ip, false))
-    });
-    match answer {
-        Ok(Lookup::Now(ip)) => resolved(lua, rt, &weak, generation, &host, Some(ip), true),
-        Ok(Lookup::Pending) => Ok(()),
-        // An empty or over-long name fails at once on the board, through the dns callback.
-        Err(_) => resolved(lua, rt, &weak, generation, &host, None, true),
-    }
+    let r = rt.clone();
+    // An empty or over-long name fails at once on the board, through the dns callback.
+    dns::resolve_then(lua, rt, &host.clone(), move |lua, ip, when| {
+        resolved(lua, &r, &weak, generation, &host, ip, when == When::Now)
+    })
 }
 
 /// The host's address is known (or not): "dns", then the connection.
