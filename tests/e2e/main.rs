@@ -20,6 +20,7 @@ mod http;
 mod lfs;
 mod mqtt;
 mod node;
+mod ping;
 mod project;
 mod readme;
 mod runtime;
