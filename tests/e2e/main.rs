@@ -18,6 +18,7 @@ mod generations;
 mod hangs;
 mod http;
 mod lfs;
+mod mdns;
 mod mqtt;
 mod node;
 mod ping;

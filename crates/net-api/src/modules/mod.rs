@@ -26,6 +26,7 @@ pub mod gpio_pulse;
 pub mod http;
 pub mod ledc;
 pub mod lfs;
+pub mod mdns;
 pub mod node;
 pub mod pipe;
 pub mod printf;
@@ -142,6 +143,8 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>, reset: Option<ResetCause>) ->
         }
         // The ESP32's http module has another API (handles, events): not simulated yet.
         http::install(lua, rt)?;
+        // The ESP32 port has no mdns module.
+        mdns::install(lua, rt)?;
     }
     sjson::install(lua, rt)?;
     encoder::install(lua)?;
