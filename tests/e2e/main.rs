@@ -11,6 +11,7 @@ mod console;
 mod data;
 mod decisions;
 mod dns;
+mod enduser_setup;
 mod errors;
 mod file;
 mod fuzz;

@@ -25,7 +25,15 @@ mod sta;
 mod sta_config;
 mod station;
 
-use station::W;
+pub(crate) use station::W;
+
+// What `enduser_setup` drives, as its C code calls the SDK.
+pub(crate) use radio::{channel, set_mode};
+pub(crate) use sta::SCAN;
+pub(crate) use station::{
+    AUTH_OPEN, ApConfig, StaConfig, connect as station_connect, disconnect as station_disconnect,
+    scan,
+};
 
 /// The station's address on every network: the device's loopback address (decisions.md §5).
 pub const STA_IP: &str = "127.0.0.1";
