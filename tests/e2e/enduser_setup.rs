@@ -257,3 +257,71 @@ fn manual_mode_leaves_the_ap_to_the_script_and_stop_ends_the_portal() {
         "false\ttrue\ttrue\n3\tESP_C0FFEE\tnil\n3\tfalse\n3\tMyPortal\n1\n"
     );
 }
+
+/// Firmware 1.5 and 2.2: credentials by `GET /setwifi?` (answered with the JSON status), 204 for
+/// Android's check, 404 for other pages, no POST, no `auth` in the list, the `SetupGadget` AP.
+#[test]
+fn older_generations_take_credentials_by_get_and_answer_404() {
+    for fw in ["2.2", "1.5"] {
+        let (http, dns) = (free_port(), free_port());
+        let script = r#"
+          enduser_setup.start(function()
+            print("connected", (wifi.ap.getconfig()))
+          end)
+        "#;
+        let flash = Flash::new(&[("init.lua", script), ("nodemcu-sim.toml", PROJECT)]);
+        let mut child = Command::new(BIN)
+            .arg("run")
+            .arg(flash.file("init.lua"))
+            .args(["--firmware", fw, "--port-map", &format!("80={http}")])
+            .args(["--port-map", &format!("53={dns}")])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        while TcpStream::connect(("127.0.0.1", http)).is_err() {
+            assert!(start.elapsed() < Duration::from_secs(10), "no portal");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(get(http, "/").starts_with(
+            "HTTP/1.1 200 OK\r\nCache-control:no-cache\r\nConnection:close\r\nContent-Type:text/html\r\n"
+        ));
+        assert!(get(http, "/aplist").ends_with(
+            "[{\"ssid\":\"home\",\"rssi\":-55,\"chan\":6},\
+             {\"ssid\":\"cafe \\\"free\\\"\",\"rssi\":-80,\"chan\":11}]"
+        ));
+        assert_eq!(
+            get(http, "/generate_204"),
+            "HTTP/1.1 204 No Content\r\nContent-Length:0\r\nConnection:close\r\n\r\n"
+        );
+        assert_eq!(
+            get(http, "/?x"),
+            "HTTP/1.1 404 Not found\r\nContent-Length:0\r\nConnection:close\r\n\r\n"
+        );
+        assert!(exchange(http, "POST /setwifi HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 405 "));
+        let set = get(http, "/setwifi?wifi_ssid=home&wifi_password=secret");
+        assert!(
+            set.ends_with("{\"deviceid\":\"C0FFEE\", \"status\":0}"),
+            "{set}"
+        );
+        wait_status(http, "Connected to \"home\" (127.0.0.1).");
+        let json = get(http, "/status.json");
+        let id = if fw == "1.5" { "C0FFEE" } else { "127.0.0.1" };
+        assert!(
+            json.ends_with(&format!("{{\"deviceid\":\"{id}\", \"status\":5}}")),
+            "{fw}: {json}"
+        );
+        let status = wait(&mut child, Duration::from_secs(40));
+        let mut out = String::new();
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
+        assert_eq!(status, 0, "{fw}: {out}");
+        assert_eq!(out, "connected\tSetupGadget_C0FFEE\n", "{fw}");
+    }
+}

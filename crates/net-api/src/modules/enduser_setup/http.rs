@@ -12,6 +12,10 @@
 //! | any other `GET` | 302 to `http://nodemcu.portal/` (the captive portal trigger) |
 //! | other `POST` / methods | 404 / 405 |
 //!
+//! Firmware 1.5 and 2.2 differ: `GET /` only (no `/?`), `GET /setwifi?...` takes credentials and
+//! answers with the JSON status, `GET /generate_204` is a 204, other pages are 404, `POST` is 405,
+//! `/aplist` has no `auth`, relative redirects, empty error bodies, no charset on the page.
+//!
 //! Requests are matched on their first bytes as the firmware's `strncmp`s do. A request is read
 //! until its head ends and its `Content-Length` body arrived. Each is answered on the Lua thread
 //! (the station and the portal state live there), then the connection is closed.
@@ -26,6 +30,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::oneshot;
 
 use super::{Portal, current};
+use crate::config::Firmware;
 use crate::modules::node::CHIP_ID;
 use crate::modules::wifi::{self, StaConfig};
 use crate::runtime::{Priority, Runtime};
@@ -44,6 +49,18 @@ const HEADER_404: &str =
     "HTTP/1.1 404 Not found\r\nContent-Length:10\r\nConnection:close\r\n\r\nNot found\n";
 const HEADER_405: &str =
     "HTTP/1.1 405 Method Not Allowed\r\nContent-Length:0\r\nConnection:close\r\n\r\n";
+
+/// Firmware 1.5 and 2.2: no charset, a relative redirect, empty error bodies.
+const LEGACY_HEADER_200: &str =
+    "HTTP/1.1 200 OK\r\nCache-control:no-cache\r\nConnection:close\r\nContent-Type:text/html\r\n";
+const LEGACY_HEADER_302: &str =
+    "HTTP/1.1 302 Moved\r\nLocation: /\r\nContent-Length:0\r\nConnection:close\r\n\r\n";
+const LEGACY_HEADER_404: &str =
+    "HTTP/1.1 404 Not found\r\nContent-Length:0\r\nConnection:close\r\n\r\n";
+const HEADER_500: &str =
+    "HTTP/1.1 500 Internal Error\r\nContent-Length:6\r\nConnection:close\r\n\r\nError\n";
+const LEGACY_HEADER_500: &str =
+    "HTTP/1.1 500 Internal Error\r\nContent-Length:0\r\nConnection:close\r\n\r\n";
 
 /// The page served when the flash holds none: ours, with the firmware page's form fields and
 /// endpoints.
@@ -118,35 +135,51 @@ fn content_length(head: &[u8]) -> Option<usize> {
     })
 }
 
+fn legacy(rt: &Runtime) -> bool {
+    rt.cfg.firmware < Firmware::V3_0
+}
+
 /// `enduser_setup_http_recvcb`'s dispatch.
 fn route(rt: &Rc<Runtime>, p: &Rc<Portal>, req: &[u8], tx: oneshot::Sender<Vec<u8>>) {
     let at = |i: usize, s: &str| req.get(i..).is_some_and(|r| r.starts_with(s.as_bytes()));
-    let reply: Vec<u8> = if at(0, "GET ") {
+    if at(0, "GET ") && at(4, "/aplist") {
+        if p.connecting.get() {
+            let _ = tx.send(HEADER_204.into());
+            return;
+        }
+        // The reply waits for the scan, as the firmware's scan listener does.
+        let weak = Rc::downgrade(p);
+        let r = rt.clone();
+        let key = rt.arm_timer(
+            wifi::SCAN,
+            Box::new(move |_| {
+                if let Some(p) = current(&r, &weak) {
+                    let _ = tx.send(aplist(&p, !legacy(&r)));
+                }
+                Ok(())
+            }),
+        );
+        p.timers.borrow_mut().push(key);
+        return;
+    }
+    let reply = if legacy(rt) {
+        route_legacy(rt, p, req)
+    } else {
+        route_current(rt, p, req)
+    };
+    let _ = tx.send(reply);
+}
+
+/// Firmware 3.0: the form is posted, every unknown page redirects to the portal.
+fn route_current(rt: &Rc<Runtime>, p: &Rc<Portal>, req: &[u8]) -> Vec<u8> {
+    let at = |i: usize, s: &str| req.get(i..).is_some_and(|r| r.starts_with(s.as_bytes()));
+    if at(0, "GET ") {
         if at(4, "/ ") || at(4, "/?") {
-            page(rt)
-        } else if at(4, "/aplist") {
-            if p.connecting.get() {
-                HEADER_204.into()
-            } else {
-                // The reply waits for the scan, as the firmware's scan listener does.
-                let weak = Rc::downgrade(p);
-                let r = rt.clone();
-                let key = rt.arm_timer(
-                    wifi::SCAN,
-                    Box::new(move |_| {
-                        if let Some(p) = current(&r, &weak) {
-                            let _ = tx.send(aplist(&p));
-                        }
-                        Ok(())
-                    }),
-                );
-                p.timers.borrow_mut().push(key);
-                return;
-            }
+            page(rt, HEADER_200)
         } else if at(4, "/status.json") {
-            status_json(p)
+            status_json(rt, p)
         } else if at(4, "/status") {
-            status_text(p)
+            status_text(p, HEADER_500)
         } else if at(4, "/update?") {
             match credentials(req) {
                 Some(cfg) => {
@@ -161,37 +194,68 @@ fn route(rt: &Rc<Runtime>, p: &Rc<Portal>, req: &[u8], tx: oneshot::Sender<Vec<u
     } else if at(0, "OPTIONS ") {
         options(req)
     } else if at(0, "POST ") {
-        if at(5, "/setwifi ") {
-            match find(req, b"\r\n\r\n") {
-                None => HEADER_400.into(),
-                Some(end) => {
-                    let body = &req[end + 4..];
-                    match credentials(body) {
-                        Some(cfg) => {
-                            configure(rt, p, cfg);
-                            save_form(rt, body);
-                            HEADER_302_TRYING.into()
-                        }
-                        None => HEADER_400.into(),
-                    }
-                }
+        if !at(5, "/setwifi ") {
+            return HEADER_404.into();
+        }
+        let Some(end) = find(req, b"\r\n\r\n") else {
+            return HEADER_400.into();
+        };
+        let body = &req[end + 4..];
+        match credentials(body) {
+            Some(cfg) => {
+                configure(rt, p, cfg);
+                save_form(rt, body);
+                HEADER_302_TRYING.into()
             }
-        } else {
-            HEADER_404.into()
+            None => HEADER_400.into(),
         }
     } else {
         HEADER_405.into()
-    };
-    let _ = tx.send(reply);
+    }
+}
+
+/// Firmware 1.5 and 2.2: `GET /setwifi?` answers with the JSON status, `/generate_204` with 204,
+/// unknown pages 404, no POST.
+fn route_legacy(rt: &Rc<Runtime>, p: &Rc<Portal>, req: &[u8]) -> Vec<u8> {
+    let at = |i: usize, s: &str| req.get(i..).is_some_and(|r| r.starts_with(s.as_bytes()));
+    if at(0, "OPTIONS ") {
+        return options(req);
+    }
+    if !at(0, "GET ") {
+        return HEADER_405.into();
+    }
+    if at(4, "/ ") {
+        page(rt, LEGACY_HEADER_200)
+    } else if at(4, "/status.json") {
+        status_json(rt, p)
+    } else if at(4, "/status") {
+        status_text(p, LEGACY_HEADER_500)
+    } else if at(4, "/update?") || at(4, "/setwifi?") {
+        match credentials(req) {
+            Some(cfg) => {
+                configure(rt, p, cfg);
+                if at(4, "/update?") {
+                    LEGACY_HEADER_302.into()
+                } else {
+                    status_json(rt, p)
+                }
+            }
+            None => HEADER_400.into(),
+        }
+    } else if at(4, "/generate_204") {
+        HEADER_204.into()
+    } else {
+        LEGACY_HEADER_404.into()
+    }
 }
 
 /// The page: the flash's `enduser_setup.html` (or `.html.gz`), else ours.
-fn page(rt: &Runtime) -> Vec<u8> {
+fn page(rt: &Runtime, header: &str) -> Vec<u8> {
     let file = ["enduser_setup.html.gz", "enduser_setup.html"]
         .iter()
         .find_map(|name| rt.flash.read(name));
     let body = file.unwrap_or_else(|| PAGE.as_bytes().to_vec());
-    let mut out = HEADER_200.as_bytes().to_vec();
+    let mut out = header.as_bytes().to_vec();
     if body.starts_with(&[0x1f, 0x8b]) {
         out.extend_from_slice(b"Content-Encoding: gzip\r\n");
     }
@@ -200,8 +264,8 @@ fn page(rt: &Runtime) -> Vec<u8> {
     out
 }
 
-/// `on_scan_done`: the networks in range as JSON.
-fn aplist(p: &Portal) -> Vec<u8> {
+/// `on_scan_done`: the networks in range as JSON (`auth` from 3.0 on).
+fn aplist(p: &Portal, with_auth: bool) -> Vec<u8> {
     let entries: Vec<String> = wifi::scan(&p.w)
         .iter()
         .map(|n| {
@@ -215,11 +279,14 @@ fn aplist(p: &Portal) -> Vec<u8> {
                 })
                 .map(char::from)
                 .collect();
+            let auth = if with_auth {
+                format!(",\"auth\":{}", n.auth())
+            } else {
+                String::new()
+            };
             format!(
-                "{{\"ssid\":\"{escaped}\",\"rssi\":{},\"chan\":{},\"auth\":{}}}",
-                n.rssi,
-                n.channel,
-                n.auth()
+                "{{\"ssid\":\"{escaped}\",\"rssi\":{},\"chan\":{}{auth}}}",
+                n.rssi, n.channel
             )
         })
         .collect();
@@ -241,9 +308,10 @@ fn status(p: &Portal) -> u8 {
     }
 }
 
-fn status_json(p: &Portal) -> Vec<u8> {
+fn status_json(rt: &Runtime, p: &Portal) -> Vec<u8> {
     let st = status(p);
-    let payload = if st == 5 {
+    // 1.5 always reports the chip id.
+    let payload = if st == 5 && rt.cfg.firmware > Firmware::V1_5 {
         if p.ipaddr.borrow().is_empty()
             && let Some(ip) = p.w.sta_ip()
         {
@@ -265,7 +333,7 @@ fn status_json(p: &Portal) -> Vec<u8> {
     .into_bytes()
 }
 
-fn status_text(p: &Portal) -> Vec<u8> {
+fn status_text(p: &Portal, header_500: &str) -> Vec<u8> {
     let st = status(p);
     let ssid: String = {
         let s = p.w.st.borrow();
@@ -284,10 +352,7 @@ fn status_text(p: &Portal) -> Vec<u8> {
             let ip = p.w.sta_ip().map(|i| i.ip.to_string()).unwrap_or_default();
             format!("Connected to \"{ssid}\" ({ip}).")
         }
-        _ => {
-            return b"HTTP/1.1 500 Internal Error\r\nContent-Length:6\r\nConnection:close\r\n\r\nError\n"
-                .to_vec();
-        }
+        _ => return header_500.into(),
     };
     format!(
         "HTTP/1.1 200 OK\r\nCache-control:no-cache\r\nConnection:close\r\n\

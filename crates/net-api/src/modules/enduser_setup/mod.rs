@@ -33,8 +33,9 @@ mod http;
 const CHECK: Duration = Duration::from_secs(3);
 /// The teardown delay after success, for a browser to fetch the last status.
 const SHUTDOWN: Duration = Duration::from_secs(10);
-/// `ENDUSER_SETUP_AP_SSID`.
+/// `ENDUSER_SETUP_AP_SSID` (`SetupGadget` before 3.0).
 const AP_SSID_PREFIX: &str = "NodeMCU";
+const LEGACY_AP_SSID_PREFIX: &str = "SetupGadget";
 /// `STATION_MODE`, `SOFTAP_MODE`, `STATIONAP_MODE`.
 const STATION: u8 = 1;
 const SOFTAP: u8 = 2;
@@ -113,7 +114,8 @@ fn start(lua: &Lua, rt: &Rc<Runtime>, a: &Args) -> FwResult<()> {
         return Ok(());
     };
     let mut n = 1;
-    let ap_ssid = if a.is_string(n) {
+    // The SSID argument came with 3.0.
+    let ap_ssid = if rt.cfg.firmware >= crate::config::Firmware::V3_0 && a.is_string(n) {
         n += 1;
         Some(a.check_str(lua, 1)?)
     } else {
@@ -191,13 +193,15 @@ fn initial_scan_done(rt: &Rc<Runtime>, p: &Rc<Portal>) {
 /// `enduser_setup_ap_start`: an open soft AP on the chosen channel, in STATIONAP mode.
 fn ap_start(rt: &Rc<Runtime>, p: &Portal) {
     let mac = p.w.st.borrow().ap_mac;
+    let prefix = if rt.cfg.firmware >= crate::config::Firmware::V3_0 {
+        AP_SSID_PREFIX
+    } else {
+        LEGACY_AP_SSID_PREFIX
+    };
     let ssid = match &p.ap_ssid {
         // `softap_config.ssid` holds 32 bytes.
         Some(s) => s.chars().take(32).collect(),
-        None => format!(
-            "{AP_SSID_PREFIX}_{:02X}{:02X}{:02X}",
-            mac[3], mac[4], mac[5]
-        ),
+        None => format!("{prefix}_{:02X}{:02X}{:02X}", mac[3], mac[4], mac[5]),
     };
     wifi::set_mode(rt, &p.w, STATIONAP);
     p.w.st.borrow_mut().ap = ApConfig {
