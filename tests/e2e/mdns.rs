@@ -250,3 +250,80 @@ fn the_esp32_port_has_no_mdns() {
     let r = run_lua("print(type(mdns.register))", &["--firmware", "1.5"]);
     assert_eq!(r.stdout, "function\n", "{r:?}");
 }
+
+/// A querier on the mDNS port (here the mapped one, from another loopback address) is answered
+/// on the group unless it sets the QU bit, which gets it a unicast answer.
+#[test]
+fn a_querier_on_the_mdns_port_is_answered_on_the_group_unless_it_asks_qu() {
+    let port = free_port();
+    let group = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).unwrap();
+    group.set_reuse_address(true).unwrap();
+    group
+        .bind(&SockAddr::from(SocketAddrV4::new(GROUP, port)))
+        .unwrap();
+    group
+        .join_multicast_v4(&GROUP, &Ipv4Addr::LOCALHOST)
+        .unwrap();
+    group
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let group: UdpSocket = group.into();
+
+    let flash = Flash::new(&[("init.lua", SCRIPT)]);
+    let mut child = Command::new(BIN)
+        .arg("run")
+        .arg(flash.file("init.lua"))
+        .args(["--port-map", &format!("5353={port}")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let device = SocketAddrV4::new(Ipv4Addr::LOCALHOST, port);
+    let host = name(&["fishtank", "local"]);
+    // Wait for the responder through a legacy query first.
+    let probe = UdpSocket::bind("127.0.0.1:0").unwrap();
+    probe
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    ask(
+        &probe,
+        device,
+        &query(1, &host, RecordType::A, 1),
+        Duration::from_secs(15),
+    );
+
+    let querier = UdpSocket::bind(SocketAddrV4::new(Ipv4Addr::new(127, 0, 0, 2), port)).unwrap();
+    querier
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut buf = [0u8; 2048];
+    // QU: a unicast answer with TTL 10.
+    querier
+        .send_to(&query(2, &host, RecordType::A, 0x8001), device)
+        .unwrap();
+    let (n, _) = querier.recv_from(&mut buf).expect("QU answer");
+    let m = Message::from_vec(&buf[..n]).unwrap();
+    assert_eq!((m.metadata.id, m.answers[0].ttl), (2, 10));
+    // QM: the answer goes to the group, TTL 300, and not to the querier.
+    querier
+        .send_to(&query(3, &host, RecordType::A, 1), device)
+        .unwrap();
+    let start = Instant::now();
+    let on_group = loop {
+        let (n, _) = group.recv_from(&mut buf).expect("multicast answer");
+        let m = Message::from_vec(&buf[..n]).unwrap();
+        if m.metadata.id == 3 {
+            break m;
+        }
+        assert!(start.elapsed() < Duration::from_secs(5));
+    };
+    assert_eq!(on_group.answers[0].ttl, 300);
+    assert_eq!(on_group.answers[0].name, host);
+    assert!(
+        querier.recv_from(&mut buf).is_err(),
+        "QM answered by unicast"
+    );
+    let _ = child.kill();
+    let _ = wait(&mut child, Duration::from_secs(5));
+}
