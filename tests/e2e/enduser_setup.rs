@@ -325,3 +325,27 @@ fn older_generations_take_credentials_by_get_and_answer_404() {
         assert_eq!(out, "connected\tSetupGadget_C0FFEE\n", "{fw}");
     }
 }
+
+/// A reset ends the portal with the boot: the next boot's portal gets the same ports.
+#[test]
+fn a_restarted_device_can_start_its_portal_again() {
+    let (http, dns) = (free_port(), free_port());
+    let script = r#"
+      local again = file.exists("boots")
+      file.putcontents("boots", "1")
+      enduser_setup.start()
+      tmr.create():alarm(300, tmr.ALARM_SINGLE, function()
+        if again then print("second boot") enduser_setup.stop() else node.restart() end
+      end)
+    "#;
+    let flash = Flash::new(&[("init.lua", script)]);
+    let mut cmd = Command::new(BIN);
+    cmd.arg("run")
+        .arg(flash.file("init.lua"))
+        .args(["--on-reset", "restart", "--port-map", &format!("80={http}")])
+        .args(["--port-map", &format!("53={dns}")]);
+    let r = run_cmd(cmd, Duration::from_secs(30));
+    assert_eq!(r.status, 0, "{r:?}");
+    assert!(r.stdout.ends_with("second boot\n"), "{r:?}");
+    assert!(!r.stderr.contains("cannot start"), "{r:?}");
+}

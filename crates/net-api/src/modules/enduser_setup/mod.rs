@@ -60,6 +60,18 @@ pub(super) struct Portal {
     live: RefCell<Option<LiveIo>>,
 }
 
+impl Drop for Portal {
+    /// A reset drops the portal without `stop()`: its servers must not outlive the boot.
+    fn drop(&mut self) {
+        if let Some(l) = self.listener.get_mut().take() {
+            host_backend::tcp::stop_listening(&l);
+        }
+        for task in self.servers.get_mut().drain(..) {
+            task.abort();
+        }
+    }
+}
+
 /// The boot's portal and the `manual` flag, which outlives a portal as the C static does.
 /// The DNS server's socket stays bound from the first `start` on (a closed UDP socket frees its
 /// port only when the loop next runs) and answers only while a portal runs.
