@@ -59,6 +59,12 @@ pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     sock.listen(BACKLOG)
 }
 
+/// Stops `l` listening at once, even while an accept loop still holds it (an aborted task drops
+/// its socket only when the loop next runs): a new listener may take the port right away.
+pub fn stop_listening(l: &TcpListener) {
+    let _ = socket2::SockRef::from(l).shutdown(std::net::Shutdown::Both);
+}
+
 /// A running accept loop; [`Server::close`] (or dropping it) stops listening and releases the port.
 pub struct Server {
     local: SocketAddr,

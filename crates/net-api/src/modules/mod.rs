@@ -19,6 +19,7 @@ pub mod cjson;
 pub mod cron;
 pub mod crypto;
 pub mod encoder;
+pub mod enduser_setup;
 pub mod file;
 pub mod gpio;
 pub mod gpio32;
@@ -26,6 +27,7 @@ pub mod gpio_pulse;
 pub mod http;
 pub mod ledc;
 pub mod lfs;
+pub mod mdns;
 pub mod node;
 pub mod pipe;
 pub mod printf;
@@ -142,6 +144,9 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>, reset: Option<ResetCause>) ->
         }
         // The ESP32's http module has another API (handles, events): not simulated yet.
         http::install(lua, rt)?;
+        // The ESP32 port has no mdns module, nor enduser_setup.
+        mdns::install(lua, rt)?;
+        enduser_setup::install(lua, rt)?;
     }
     sjson::install(lua, rt)?;
     encoder::install(lua)?;

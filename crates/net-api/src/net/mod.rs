@@ -7,6 +7,7 @@
 //! - `udpsocket.rs`: `net.udpsocket`
 //! - `dns.rs`: `net.dns.*` and the name lookups sockets share
 //! - `iface.rs`: `net.ifinfo`, `net.multicastJoin` / `multicastLeave`
+//! - `ping.rs`: `net.ping` (3.0, ESP8266), against a model of the network
 //! - `events.rs`: the `on(event, fn)` callback table every socket kind uses
 //!
 //! This file builds the module table, including the constructors of both API generations
@@ -24,6 +25,7 @@ use crate::runtime::Runtime;
 pub mod dns;
 pub mod events;
 pub mod iface;
+pub mod ping;
 pub mod tcpserver;
 pub mod tcpsocket;
 pub mod udpsocket;
@@ -59,6 +61,12 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
     net.set("dns", dns::table(lua, rt)?)?;
     for (name, f) in iface::functions(lua, rt)? {
         net.set(name, f)?;
+    }
+    if rt.cfg.target != crate::config::Target::Esp32
+        && rt.cfg.firmware >= crate::config::Firmware::V3_0
+    {
+        let r = rt.clone();
+        net.set("ping", bind(lua, move |lua, a| ping::ping(lua, &r, &a))?)?;
     }
     lua.globals().set("net", net)
 }

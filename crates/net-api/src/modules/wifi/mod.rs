@@ -25,7 +25,15 @@ mod sta;
 mod sta_config;
 mod station;
 
-use station::W;
+pub(crate) use station::W;
+
+// What `enduser_setup` drives, as its C code calls the SDK.
+pub(crate) use radio::{channel, set_mode};
+pub(crate) use sta::SCAN;
+pub(crate) use station::{
+    AUTH_OPEN, ApConfig, StaConfig, connect as station_connect, disconnect as station_disconnect,
+    scan,
+};
 
 /// The station's address on every network: the device's loopback address (decisions.md §5).
 pub const STA_IP: &str = "127.0.0.1";
@@ -92,8 +100,31 @@ pub(crate) fn emit(rt: &Rc<Runtime>, w: &W, ev: Event) {
     }
 }
 
+/// The boot's radio, for the modules that ask the Wi-Fi model (`mdns`, `enduser_setup`).
+#[derive(Default)]
+struct Radio(std::cell::RefCell<Option<W>>);
+
+/// The radio of this boot (`None` before `wifi` is installed).
+pub(crate) fn radio(rt: &Runtime) -> Option<W> {
+    rt.state(|_| Radio::default()).0.borrow().clone()
+}
+
+/// The address services bind to, as the firmware's `mdns` asks for it: the soft AP's in
+/// SOFTAP mode, else the station's (`None` until it has one).
+pub(crate) fn service_ip(rt: &Runtime) -> Option<Ipv4Addr> {
+    let w = radio(rt)?;
+    let mode = w.st.borrow().mode;
+    let ip = match mode {
+        2 => Some(w.st.borrow().ap_ip.ip),
+        0 => None,
+        _ => w.sta_ip().map(|i| i.ip),
+    };
+    ip.filter(|ip| !ip.is_unspecified())
+}
+
 pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
     let w = station::Wifi::boot(rt);
+    rt.state(|_| Radio::default()).0.replace(Some(w.clone()));
     let weak = Rc::downgrade(&w);
     rt.set_background_wanted(Box::new(move || {
         weak.upgrade().is_some_and(|w| w.cbs.borrow().any())

@@ -21,7 +21,7 @@ use crate::modules::{module_table, note_removed};
 use crate::runtime::Runtime;
 
 /// A scan of all 13 channels at the SDK's 120 ms each.
-const SCAN: Duration = Duration::from_millis(13 * 120);
+pub(crate) const SCAN: Duration = Duration::from_millis(13 * 120);
 
 pub(crate) fn table(
     lua: &Lua,
