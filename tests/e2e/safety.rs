@@ -367,3 +367,28 @@ print(node.LFS.get("m"))
         assert!(!r.stdout.contains("loaded"), "--target {t}: {}", r.stdout);
     }
 }
+
+#[test]
+fn pcall_of_a_function_whose_results_fill_the_stack_does_not_abort() {
+    // `pcall` puts its `true` in front of the results; when they fill the stack to the last
+    // slot that needs one more, or a stack overflow error, never an abort.
+    let r = run_lua(
+        r#"
+local t = {}
+for i = 1, 8000 do t[i] = i end
+local calls = 0
+for n = 7900, 8000 do
+  pcall(function() return pcall(unpack or table.unpack, t, 1, n) end)
+  calls = calls + 1
+end
+print("survived", calls)
+"#,
+        &["--target", "host"],
+    );
+    assert_eq!(
+        (r.status, r.stdout.as_str()),
+        (0, "survived\t101\n"),
+        "{}",
+        r.stderr
+    );
+}

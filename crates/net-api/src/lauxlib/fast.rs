@@ -181,6 +181,11 @@ pub(crate) unsafe extern "C-unwind" fn pcall(state: *mut ffi::lua_State) -> c_in
         ffi::luaL_checkany(state, 1);
         let status = ffi::lua_pcall(state, ffi::lua_gettop(state) - 1, ffi::LUA_MULTRET, 0);
         if status == ffi::LUA_OK {
+            // The results may fill the stack to its last slot (a function returning thousands
+            // of values): the `true` in front needs one more.
+            if ffi::lua_checkstack(state, 1) == 0 {
+                return ffi::luaL_error(state, c"stack overflow".as_ptr());
+            }
             ffi::lua_pushboolean(state, 1);
             ffi::lua_insert(state, 1);
             return ffi::lua_gettop(state);
