@@ -382,10 +382,6 @@ fn garbage_never_runs_the_device_heap_out() {
 }
 
 #[test]
-#[ignore = "known regression: with every module of this release booted, 500 new unique strings \
-            in one callback grow Lua's string table to a 64 KB block that the nearly full device \
-            heap cannot give (module names live in RAM here, in flash on a board); tables alone \
-            still pass"]
 fn garbage_is_collected_with_most_of_the_heap_live() {
     // Four fifths of the device heap kept live in small tables, then garbage tables and strings
     // without end: a board's emergency collector gets through it, and so must the pacing. With

@@ -31,6 +31,8 @@ use std::ptr;
 use mlua::Lua;
 use mlua::ffi;
 
+use super::strings::StringTable;
+
 /// The pacing is recomputed when memory in use crosses a multiple of this many bytes.
 const PACE_GRAIN_SHIFT: u32 = 10;
 /// The allocator's state, handed to Lua as the allocator's user data.
@@ -42,6 +44,8 @@ pub(crate) struct Allocator {
     limit: Cell<usize>,
     /// `used >> PACE_GRAIN_SHIFT` when the pacing was last set.
     grain: Cell<usize>,
+    /// Lua 5.1's string table, whose resizes after boot are not counted (`strings.rs`).
+    strings: Cell<Option<&'static StringTable>>,
 }
 
 impl Allocator {
@@ -62,10 +66,16 @@ impl Allocator {
                 used: Cell::new(used),
                 limit: Cell::new(limit),
                 grain: Cell::new(usize::MAX),
+                strings: Cell::new(None),
             }));
+            let ud = a as *const Allocator as *mut c_void;
             // SAFETY: `a` outlives the state (leaked) and `allocate` matches Lua's allocator
             // contract; blocks made by mlua's allocator use the same layout, so either frees them.
-            unsafe { ffi::lua_setallocf(state, allocate, a as *const Allocator as *mut c_void) };
+            unsafe { ffi::lua_setallocf(state, allocate, ud) };
+            // SAFETY: the allocator of this live state was just set to `allocate` with `ud`.
+            let strings =
+                unsafe { StringTable::find(state, allocate as *const () as usize, ud as usize) };
+            a.strings.set(strings.map(|t| &*Box::leak(Box::new(t))));
             a.pace(used);
             a
         })
@@ -149,21 +159,33 @@ unsafe extern "C" fn allocate(
     let a = unsafe { &*(ud as *const Allocator) };
     // Lua 5.3 passes an object kind as `osize` for new blocks; only a real block has a size.
     let old = if ptr.is_null() { 0 } else { osize };
+    // The string table's resizes are not the device's (see `strings.rs`): uncounted, unlimited.
+    let strings = a.strings.get();
     if nsize == 0 {
         // A block that exists was allocated with a valid layout, so `layout` gives it back.
         if !ptr.is_null()
             && let Some(l) = layout(old)
         {
+            let uncounted = strings.is_some_and(|t| t.is_table(ptr));
             // SAFETY: `ptr` was allocated with this size and alignment.
             unsafe { alloc::dealloc(ptr as *mut u8, l) };
-            a.used.set(a.used.get() - old);
+            if !uncounted {
+                a.used.set(a.used.get().saturating_sub(old));
+            }
         }
         return ptr::null_mut();
+    }
+    if ptr.is_null()
+        && strings.is_some_and(|t| t.is_resize(nsize))
+        && let Some(l) = layout(nsize)
+    {
+        // SAFETY: `nsize` is non-zero.
+        return unsafe { alloc::alloc(l) } as *mut c_void;
     }
     let (Some(new_layout), Some(old_layout)) = (layout(nsize), layout(old)) else {
         return ptr::null_mut();
     };
-    let used = a.used.get() - old + nsize;
+    let used = a.used.get().saturating_sub(old) + nsize;
     let limit = a.limit.get();
     if nsize > old && limit != 0 && used > limit {
         return ptr::null_mut();
