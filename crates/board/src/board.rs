@@ -10,7 +10,10 @@
 use std::borrow::Cow;
 use std::collections::{HashSet, VecDeque};
 
+mod onewire;
 mod resolve;
+
+pub use onewire::Wire;
 
 use crate::Micros;
 use crate::event::{Event, Pwm};
@@ -266,7 +269,7 @@ impl Board {
                         self.nets[nb].resistors.push((i, na));
                     }
                 }
-                Kind::Wire { .. } | Kind::Analog { .. } => {}
+                Kind::Wire { .. } | Kind::Analog { .. } | Kind::Ds18b20(_) => {}
             }
         }
         for n in &mut self.nets {

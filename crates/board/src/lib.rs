@@ -18,10 +18,12 @@
 
 mod board;
 mod event;
+pub mod onewire;
 mod parts;
+pub mod sensor;
 mod spec;
 
-pub use board::{Board, Chip, HISTORY, Mode, Pull};
+pub use board::{Board, Chip, HISTORY, Mode, Pull, Wire};
 pub use event::{Event, Pwm};
 pub use parts::{ADC_MAX, Change, Kind, Part, volts_to_raw};
 pub use spec::{

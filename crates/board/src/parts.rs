@@ -60,6 +60,8 @@ pub enum Kind {
         next: Micros,
         started: bool,
     },
+    /// A DS18B20 on the 1-Wire bus of its pin.
+    Ds18b20(Box<crate::onewire::Ds18b20>),
 }
 
 /// One part: its name (for the trace and the test module), state and schedule.
@@ -135,6 +137,10 @@ impl Part {
             }
             PartSpec::Resistor(s) => Kind::Resistor { pins: s.pins },
             PartSpec::Wire(s) => Kind::Wire { pins: s.pins },
+            PartSpec::Ds18b20(s) => Kind::Ds18b20(Box::new(crate::onewire::Ds18b20::from_spec(
+                s,
+                &spec.name(),
+            )?)),
             PartSpec::Signal(s) => {
                 if !(1..=100_000).contains(&s.hz) {
                     return Err(format!("hz {} is outside 1..100000", s.hz));
@@ -166,6 +172,7 @@ impl Part {
             | Kind::Signal { pin, .. } => vec![pin],
             Kind::Resistor { pins } | Kind::Wire { pins } => pins.to_vec(),
             Kind::Analog { .. } => vec![],
+            Kind::Ds18b20(ref d) => vec![d.pin],
         }
     }
 
@@ -242,6 +249,7 @@ impl Part {
             Kind::Analog { value, .. } => ("value", Some(u32::from(value))),
             Kind::Signal { level, .. } => (if level { "high" } else { "low" }, None),
             Kind::Resistor { .. } | Kind::Wire { .. } => ("fixed", None),
+            Kind::Ds18b20(_) => ("sensor", None),
         }
     }
 

@@ -60,6 +60,7 @@ pub enum PartSpec {
     Resistor(ResistorSpec),
     Wire(WireSpec),
     Signal(SignalSpec),
+    Ds18b20(crate::onewire::Ds18b20Spec),
 }
 
 /// Which level of a pin turns a part on (`active = "low"`: an LED wired from 3.3 V to the pin).
@@ -210,6 +211,7 @@ impl PartSpec {
             PartSpec::Resistor(_) => "resistor",
             PartSpec::Wire(_) => "wire",
             PartSpec::Signal(_) => "signal",
+            PartSpec::Ds18b20(_) => "ds18b20",
         }
     }
 
@@ -225,6 +227,7 @@ impl PartSpec {
             PartSpec::Resistor(p) => &p.name,
             PartSpec::Wire(p) => &p.name,
             PartSpec::Signal(p) => &p.name,
+            PartSpec::Ds18b20(p) => &p.name,
         };
         n.clone().unwrap_or_else(|| self.kind().to_string())
     }
