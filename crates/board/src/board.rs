@@ -269,7 +269,7 @@ impl Board {
                         self.nets[nb].resistors.push((i, na));
                     }
                 }
-                Kind::Wire { .. } | Kind::Analog { .. } | Kind::Ds18b20(_) => {}
+                Kind::Wire { .. } | Kind::Analog { .. } | Kind::Ds18b20(_) | Kind::Dht(_) => {}
             }
         }
         for n in &mut self.nets {

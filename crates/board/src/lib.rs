@@ -17,6 +17,7 @@
 //! each scheduled change exactly.
 
 mod board;
+pub mod dht;
 mod event;
 pub mod onewire;
 mod parts;

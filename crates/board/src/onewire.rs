@@ -12,7 +12,7 @@
 use serde::Deserialize;
 
 use crate::Micros;
-use crate::sensor::{ReadingAt, Readings};
+use crate::sensor::{ReadingAt, Readings, Sensor, set_within};
 
 /// `kind = "ds18b20"`: a DS18B20 on a 1-Wire bus.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -481,6 +481,22 @@ impl Ds18b20 {
 
 fn rom_bit(rom: &[u8; 8], n: u8) -> bool {
     rom[usize::from(n / 8)] >> (n % 8) & 1 != 0
+}
+
+impl Sensor for Ds18b20 {
+    fn set_temperature(&mut self, t: Micros, value: f64) -> Result<(), String> {
+        set_within(
+            &mut self.temperatures,
+            t,
+            value,
+            (-55.0, 125.0),
+            "temperature",
+        )
+    }
+
+    fn set_humidity(&mut self, _: Micros, _: f64) -> Result<(), String> {
+        Err("a DS18B20 measures no humidity".into())
+    }
 }
 
 /// `"28ff641e8216034b"` or `"28:FF:64:..."`: eight bytes whose last is the CRC of the others.

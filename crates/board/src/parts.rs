@@ -62,6 +62,8 @@ pub enum Kind {
     },
     /// A DS18B20 on the 1-Wire bus of its pin.
     Ds18b20(Box<crate::onewire::Ds18b20>),
+    /// A DHT11 or DHT22 on its pin.
+    Dht(Box<crate::dht::Dht>),
 }
 
 /// One part: its name (for the trace and the test module), state and schedule.
@@ -141,6 +143,14 @@ impl Part {
                 s,
                 &spec.name(),
             )?)),
+            PartSpec::Dht11(s) => Kind::Dht(Box::new(crate::dht::Dht::from_spec(
+                s,
+                crate::dht::Model::Dht11,
+            )?)),
+            PartSpec::Dht22(s) => Kind::Dht(Box::new(crate::dht::Dht::from_spec(
+                s,
+                crate::dht::Model::Dht22,
+            )?)),
             PartSpec::Signal(s) => {
                 if !(1..=100_000).contains(&s.hz) {
                     return Err(format!("hz {} is outside 1..100000", s.hz));
@@ -173,6 +183,7 @@ impl Part {
             Kind::Resistor { pins } | Kind::Wire { pins } => pins.to_vec(),
             Kind::Analog { .. } => vec![],
             Kind::Ds18b20(ref d) => vec![d.pin],
+            Kind::Dht(ref d) => vec![d.pin],
         }
     }
 
@@ -249,7 +260,7 @@ impl Part {
             Kind::Analog { value, .. } => ("value", Some(u32::from(value))),
             Kind::Signal { level, .. } => (if level { "high" } else { "low" }, None),
             Kind::Resistor { .. } | Kind::Wire { .. } => ("fixed", None),
-            Kind::Ds18b20(_) => ("sensor", None),
+            Kind::Ds18b20(_) | Kind::Dht(_) => ("sensor", None),
         }
     }
 

@@ -57,6 +57,29 @@ impl Readings {
     }
 }
 
+/// A part whose readings a test can set as it runs.
+pub trait Sensor {
+    /// °C from `t` on; an error names the range the chip measures.
+    fn set_temperature(&mut self, t: Micros, value: f64) -> Result<(), String>;
+    /// %RH from `t` on; parts that measure no humidity say so.
+    fn set_humidity(&mut self, t: Micros, value: f64) -> Result<(), String>;
+}
+
+/// Checks `value` against the chip's range before it goes into `readings` from `t` on.
+pub(crate) fn set_within(
+    readings: &mut Readings,
+    t: Micros,
+    value: f64,
+    (lo, hi): (f64, f64),
+    what: &str,
+) -> Result<(), String> {
+    if !(lo..=hi).contains(&value) {
+        return Err(format!("{what} {value} is outside {lo}..{hi}"));
+    }
+    readings.set(t, value);
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

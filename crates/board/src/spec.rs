@@ -61,6 +61,8 @@ pub enum PartSpec {
     Wire(WireSpec),
     Signal(SignalSpec),
     Ds18b20(crate::onewire::Ds18b20Spec),
+    Dht11(crate::dht::DhtSpec),
+    Dht22(crate::dht::DhtSpec),
 }
 
 /// Which level of a pin turns a part on (`active = "low"`: an LED wired from 3.3 V to the pin).
@@ -212,6 +214,8 @@ impl PartSpec {
             PartSpec::Wire(_) => "wire",
             PartSpec::Signal(_) => "signal",
             PartSpec::Ds18b20(_) => "ds18b20",
+            PartSpec::Dht11(_) => "dht11",
+            PartSpec::Dht22(_) => "dht22",
         }
     }
 
@@ -228,6 +232,7 @@ impl PartSpec {
             PartSpec::Wire(p) => &p.name,
             PartSpec::Signal(p) => &p.name,
             PartSpec::Ds18b20(p) => &p.name,
+            PartSpec::Dht11(p) | PartSpec::Dht22(p) => &p.name,
         };
         n.clone().unwrap_or_else(|| self.kind().to_string())
     }

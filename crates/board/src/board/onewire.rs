@@ -1,9 +1,11 @@
-//! The board's 1-Wire buses: the devices on a pin's net answer the master's slots together.
+//! The board's 1-Wire buses (the devices on a pin's net answer the master's slots together),
+//! and the other sensors on a pin: a DHT's frame, and what a test sets a sensor to measure.
 
 use super::Board;
 use crate::Micros;
 use crate::onewire::{Ds18b20, OneWireBus};
 use crate::parts::Kind;
+use crate::sensor::Sensor;
 
 impl Board {
     /// The 1-Wire devices on `pin`'s net.
@@ -39,10 +41,21 @@ impl Board {
             .fold(true, |all, d| d.read_bit(t) & all)
     }
 
-    /// The DS18B20 named `name`.
-    pub fn ds18b20_mut(&mut self, name: &str) -> Option<&mut Ds18b20> {
+    /// The frame a DHT on `pin`'s net sends after a start pulse of `wakeup_ms` at `t`; None
+    /// when nothing answers (no DHT there, or a pulse too short for it).
+    pub fn dht_frame(&mut self, pin: u8, wakeup_ms: u32, t: Micros) -> Option<[u8; 5]> {
+        let net = self.pins[usize::from(pin)].net;
+        self.parts.iter().find_map(|p| match &p.kind {
+            Kind::Dht(d) if self.pins[usize::from(d.pin)].net == net => d.frame(t, wakeup_ms),
+            _ => None,
+        })
+    }
+
+    /// The sensor part named `name`, for a test to set its readings.
+    pub fn sensor_mut(&mut self, name: &str) -> Option<&mut dyn Sensor> {
         self.parts.iter_mut().find_map(|p| match &mut p.kind {
-            Kind::Ds18b20(d) if p.name == name => Some(&mut **d),
+            Kind::Ds18b20(d) if p.name == name => Some(&mut **d as &mut dyn Sensor),
+            Kind::Dht(d) if p.name == name => Some(&mut **d as &mut dyn Sensor),
             _ => None,
         })
     }

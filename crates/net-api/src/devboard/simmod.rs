@@ -44,6 +44,9 @@ fn module(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<mlua::Table> {
             ("pwm", with(pwm)?),
             ("mode", with(mode)?),
             ("part", with(part)?),
+            ("temperature", with(super::simwire::temperature)?),
+            ("humidity", with(super::simwire::humidity)?),
+            ("rom", with(super::simwire::rom)?),
         ],
     )
 }

@@ -18,6 +18,7 @@ pub mod bit;
 pub mod cjson;
 pub mod cron;
 pub mod crypto;
+pub mod dht;
 pub mod encoder;
 pub mod file;
 pub mod gpio;
@@ -27,6 +28,7 @@ pub mod http;
 pub mod ledc;
 pub mod lfs;
 pub mod node;
+pub mod ow;
 pub mod pipe;
 pub mod printf;
 pub mod pwm;
@@ -137,6 +139,8 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>, reset: Option<ResetCause>) ->
         gpio::install(lua, rt)?;
         adc::install(lua, rt)?;
         pwm::install(lua, rt)?;
+        ow::install(lua, rt)?;
+        dht::install(lua, rt)?;
         if rt.cfg.firmware >= crate::config::Firmware::V3_0 {
             pwm2::install(lua, rt)?;
         }

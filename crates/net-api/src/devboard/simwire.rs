@@ -1,0 +1,54 @@
+//! The test module's side of the sensor parts (`require "nodemcu-sim"`): set what a DS18B20 or
+//! DHT measures from now on, and read a 1-Wire device's ROM code.
+//!
+//! `temperature(name, °C)` and `humidity(name, %)` take effect at the device time of the call:
+//! a DS18B20 whose conversion ends later reports the new value, as the chip would.
+//! `rom(name)` is the part's ROM code as an 8-byte string, as `ow.search` returns it.
+
+use board::Kind;
+use mlua::{Lua, MultiValue, Value};
+
+use crate::devboard::DeviceBoard;
+use crate::lauxlib::{Args, FwResult, fw_err};
+
+/// `temperature(name, value)`.
+pub(super) fn temperature(lua: &Lua, db: &DeviceBoard, a: &Args) -> FwResult<MultiValue> {
+    let name = a.check_str(lua, 1)?;
+    let v = a.check_number(2)?;
+    let t = db.now();
+    let mut b = db.board.borrow_mut();
+    match b.sensor_mut(&name) {
+        Some(s) => s.set_temperature(t, v).or_else(fw_err)?,
+        None => return fw_err(format!("no sensor named '{name}'")),
+    }
+    Ok(MultiValue::new())
+}
+
+/// `humidity(name, value)`.
+pub(super) fn humidity(lua: &Lua, db: &DeviceBoard, a: &Args) -> FwResult<MultiValue> {
+    let name = a.check_str(lua, 1)?;
+    let v = a.check_number(2)?;
+    let t = db.now();
+    let mut b = db.board.borrow_mut();
+    match b.sensor_mut(&name) {
+        Some(s) => s.set_humidity(t, v).or_else(fw_err)?,
+        None => return fw_err(format!("no sensor named '{name}'")),
+    }
+    Ok(MultiValue::new())
+}
+
+/// `rom(name)`: the 1-Wire part's ROM code.
+pub(super) fn rom(lua: &Lua, db: &DeviceBoard, a: &Args) -> FwResult<MultiValue> {
+    let name = a.check_str(lua, 1)?;
+    let b = db.board.borrow();
+    let rom = b.part_named(&name).and_then(|i| match &b.parts()[i].kind {
+        Kind::Ds18b20(d) => Some(d.rom),
+        _ => None,
+    });
+    match rom {
+        Some(r) => Ok(MultiValue::from_iter([Value::String(
+            lua.create_string(r)?,
+        )])),
+        None => fw_err(format!("no 1-Wire device named '{name}'")),
+    }
+}
