@@ -12,6 +12,7 @@ use std::collections::{HashSet, VecDeque};
 
 mod onewire;
 mod resolve;
+mod strip;
 
 pub use onewire::Wire;
 
@@ -269,7 +270,11 @@ impl Board {
                         self.nets[nb].resistors.push((i, na));
                     }
                 }
-                Kind::Wire { .. } | Kind::Analog { .. } | Kind::Ds18b20(_) | Kind::Dht(_) => {}
+                Kind::Wire { .. }
+                | Kind::Analog { .. }
+                | Kind::Ds18b20(_)
+                | Kind::Dht(_)
+                | Kind::Strip(_) => {}
             }
         }
         for n in &mut self.nets {

@@ -23,6 +23,7 @@ pub mod onewire;
 mod parts;
 pub mod sensor;
 mod spec;
+pub mod strip;
 
 pub use board::{Board, Chip, HISTORY, Mode, Pull, Wire};
 pub use event::{Event, Pwm};

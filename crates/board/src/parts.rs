@@ -64,6 +64,8 @@ pub enum Kind {
     Ds18b20(Box<crate::onewire::Ds18b20>),
     /// A DHT11 or DHT22 on its pin.
     Dht(Box<crate::dht::Dht>),
+    /// A WS2812 strip on its data pin.
+    Strip(Box<crate::strip::Strip>),
 }
 
 /// One part: its name (for the trace and the test module), state and schedule.
@@ -151,6 +153,7 @@ impl Part {
                 s,
                 crate::dht::Model::Dht22,
             )?)),
+            PartSpec::Ws2812(s) => Kind::Strip(Box::new(crate::strip::Strip::from_spec(s)?)),
             PartSpec::Signal(s) => {
                 if !(1..=100_000).contains(&s.hz) {
                     return Err(format!("hz {} is outside 1..100000", s.hz));
@@ -184,6 +187,7 @@ impl Part {
             Kind::Analog { .. } => vec![],
             Kind::Ds18b20(ref d) => vec![d.pin],
             Kind::Dht(ref d) => vec![d.pin],
+            Kind::Strip(ref s) => vec![s.pin],
         }
     }
 
@@ -261,6 +265,7 @@ impl Part {
             Kind::Signal { level, .. } => (if level { "high" } else { "low" }, None),
             Kind::Resistor { .. } | Kind::Wire { .. } => ("fixed", None),
             Kind::Ds18b20(_) | Kind::Dht(_) => ("sensor", None),
+            Kind::Strip(_) => ("strip", None),
         }
     }
 

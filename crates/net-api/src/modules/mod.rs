@@ -30,6 +30,7 @@ pub mod lfs;
 pub mod node;
 pub mod ow;
 pub mod pipe;
+pub mod pixbuf;
 pub mod printf;
 pub mod pwm;
 pub mod pwm2;
@@ -41,6 +42,7 @@ pub mod r#struct;
 pub mod tmr;
 pub mod uart;
 pub mod wifi;
+pub mod ws2812;
 
 /// Implements `mlua::UserData` for a handle type whose methods live in the registry under `$name`.
 #[macro_export]
@@ -141,6 +143,7 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>, reset: Option<ResetCause>) ->
         pwm::install(lua, rt)?;
         ow::install(lua, rt)?;
         dht::install(lua, rt)?;
+        ws2812::install(lua, rt)?;
         if rt.cfg.firmware >= crate::config::Firmware::V3_0 {
             pwm2::install(lua, rt)?;
         }
