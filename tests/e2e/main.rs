@@ -33,3 +33,4 @@ mod time;
 mod tls;
 mod udp;
 mod wifi;
+mod ws2812;

@@ -16,6 +16,7 @@ pub mod adc;
 pub mod adc32;
 pub mod bit;
 pub mod cjson;
+pub mod color_utils;
 pub mod cron;
 pub mod crypto;
 pub mod dht;
@@ -43,6 +44,7 @@ pub mod tmr;
 pub mod uart;
 pub mod wifi;
 pub mod ws2812;
+pub mod ws2812_effects;
 
 /// Implements `mlua::UserData` for a handle type whose methods live in the registry under `$name`.
 #[macro_export]
@@ -144,6 +146,10 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>, reset: Option<ResetCause>) ->
         ow::install(lua, rt)?;
         dht::install(lua, rt)?;
         ws2812::install(lua, rt)?;
+        if rt.cfg.firmware >= crate::config::Firmware::V2_2 {
+            color_utils::install(lua)?;
+            ws2812_effects::install(lua, rt)?;
+        }
         if rt.cfg.firmware >= crate::config::Firmware::V3_0 {
             pwm2::install(lua, rt)?;
         }

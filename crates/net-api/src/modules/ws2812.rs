@@ -31,8 +31,7 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
     let db = DeviceBoard::get(rt).map_err(mlua::Error::runtime)?;
     let three = rt.cfg.firmware >= crate::config::Firmware::V3_0;
     pixbuf::install(lua, three)?;
-    // The mode `init` set: None until then.
-    let mode = Rc::new(Cell::new(None::<i64>));
+    let mode = rt.state(|_| Uart(Cell::new(None)));
     let (d, m, r) = (db.clone(), mode.clone(), rt.clone());
     let init = bind(lua, move |_, a| {
         let md = a.opt_integer(1, MODE_SINGLE)?;
@@ -49,11 +48,15 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
         d.write(DATA_PIN, false);
         d.flush();
         r.pass_time_within_limit(Duration::from_micros(10));
-        m.set(Some(md));
+        m.0.set(Some(md));
         Ok(())
     })?;
     let (d, r) = (db.clone(), rt.clone());
-    let write = bind(lua, move |lua, a| write(lua, &r, &d, &a, mode.get()))?;
+    let write = bind(lua, move |lua, a| {
+        let (first, second) = (data(lua, &a, 1)?, data(lua, &a, 2)?);
+        send(&r, &d, &first, &second);
+        Ok(())
+    })?;
     let t = module_table(
         lua,
         vec![
@@ -83,18 +86,21 @@ fn data(lua: &Lua, a: &Args, n: usize) -> FwResult<Vec<u8>> {
     }
 }
 
-/// `ws2812.write(data1[, data2])`.
-fn write(lua: &Lua, rt: &Runtime, db: &DeviceBoard, a: &Args, mode: Option<i64>) -> FwResult<()> {
-    let first = data(lua, a, 1)?;
-    let second = data(lua, a, 2)?;
+/// The mode `ws2812.init` set up the UARTs in: None until then (nothing reaches a strip).
+struct Uart(Cell<Option<i64>>);
+
+/// `ws2812_write_data`: the bytes out of UART1 (and UART0 in dual mode) to the strips there,
+/// at the device time now, which then moves on by the time the longer stream takes.
+pub fn send(rt: &Rc<Runtime>, db: &DeviceBoard, first: &[u8], second: &[u8]) {
+    let mode = rt.state(|_| Uart(Cell::new(None))).0.get();
     let t = micros(rt);
     if mode.is_some() {
         let mut b = db.board.borrow_mut();
         if !first.is_empty() {
-            b.strip_write(DATA_PIN, &first, t);
+            b.strip_write(DATA_PIN, first, t);
         }
         if mode == Some(MODE_DUAL) && !second.is_empty() {
-            b.strip_write(DUAL_PIN, &second, t);
+            b.strip_write(DUAL_PIN, second, t);
         }
     }
     db.flush();
@@ -102,5 +108,4 @@ fn write(lua: &Lua, rt: &Runtime, db: &DeviceBoard, a: &Args, mode: Option<i64>)
     if bytes > 0 {
         rt.pass_time_within_limit(Duration::from_micros(bytes * BYTE_US));
     }
-    Ok(())
 }
