@@ -41,7 +41,8 @@ tmr.create():alarm(100, tmr.ALARM_SINGLE, function()
   local fr = sim.frames("main")
   for _, e in ipairs(fr) do print(e.t, ("%02x"):rep(#e.data):format(e.data:byte(1, -1))) end
   print(sim.led("main", 1)); print(sim.led("main", 3)); print(sim.led("second", 2))
-  print(pcall(sim.led, "main", 4))
+  -- (Lua 5.3 names the test module's function in the message, 5.1 does not.)
+  print(select(2, pcall(sim.led, "main", 4)):match("%(no such LED%)"))
   print(pcall(ws2812.init, 2))
   print(pcall(ws2812.write, 5))
   print(pcall(ws2812.write, pixbuf.newBuffer(1, 2)))
@@ -77,7 +78,7 @@ end)
             "0\t0\t255",
             "20\t10\t30",
             "6\t5\t7\t8",
-            "false\tbad argument #2 to '?' (no such LED)",
+            "(no such LED)",
             "false\tbad argument #1 to '?' (ws2812.SINGLE or ws2812.DUAL expected)",
             "false\tbad argument #1 to '?' (pixbuf or string expected)",
             "false\tbad argument #1 to '?' (Bad pixbuf format)",
