@@ -166,3 +166,35 @@ print(pcall(ws2812_effects.set_delay, 5))
          false\tbad argument #1 to '?' (must be equal / larger than 10)\n"
     );
 }
+
+#[test]
+fn edge_cases_where_the_firmware_would_write_outside_a_buffer_are_errors_or_no_ops() {
+    let r = crate::support::run_lua(
+        r#"
+local e = pixbuf.newBuffer(4, 3):sub(4, 3)
+print(e:size(), tostring(e))
+print(pcall(e.replace, e, string.char(1, 2, 3)))
+print(pcall(e.shift, e, 1))
+ws2812.init()
+ws2812_effects.init(e)
+for _, m in ipairs({ "larson_scanner", "color_wipe", "random_dot", "rainbow_cycle" }) do
+  ws2812_effects.set_mode(m)
+end
+ws2812_effects.set_mode("gradient_rgb", string.char(1, 2, 3, 4, 5, 6))
+print(tostring(e))
+"#,
+        &["--virtual-time", "--timeout", "1000"],
+    );
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    let out: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(out[0], "0\t[]");
+    assert_eq!(
+        out[1],
+        "false\tbad argument #2 to '?' (does not fit into destination)"
+    );
+    assert_eq!(
+        out[2],
+        "false\tbad argument #4 to '?' (start position must be >= 1)"
+    );
+    assert_eq!(out.last(), Some(&"[]"));
+}

@@ -341,7 +341,13 @@ fn replace(lua: &Lua, a: &Args) -> FwResult<MultiValue> {
         "does not fit into destination",
     )?;
     let at = (start.max(1) as usize - 1) * n;
-    b.0.borrow_mut().values[at..at + src_len * n].copy_from_slice(&src[..src_len * n]);
+    let mut d = b.0.borrow_mut();
+    // An empty buffer clamps `start` to 0, which passes the firmware's check and makes it write
+    // before the buffer; here that is the same error as any other misfit.
+    let Some(dst) = d.values.get_mut(at..at + src_len * n) else {
+        return arg_err(2, "does not fit into destination");
+    };
+    dst.copy_from_slice(&src[..src_len * n]);
     none()
 }
 
