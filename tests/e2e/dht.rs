@@ -112,3 +112,32 @@ print(dht.read11(5))
         )
     );
 }
+
+#[test]
+fn the_esp32_firmware_has_read11_and_read2x_on_gpio_numbers() {
+    let f = Flash::new(&[
+        (
+            "init.lua",
+            r#"
+print(dht.read, dht.OK, dht.ERROR_CHECKSUM, dht.ERROR_TIMEOUT)
+print(dht.read2x(2))
+print(dht.read11(5))
+print(dht.read11(2))
+print(dht.read2x(6))
+print(pcall(dht.read2x, 34))
+"#,
+        ),
+        ("nodemcu-sim.toml", SENSORS),
+    ]);
+    let r = f.run("init.lua", &["--target", "esp32", "--virtual-time"]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    // read11 on a DHT22 takes bytes 0 and 2 as they are; a timeout gives the status alone.
+    assert_eq!(
+        r.stdout,
+        floats(
+            "nil\t0\t-1\t-2\n0\t-10.1\t65.3\t-100\t299\n0\t23\t55\t0\t0\n0\t128\t2\t0\t0\n-2\n\
+             false\tbad argument #1 to '?' (invalid gpio)\n",
+            false
+        )
+    );
+}

@@ -82,6 +82,59 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
     lua.globals().set("dht", t)
 }
 
+/// The ESP32 firmware's `dht`: `read11(gpio)` and `read2x(gpio)` on any output-capable GPIO
+/// (`invalid gpio`), a 20 ms or 1 ms start pulse, and only the status after a timeout.
+pub(crate) fn install32(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
+    let db = DeviceBoard::get(rt).map_err(mlua::Error::runtime)?;
+    let reader = |dht11: bool| {
+        let (rt, db) = (rt.clone(), db.clone());
+        bind(lua, move |_, a| read32(&rt, &db, &a, dht11))
+    };
+    let t = module_table(
+        lua,
+        vec![("read11", reader(true)?), ("read2x", reader(false)?)],
+    )?;
+    t.set("OK", OK)?;
+    t.set("ERROR_CHECKSUM", ERROR_CHECKSUM)?;
+    t.set("ERROR_TIMEOUT", ERROR_TIMEOUT)?;
+    lua.globals().set("dht", t)
+}
+
+fn read32(rt: &Runtime, db: &DeviceBoard, a: &Args, dht11: bool) -> FwResult<MultiValue> {
+    let gpio = a.check_integer(1)? as i32;
+    // `GPIO_IS_VALID_OUTPUT_GPIO`: 0..33 without 20, 24 and 28..31.
+    let output = (0..34).contains(&gpio) && ![20, 24, 28, 29, 30, 31].contains(&gpio);
+    crate::lauxlib::arg_check(output, 1, "invalid gpio")?;
+    let wake = if dht11 { 20 } else { 1 };
+    let frame = db
+        .board
+        .borrow_mut()
+        .dht_frame(gpio as u8, wake, micros(rt));
+    let answer_us = if frame.is_some() { 4_500 } else { 100 };
+    rt.pass_time_within_limit(Duration::from_micros(u64::from(wake) * 1000 + answer_us));
+    let Some(b) = frame else {
+        return Ok(MultiValue::from_iter([Value::Integer(ERROR_TIMEOUT)]));
+    };
+    let sum4 = b[..4].iter().fold(0u8, |s, x| s.wrapping_add(*x));
+    let (temp, humi) = if dht11 {
+        (f64::from(b[2]), f64::from(b[0]))
+    } else {
+        let mut t = f64::from(i32::from(b[2] & 0x7f) * 256 + i32::from(b[3])) * 0.1;
+        if b[2] & 0x80 != 0 {
+            t = -t;
+        }
+        (t, f64::from(i32::from(b[0]) * 256 + i32::from(b[1])) * 0.1)
+    };
+    let dec = |v: f64| i64::from(((v - v.trunc()) * 1000.0) as i32);
+    Ok(MultiValue::from_iter([
+        Value::Integer(if b[4] == sum4 { OK } else { ERROR_CHECKSUM }),
+        Value::Number(temp),
+        Value::Number(humi),
+        Value::Integer(dec(temp)),
+        Value::Integer(dec(humi)),
+    ]))
+}
+
 /// `status, temp, humi, temp_dec, humi_dec = dht.readXX(pin)`.
 fn read(rt: &Runtime, db: &DeviceBoard, a: &Args, d: Decoder) -> FwResult<MultiValue> {
     let id = a.check_integer(1)? as u32;

@@ -139,6 +139,7 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>, reset: Option<ResetCause>) ->
         gpio32::install(lua, rt)?;
         adc32::install(lua, rt)?;
         ledc::install(lua, rt)?;
+        dht::install32(lua, rt)?;
     } else {
         gpio::install(lua, rt)?;
         adc::install(lua, rt)?;
