@@ -149,6 +149,15 @@ mod tests {
             serde_json::to_string(&e).unwrap(),
             r#"{"t":2,"part":"led","state":"on"}"#
         );
+        let e = Event::Strip {
+            t: 3,
+            strip: "strip".into(),
+            frame: "00ff00".into(),
+        };
+        assert_eq!(
+            serde_json::to_string(&e).unwrap(),
+            r#"{"t":3,"strip":"strip","frame":"00ff00"}"#
+        );
     }
 
     #[test]
