@@ -588,7 +588,7 @@ fn the_board_fixtures_pass_under_nodemcu_sim_test() {
     assert_eq!(r.status, 0, "{}\n{}", r.stdout, r.stderr);
     assert!(
         r.stdout
-            .contains("test result: ok. 2 files: 2 passed, 0 failed. 6 tests: 6 passed."),
+            .contains("test result: ok. 3 files: 3 passed, 0 failed. 8 tests: 8 passed."),
         "{}",
         r.stdout
     );
@@ -597,6 +597,11 @@ fn the_board_fixtures_pass_under_nodemcu_sim_test() {
     assert!(!lines.contains("stale"), "not emptied");
     assert!(lines.contains(r#""part":"knob","state":"value","value":1000}"#));
     assert!(lines.contains(r#""pin":4,"level":1,"by":"gpio"}"#));
+    // The strip's first frame: LED 1 red (G, R, B), the other seven dark.
+    assert!(lines.contains(&format!(
+        r#""strip":"strip","frame":"00ff00{}"}}"#,
+        "000000".repeat(7)
+    )));
     assert!(
         lines
             .lines()

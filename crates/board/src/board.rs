@@ -10,7 +10,11 @@
 use std::borrow::Cow;
 use std::collections::{HashSet, VecDeque};
 
+mod onewire;
 mod resolve;
+mod strip;
+
+pub use onewire::Wire;
 
 use crate::Micros;
 use crate::event::{Event, Pwm};
@@ -266,7 +270,11 @@ impl Board {
                         self.nets[nb].resistors.push((i, na));
                     }
                 }
-                Kind::Wire { .. } | Kind::Analog { .. } => {}
+                Kind::Wire { .. }
+                | Kind::Analog { .. }
+                | Kind::Ds18b20(_)
+                | Kind::Dht(_)
+                | Kind::Strip(_) => {}
             }
         }
         for n in &mut self.nets {

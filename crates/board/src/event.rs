@@ -42,6 +42,12 @@ pub enum Event {
         #[serde(skip_serializing_if = "Option::is_none")]
         value: Option<u32>,
     },
+    /// A WS2812 strip received a frame: its bytes in hex, as sent (G, R, B[, W] per LED).
+    Strip {
+        t: Micros,
+        strip: String,
+        frame: String,
+    },
     /// Drivers fight over one net: the net's pins, and who drives what.
     Conflict {
         t: Micros,
@@ -58,7 +64,8 @@ impl Event {
             | Event::Mode { t, .. }
             | Event::Pwm { t, .. }
             | Event::Part { t, .. }
-            | Event::Conflict { t, .. } => *t,
+            | Event::Conflict { t, .. }
+            | Event::Strip { t, .. } => *t,
         }
     }
 }
@@ -141,6 +148,15 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&e).unwrap(),
             r#"{"t":2,"part":"led","state":"on"}"#
+        );
+        let e = Event::Strip {
+            t: 3,
+            strip: "strip".into(),
+            frame: "00ff00".into(),
+        };
+        assert_eq!(
+            serde_json::to_string(&e).unwrap(),
+            r#"{"t":3,"strip":"strip","frame":"00ff00"}"#
         );
     }
 

@@ -17,11 +17,15 @@
 //! each scheduled change exactly.
 
 mod board;
+pub mod dht;
 mod event;
+pub mod onewire;
 mod parts;
+pub mod sensor;
 mod spec;
+pub mod strip;
 
-pub use board::{Board, Chip, HISTORY, Mode, Pull};
+pub use board::{Board, Chip, HISTORY, Mode, Pull, Wire};
 pub use event::{Event, Pwm};
 pub use parts::{ADC_MAX, Change, Kind, Part, volts_to_raw};
 pub use spec::{

@@ -60,6 +60,12 @@ pub enum Kind {
         next: Micros,
         started: bool,
     },
+    /// A DS18B20 on the 1-Wire bus of its pin.
+    Ds18b20(Box<crate::onewire::Ds18b20>),
+    /// A DHT11 or DHT22 on its pin.
+    Dht(Box<crate::dht::Dht>),
+    /// A WS2812 strip on its data pin.
+    Strip(Box<crate::strip::Strip>),
 }
 
 /// One part: its name (for the trace and the test module), state and schedule.
@@ -135,6 +141,19 @@ impl Part {
             }
             PartSpec::Resistor(s) => Kind::Resistor { pins: s.pins },
             PartSpec::Wire(s) => Kind::Wire { pins: s.pins },
+            PartSpec::Ds18b20(s) => Kind::Ds18b20(Box::new(crate::onewire::Ds18b20::from_spec(
+                s,
+                &spec.name(),
+            )?)),
+            PartSpec::Dht11(s) => Kind::Dht(Box::new(crate::dht::Dht::from_spec(
+                s,
+                crate::dht::Model::Dht11,
+            )?)),
+            PartSpec::Dht22(s) => Kind::Dht(Box::new(crate::dht::Dht::from_spec(
+                s,
+                crate::dht::Model::Dht22,
+            )?)),
+            PartSpec::Ws2812(s) => Kind::Strip(Box::new(crate::strip::Strip::from_spec(s)?)),
             PartSpec::Signal(s) => {
                 if !(1..=100_000).contains(&s.hz) {
                     return Err(format!("hz {} is outside 1..100000", s.hz));
@@ -166,6 +185,9 @@ impl Part {
             | Kind::Signal { pin, .. } => vec![pin],
             Kind::Resistor { pins } | Kind::Wire { pins } => pins.to_vec(),
             Kind::Analog { .. } => vec![],
+            Kind::Ds18b20(ref d) => vec![d.pin],
+            Kind::Dht(ref d) => vec![d.pin],
+            Kind::Strip(ref s) => vec![s.pin],
         }
     }
 
@@ -242,6 +264,8 @@ impl Part {
             Kind::Analog { value, .. } => ("value", Some(u32::from(value))),
             Kind::Signal { level, .. } => (if level { "high" } else { "low" }, None),
             Kind::Resistor { .. } | Kind::Wire { .. } => ("fixed", None),
+            Kind::Ds18b20(_) | Kind::Dht(_) => ("sensor", None),
+            Kind::Strip(_) => ("strip", None),
         }
     }
 

@@ -60,6 +60,10 @@ pub enum PartSpec {
     Resistor(ResistorSpec),
     Wire(WireSpec),
     Signal(SignalSpec),
+    Ds18b20(crate::onewire::Ds18b20Spec),
+    Dht11(crate::dht::DhtSpec),
+    Dht22(crate::dht::DhtSpec),
+    Ws2812(crate::strip::StripSpec),
 }
 
 /// Which level of a pin turns a part on (`active = "low"`: an LED wired from 3.3 V to the pin).
@@ -210,6 +214,10 @@ impl PartSpec {
             PartSpec::Resistor(_) => "resistor",
             PartSpec::Wire(_) => "wire",
             PartSpec::Signal(_) => "signal",
+            PartSpec::Ds18b20(_) => "ds18b20",
+            PartSpec::Dht11(_) => "dht11",
+            PartSpec::Dht22(_) => "dht22",
+            PartSpec::Ws2812(_) => "ws2812",
         }
     }
 
@@ -225,6 +233,9 @@ impl PartSpec {
             PartSpec::Resistor(p) => &p.name,
             PartSpec::Wire(p) => &p.name,
             PartSpec::Signal(p) => &p.name,
+            PartSpec::Ds18b20(p) => &p.name,
+            PartSpec::Dht11(p) | PartSpec::Dht22(p) => &p.name,
+            PartSpec::Ws2812(p) => &p.name,
         };
         n.clone().unwrap_or_else(|| self.kind().to_string())
     }

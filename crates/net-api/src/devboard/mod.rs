@@ -9,6 +9,7 @@
 //! ([`DeviceBoard::rearm`]), so a virtual clock jumps to each scheduled change exactly.
 
 pub mod simmod;
+mod simwire;
 
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};

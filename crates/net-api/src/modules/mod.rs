@@ -16,8 +16,10 @@ pub mod adc;
 pub mod adc32;
 pub mod bit;
 pub mod cjson;
+pub mod color_utils;
 pub mod cron;
 pub mod crypto;
+pub mod dht;
 pub mod encoder;
 pub mod enduser_setup;
 pub mod file;
@@ -29,7 +31,9 @@ pub mod ledc;
 pub mod lfs;
 pub mod mdns;
 pub mod node;
+pub mod ow;
 pub mod pipe;
+pub mod pixbuf;
 pub mod printf;
 pub mod pwm;
 pub mod pwm2;
@@ -41,6 +45,8 @@ pub mod r#struct;
 pub mod tmr;
 pub mod uart;
 pub mod wifi;
+pub mod ws2812;
+pub mod ws2812_effects;
 
 /// Implements `mlua::UserData` for a handle type whose methods live in the registry under `$name`.
 #[macro_export]
@@ -135,10 +141,18 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>, reset: Option<ResetCause>) ->
         gpio32::install(lua, rt)?;
         adc32::install(lua, rt)?;
         ledc::install(lua, rt)?;
+        dht::install32(lua, rt)?;
     } else {
         gpio::install(lua, rt)?;
         adc::install(lua, rt)?;
         pwm::install(lua, rt)?;
+        ow::install(lua, rt)?;
+        dht::install(lua, rt)?;
+        ws2812::install(lua, rt)?;
+        if rt.cfg.firmware >= crate::config::Firmware::V2_2 {
+            color_utils::install(lua)?;
+            ws2812_effects::install(lua, rt)?;
+        }
         if rt.cfg.firmware >= crate::config::Firmware::V3_0 {
             pwm2::install(lua, rt)?;
         }

@@ -1,0 +1,138 @@
+//! `ow` on the virtual board's 1-Wire bus: the firmware's own DS18B20 driver reading the board
+//! file's temperatures, the ROM search's order, conversion time in device time, the test
+//! module's temperatures, and the firmware's error texts and answers with no device.
+
+use crate::support::{Flash, Ran};
+
+/// Two DS18B20s on D3 with fixed ROMs (their CRCs right), one with a scheduled change at 5 s.
+const TWO_SENSORS: &str = r#"
+[[board.part]]
+kind = "ds18b20"
+pin = 3
+name = "inside"
+rom = "28:01:00:00:00:00:00:29"
+temperature = 21.5
+
+[[board.part]]
+kind = "ds18b20"
+pin = 3
+name = "outside"
+rom = "28:02:00:00:00:00:00:70"
+temperature = -3.25
+temperatures = [ { at = 5000, value = 30.0625 } ]
+"#;
+
+fn run(script: &str, args: &[&str]) -> Ran {
+    let driver = include_str!("../../fixtures/lua_modules/ds18b20.lua");
+    let f = Flash::new(&[
+        ("init.lua", script),
+        ("ds18b20.lua", driver),
+        ("nodemcu-sim.toml", TWO_SENSORS),
+    ]);
+    let mut all = vec!["--virtual-time", "--timeout", "20000"];
+    all.extend_from_slice(args);
+    f.run("init.lua", &all)
+}
+
+#[test]
+fn the_firmware_ds18b20_driver_reads_the_board_file_temperatures() {
+    let r = run(
+        r#"
+local t = require("ds18b20")
+local function show(temps)
+  local keys = {}
+  for addr in pairs(temps) do keys[#keys + 1] = addr end
+  table.sort(keys)
+  for _, addr in ipairs(keys) do print(("%02x"):rep(8):format(addr:byte(1, 8)), temps[addr]) end
+end
+t:read_temp(function(temps)
+  show(temps)
+  tmr.create():alarm(5000, tmr.ALARM_SINGLE, function() t:read_temp(show, 3, t.C) end)
+end, 3, t.C)
+"#,
+        &[],
+    );
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout,
+        "2801000000000029\t21.5\n2802000000000070\t-3.25\n\
+         2801000000000029\t21.5\n2802000000000070\t30.0625\n"
+    );
+}
+
+#[test]
+fn search_enumerates_devices_in_rom_order_and_a_conversion_takes_750_ms() {
+    let r = run(
+        r#"
+local sim = require("nodemcu-sim")
+ow.setup(3)
+ow.reset_search(3)
+repeat
+  local rom = ow.search(3)
+  if rom then print(("%02x"):rep(8):format(rom:byte(1, 8)), ow.crc8(rom:sub(1, 7)) == rom:byte(8)) end
+until not rom
+print(sim.rom("outside") == string.char(0x28, 2, 0, 0, 0, 0, 0, 0x70))
+local function scratch()
+  ow.reset(3)
+  ow.select(3, sim.rom("inside"))
+  ow.write(3, 0xBE, 1)
+  local d = ow.read_bytes(3, 9)
+  return ("%02x"):rep(9):format(d:byte(1, 9))
+end
+print(ow.reset(3))
+ow.skip(3)
+ow.write(3, 0x44, 1)
+local start = tmr.now()
+print(ow.read(3))
+-- Still converting: the power-on value, 85 °C.
+print(scratch())
+sim.temperature("inside", 25)
+tmr.create():alarm(750, tmr.ALARM_SINGLE, function()
+  print(tmr.now() - start >= 750000, scratch())
+end)
+"#,
+        &[],
+    );
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    // Bit 0 of byte 1 decides: 0x02 (a zero there) comes first. 25 °C is 0x0190.
+    assert_eq!(
+        r.stdout,
+        "2802000000000070\ttrue\n2801000000000029\ttrue\ntrue\n1\n0\n\
+         50054b467fff0c101c\ntrue\t90014b467fff101092\n"
+    );
+}
+
+#[test]
+fn bad_arguments_and_missing_devices_give_the_firmware_results() {
+    let r = run(
+        r#"
+local function try(f, ...) print(select(2, pcall(f, ...))) end
+try(ow.setup, 0)
+try(ow.setup, 13)
+try(ow.reset, -1)
+try(ow.write, 3, 256)
+try(ow.read_bytes, 3, 257)
+try(ow.select, 3, "short")
+try(ow.select, 3, {1, 2, 3})
+try(ow.select, 3, {1, 2, 3, 4, 5, 6, 7, 300})
+try(ow.target_search, 3, 256)
+try(ow.crc16, "a", 65536)
+try(ow.crc8, ("x"):rep(256))
+try(ow.read)
+-- Nothing on D4: no presence pulse, reads of all ones, no device found.
+print(ow.reset(4), ow.read(4), ow.search(4), ow.read_bytes(3, 0))
+print(ow.crc8("\2\28\184\1\0\0\0"), ow.crc16("123456789"), ow.check_crc16("123456789", 0xC2, 0x44),
+  ow.check_crc16("123456789", 0, 0))
+"#,
+        &[],
+    );
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout,
+        "no 1-wire for D0\now 13 does not exist\now -1 does not exist\nwrong arg range\n\
+         bad argument #2 to '?' (Attempt to read too many characters)\nwrong arg range\n\
+         wrong arg range\nwrong arg range\nwrong arg range\nwrong arg range\nwrong arg range\n\
+         bad argument #1 to '?' (number expected, got no value)\n\
+         0\t255\tnil\n162\t47933\ttrue\tfalse\n"
+    );
+}
