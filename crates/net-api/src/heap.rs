@@ -14,7 +14,7 @@ use crate::runtime::Runtime;
 use allocator::Allocator;
 
 mod allocator;
-mod strings;
+mod global;
 
 /// How many host bytes one device byte of Lua data takes (pointer-heavy objects double in size).
 pub const HOST_BYTES_PER_DEVICE_BYTE: usize = 2;

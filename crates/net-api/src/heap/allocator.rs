@@ -31,7 +31,7 @@ use std::ptr;
 use mlua::Lua;
 use mlua::ffi;
 
-use super::strings::StringTable;
+use super::global::GlobalState;
 
 /// The pacing is recomputed when memory in use crosses a multiple of this many bytes.
 const PACE_GRAIN_SHIFT: u32 = 10;
@@ -44,8 +44,8 @@ pub(crate) struct Allocator {
     limit: Cell<usize>,
     /// `used >> PACE_GRAIN_SHIFT` when the pacing was last set.
     grain: Cell<usize>,
-    /// Lua 5.1's string table, whose resizes after boot are not counted (`strings.rs`).
-    strings: Cell<Option<&'static StringTable>>,
+    /// Lua 5.1's string table, whose resizes after boot are not counted (`global.rs`).
+    global: Cell<Option<&'static GlobalState>>,
 }
 
 impl Allocator {
@@ -66,7 +66,7 @@ impl Allocator {
                 used: Cell::new(used),
                 limit: Cell::new(limit),
                 grain: Cell::new(usize::MAX),
-                strings: Cell::new(None),
+                global: Cell::new(None),
             }));
             let ud = a as *const Allocator as *mut c_void;
             // SAFETY: `a` outlives the state (leaked) and `allocate` matches Lua's allocator
@@ -74,8 +74,8 @@ impl Allocator {
             unsafe { ffi::lua_setallocf(state, allocate, ud) };
             // SAFETY: the allocator of this live state was just set to `allocate` with `ud`.
             let strings =
-                unsafe { StringTable::find(state, allocate as *const () as usize, ud as usize) };
-            a.strings.set(strings.map(|t| &*Box::leak(Box::new(t))));
+                unsafe { GlobalState::find(state, allocate as *const () as usize, ud as usize) };
+            a.global.set(strings.map(|t| &*Box::leak(Box::new(t))));
             a.pace(used);
             a
         })
@@ -107,7 +107,11 @@ impl Allocator {
             return;
         }
         let used = used.max(1);
-        let (pause, stepmul) = knobs(used, limit.saturating_sub(used).max(1));
+        let free = limit.saturating_sub(used).max(1);
+        let (pause, stepmul) = knobs(used, free);
+        if let Some(t) = self.global.get() {
+            t.start_cycle_by(used + free / 2);
+        }
         // SAFETY: both calls only store a field of the global state.
         unsafe {
             ffi::lua_gc(self.state, ffi::LUA_GCSETPAUSE, pause as i32);
@@ -159,8 +163,8 @@ unsafe extern "C" fn allocate(
     let a = unsafe { &*(ud as *const Allocator) };
     // Lua 5.3 passes an object kind as `osize` for new blocks; only a real block has a size.
     let old = if ptr.is_null() { 0 } else { osize };
-    // The string table's resizes are not the device's (see `strings.rs`): uncounted, unlimited.
-    let strings = a.strings.get();
+    // The string table's resizes are not the device's (see `global.rs`): uncounted, unlimited.
+    let strings = a.global.get();
     if nsize == 0 {
         // A block that exists was allocated with a valid layout, so `layout` gives it back.
         if !ptr.is_null()
