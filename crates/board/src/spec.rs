@@ -7,6 +7,8 @@
 
 use serde::Deserialize;
 
+use crate::chips::{Bh1750Spec, Bme280Spec, Ds3231Spec, Mcp23017Spec, Tcs34725Spec};
+
 /// The `board` key: a named ready board, or the parts of a board described in place.
 #[derive(Debug, Clone, PartialEq)]
 pub enum BoardSpec {
@@ -60,6 +62,24 @@ pub enum PartSpec {
     Resistor(ResistorSpec),
     Wire(WireSpec),
     Signal(SignalSpec),
+    Mcp23017(Mcp23017Spec),
+    Bme280(Bme280Spec),
+    Bh1750(Bh1750Spec),
+    Ds3231(Ds3231Spec),
+    Tcs34725(Tcs34725Spec),
+    AdcResistor(AdcResistorSpec),
+}
+
+/// A resistor from a pin to an ADC channel's input: with others it makes a divider whose
+/// voltage the ADC reads (see `board/bus.rs`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdcResistorSpec {
+    pub pin: u8,
+    #[serde(default)]
+    pub channel: u8,
+    pub ohms: u32,
+    pub name: Option<String>,
 }
 
 /// Which level of a pin turns a part on (`active = "low"`: an LED wired from 3.3 V to the pin).
@@ -210,6 +230,12 @@ impl PartSpec {
             PartSpec::Resistor(_) => "resistor",
             PartSpec::Wire(_) => "wire",
             PartSpec::Signal(_) => "signal",
+            PartSpec::Mcp23017(_) => "mcp23017",
+            PartSpec::Bme280(_) => "bme280",
+            PartSpec::Bh1750(_) => "bh1750",
+            PartSpec::Ds3231(_) => "ds3231",
+            PartSpec::Tcs34725(_) => "tcs34725",
+            PartSpec::AdcResistor(_) => "adc-resistor",
         }
     }
 
@@ -225,6 +251,12 @@ impl PartSpec {
             PartSpec::Resistor(p) => &p.name,
             PartSpec::Wire(p) => &p.name,
             PartSpec::Signal(p) => &p.name,
+            PartSpec::Mcp23017(p) => &p.name,
+            PartSpec::Bme280(p) => &p.name,
+            PartSpec::Bh1750(p) => &p.name,
+            PartSpec::Ds3231(p) => &p.name,
+            PartSpec::Tcs34725(p) => &p.name,
+            PartSpec::AdcResistor(p) => &p.name,
         };
         n.clone().unwrap_or_else(|| self.kind().to_string())
     }
