@@ -6,6 +6,7 @@ mod support;
 
 mod board;
 mod board_pulse;
+mod chips;
 mod cli;
 mod console;
 mod data;
@@ -17,6 +18,7 @@ mod fuzz;
 mod generations;
 mod hangs;
 mod http;
+mod i2c;
 mod lfs;
 mod mqtt;
 mod node;

@@ -128,7 +128,11 @@ impl I2cDevice for Bh1750 {
         true
     }
 
-    fn read(&mut self, _t: Micros) -> u8 {
+    fn read(&mut self, t: Micros) -> u8 {
+        // The result register is latched when its first byte goes out.
+        if self.byte == 0 {
+            self.update(t);
+        }
         let v = if self.byte == 0 {
             (self.result >> 8) as u8
         } else {

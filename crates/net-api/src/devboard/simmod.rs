@@ -6,7 +6,8 @@
 //! Inputs: `press(sel[, ms])`, `release(sel)`, `switch(sel, on)`, `adc(value[, channel])`,
 //! `volts(v[, channel])`, where `sel` is a pin number or a part's name. Outputs: `level(pin)`,
 //! `history(pin)` (`{ {t = µs, level = n}, ... }`), `pwm(pin)` (`{clock = Hz, duty = n}` or nil),
-//! `mode(pin)`, `part(name)` (its state and value). Changes made here happen at the device time
+//! `mode(pin)`, `part(name)` (its state and value). The buses' side (`reading`, `i2c`) is in
+//! `simbus.rs`. Changes made here happen at the device time
 //! of the call, and scheduled ones (`press(3, 200)`) at theirs, exactly as the board file's.
 
 use std::rc::Rc;
@@ -44,6 +45,8 @@ fn module(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<mlua::Table> {
             ("pwm", with(pwm)?),
             ("mode", with(mode)?),
             ("part", with(part)?),
+            ("reading", with(super::simbus::reading)?),
+            ("i2c", with(super::simbus::i2c)?),
         ],
     )
 }

@@ -24,6 +24,7 @@ pub mod gpio;
 pub mod gpio32;
 pub mod gpio_pulse;
 pub mod http;
+pub mod i2c;
 pub mod ledc;
 pub mod lfs;
 pub mod node;
@@ -137,6 +138,7 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>, reset: Option<ResetCause>) ->
         gpio::install(lua, rt)?;
         adc::install(lua, rt)?;
         pwm::install(lua, rt)?;
+        i2c::install(lua, rt)?;
         if rt.cfg.firmware >= crate::config::Firmware::V3_0 {
             pwm2::install(lua, rt)?;
         }
