@@ -88,10 +88,10 @@ fn the_firmwares_bh1750_driver_reads_the_scheduled_lux() {
 local bh1750 = require "bh1750"
 bh1750.init(2, 1)
 bh1750.read()
-print(bh1750.getlux())
+print(string.format("%.3f", bh1750.getlux()))
 tmr.create():alarm(1000, tmr.ALARM_SINGLE, function()
   bh1750.read()
-  print(bh1750.getlux())
+  print(string.format("%.3f", bh1750.getlux()))
 end)
 "#;
     let f = Flash::new(&[
@@ -101,8 +101,9 @@ end)
     ]);
     let r = f.run("init.lua", &["--virtual-time"]);
     assert_eq!(r.status, 0, "{}", r.stderr);
-    // 250 lx is 300 counts: the driver's 300*1000/12; 1234.5 lx is 1481 counts.
-    assert_eq!(r.stdout, "25000\n123416.66666667\n");
+    // 250 lx is 300 counts: the driver's 300*1000/12 (lux × 100); 1234.5 lx is 1481 counts.
+    // (Printed with a format: 5.3 prints the driver's float division as 25000.0.)
+    assert_eq!(r.stdout, "25000.000\n123416.667\n");
 }
 
 #[test]
