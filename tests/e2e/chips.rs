@@ -1,8 +1,8 @@
 //! Chips on the I2C bus read through scripts: a BME280's raw words that the datasheet's
 //! compensation (done in Lua here, as drivers do) turns back into the board file's readings, a
 //! reading changed by the test module, the firmware's own `lua_modules/bh1750` driver (vendored
-//! in `fixtures/drivers`) reading the lux the board gives, and a DS3231 that runs with device
-//! time.
+//! in `fixtures/drivers`) reading the lux the board gives, a DS3231 that runs with device
+//! time, and the firmware's `bme280` C module reading the same part over the bus.
 
 use std::path::Path;
 
@@ -133,5 +133,41 @@ end)
     assert_eq!(
         r.stdout,
         "58 59 23 05 31 12 26\n01 00 00 06 01 01 27\n30 15 12 02 29 02 28\n"
+    );
+}
+
+#[test]
+fn the_bme280_c_module_reads_the_part_over_the_bus() {
+    let board = "[[board.part]]\nkind = \"bme280\"\naddress = 0x77\ntemperature = 23.45\nhumidity = 41.5\npressure = 1002.3\n";
+    let script = r#"
+print(bme280.setup())
+i2c.setup(0, 2, 1, i2c.SLOW)
+print(bme280.setup())
+print(bme280.read())
+tmr.create():alarm(200, tmr.ALARM_SINGLE, function()
+  local T, P, H, QNH = bme280.read(300)
+  print(T, P, H, QNH)
+  print(bme280.temp())
+  print(bme280.baro())
+  print(bme280.humi())
+  print(bme280.dewpoint(H, T), bme280.altitude(P, QNH), bme280.qfe2qnh(P, 300))
+  print(pcall(function() return bme280.altitude(1) end))
+  require("nodemcu-sim").reading("bme280", "temperature", 30)
+  bme280.startreadout(0, function() print(bme280.temp()) end)
+end)
+"#;
+    let f = Flash::new(&[("init.lua", script), ("nodemcu-sim.toml", board)]);
+    let r = f.run("init.lua", &["--virtual-time"]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    let note = "Warning, deprecated API! bme280. It will be removed soon. Use bme280math and \
+                bme280 Lua module instead. See documentation for details.\n";
+    // No chip answers on an unconfigured bus; in normal mode the first measurement is not done
+    // at once; H is the compensation's %RH/1024 step in the module's per-mille.
+    assert_eq!(
+        r.stdout,
+        format!(
+            "{note}\n{note}2\n\n2345\t1002300\t41504\t1038717\n2345\t120040\n1002300\t2345\n\
+             41504\t2345\n964\t30000\t1038717\nfalse\tinit.lua:13: wrong arg range\n3000\t153586\n"
+        )
     );
 }

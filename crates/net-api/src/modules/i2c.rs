@@ -34,22 +34,35 @@ const MIN_SPEED: i64 = 25_000;
 const GPIO_PINS: u32 = 13;
 
 /// The module's state: each bus's pins and speed once set up.
-struct I2c {
+pub(crate) struct I2c {
     rt: Rc<Runtime>,
     db: Rc<DeviceBoard>,
     buses: RefCell<Vec<Option<(u8, u8, i64)>>>,
     new_driver: bool,
 }
 
-pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
+/// This boot's I2C master, shared by `i2c` and the chip modules (`bme280`) that drive the
+/// bus through the firmware's platform layer.
+pub(crate) fn master(rt: &Rc<Runtime>) -> mlua::Result<Rc<I2c>> {
+    let slot = rt.state(|_| RefCell::new(None::<Rc<I2c>>));
+    if let Some(m) = slot.borrow().clone() {
+        return Ok(m);
+    }
     let db = DeviceBoard::get(rt).map_err(mlua::Error::runtime)?;
     let new_driver = rt.cfg.firmware >= Firmware::V3_0;
-    let st = Rc::new(I2c {
+    let m = Rc::new(I2c {
         rt: rt.clone(),
         db,
         buses: RefCell::new(vec![None; if new_driver { 10 } else { 1 }]),
         new_driver,
     });
+    *slot.borrow_mut() = Some(m.clone());
+    Ok(m)
+}
+
+pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
+    let st = master(rt)?;
+    let new_driver = st.new_driver;
     let with = |f: fn(&I2c, &Lua, &Args) -> FwResult<Value>| {
         let s = st.clone();
         bind(lua, move |lua, a| f(&s, lua, &a))
@@ -105,7 +118,48 @@ impl I2c {
         self.db.now()
     }
 
-    fn send(&self, id: usize, byte: u8) -> bool {
+    /// `platform_i2c_send_start`.
+    pub(crate) fn start(&self, id: usize) {
+        let (sda, scl, _) = self.bus(id);
+        let t = self.now();
+        self.db.board.borrow_mut().i2c_start(sda, scl, t);
+        self.db.settle();
+    }
+
+    /// `platform_i2c_send_stop`.
+    pub(crate) fn stop(&self, id: usize) {
+        let (sda, scl, _) = self.bus(id);
+        let t = self.now();
+        self.db.board.borrow_mut().i2c_stop(sda, scl, t);
+        self.db.settle();
+    }
+
+    /// `platform_i2c_send_address`: the ACK.
+    pub(crate) fn address(&self, id: usize, addr: u8, read: bool) -> bool {
+        let (sda, scl, speed) = self.bus(id);
+        self.clock_byte(speed);
+        let t = self.now();
+        let ack = self
+            .db
+            .board
+            .borrow_mut()
+            .i2c_address(sda, scl, addr, read, t);
+        self.db.settle();
+        ack
+    }
+
+    /// `platform_i2c_recv_byte`.
+    pub(crate) fn recv(&self, id: usize, ack: bool) -> u8 {
+        let (sda, scl, speed) = self.bus(id);
+        self.clock_byte(speed);
+        let t = self.now();
+        let b = self.db.board.borrow_mut().i2c_read(sda, scl, ack, t);
+        self.db.settle();
+        b
+    }
+
+    /// `platform_i2c_send_byte`: the ACK.
+    pub(crate) fn send(&self, id: usize, byte: u8) -> bool {
         let (sda, scl, speed) = self.bus(id);
         self.clock_byte(speed);
         let t = self.now();
@@ -175,20 +229,14 @@ fn start(s: &I2c, _: &Lua, a: &Args) -> FwResult<Value> {
     if s.new_driver && s.buses.borrow()[id].is_none() {
         return fw_err(format!("i2c {id} is not configured"));
     }
-    let (sda, scl, _) = s.bus(id);
-    let t = s.now();
-    s.db.board.borrow_mut().i2c_start(sda, scl, t);
-    s.db.settle();
+    s.start(id);
     Ok(Value::Nil)
 }
 
 /// `i2c.stop(id)`.
 fn stop(s: &I2c, _: &Lua, a: &Args) -> FwResult<Value> {
     let id = s.id(a)?;
-    let (sda, scl, _) = s.bus(id);
-    let t = s.now();
-    s.db.board.borrow_mut().i2c_stop(sda, scl, t);
-    s.db.settle();
+    s.stop(id);
     Ok(Value::Nil)
 }
 
@@ -201,14 +249,7 @@ fn address(s: &I2c, _: &Lua, a: &Args) -> FwResult<Value> {
     if !(0..=127).contains(&addr) {
         return fw_err("wrong arg range");
     }
-    let (sda, scl, speed) = s.bus(id);
-    s.clock_byte(speed);
-    let t = s.now();
-    let ack =
-        s.db.board
-            .borrow_mut()
-            .i2c_address(sda, scl, addr as u8, i64::from(dir) != TRANSMITTER, t);
-    s.db.settle();
+    let ack = s.address(id, addr as u8, i64::from(dir) != TRANSMITTER);
     Ok(Value::Boolean(ack))
 }
 
@@ -290,14 +331,7 @@ fn read(s: &I2c, lua: &Lua, a: &Args) -> FwResult<MultiValue> {
     if size > 1 << 20 {
         return fw_err("not enough memory");
     }
-    let (sda, scl, speed) = s.bus(id);
-    let mut out = Vec::with_capacity(size as usize);
-    for i in 0..size {
-        s.clock_byte(speed);
-        let t = s.now();
-        out.push(s.db.board.borrow_mut().i2c_read(sda, scl, i < size - 1, t));
-    }
-    s.db.settle();
+    let out: Vec<u8> = (0..size).map(|i| s.recv(id, i < size - 1)).collect();
     Ok(MultiValue::from_vec(vec![Value::String(
         lua.create_string(&out)?,
     )]))

@@ -15,6 +15,7 @@ use crate::runtime::{Removed, ResetCause, Runtime};
 pub mod adc;
 pub mod adc32;
 pub mod bit;
+pub mod bme280;
 pub mod cjson;
 pub mod cron;
 pub mod crypto;
@@ -139,6 +140,7 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>, reset: Option<ResetCause>) ->
         adc::install(lua, rt)?;
         pwm::install(lua, rt)?;
         i2c::install(lua, rt)?;
+        bme280::install(lua, rt)?;
         if rt.cfg.firmware >= crate::config::Firmware::V3_0 {
             pwm2::install(lua, rt)?;
         }
