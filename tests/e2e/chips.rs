@@ -171,3 +171,52 @@ end)
         )
     );
 }
+
+#[test]
+fn the_tcs34725_c_module_reads_the_colour_the_part_sees() {
+    let board = "[[board.part]]\nkind = \"tcs34725\"\nred = 200\ngreen = 100\nblue = 10\n";
+    let script = r#"
+print(pcall(function() return tcs34725.raw() end))
+i2c.setup(0, 2, 1, i2c.FAST)
+print(tcs34725.setup())
+tcs34725.enable(function()
+  print("enabled")
+  tmr.create():alarm(5, tmr.ALARM_SINGLE, function()
+    print(tcs34725.raw())
+    tcs34725.setGain(0)
+    tcs34725.setIntegrationTime(0xF6)
+    tmr.create():alarm(30, tmr.ALARM_SINGLE, function()
+      print(tcs34725.raw())
+      require("nodemcu-sim").reading("tcs34725", "red", 0)
+      tmr.create():alarm(30, tmr.ALARM_SINGLE, function()
+        print(tcs34725.raw())
+        tcs34725.disable()
+        print(pcall(function() return tcs34725.raw() end))
+      end)
+    end)
+  end)
+end)
+"#;
+    let f = Flash::new(&[("init.lua", script), ("nodemcu-sim.toml", board)]);
+    let r = f.run("init.lua", &["--virtual-time"]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    // 60× gain for one 2.4 ms cycle saturates at 1024 counts; 1× for 10 cycles counts
+    // value × 10 / 4 (clear: the sum).
+    assert_eq!(
+        r.stdout,
+        "false\tinit.lua:2: TCS34725 not initialised.\n1\nenabled\n1024\t1024\t1024\t150\n\
+         775\t500\t250\t25\n275\t0\t250\t25\nfalse\tinit.lua:17: TCS34725 not initialised.\n"
+    );
+    let f = Flash::new(&[(
+        "init.lua",
+        "i2c.setup(0, 2, 1, i2c.SLOW) print(pcall(function() return tcs34725.setup() end))",
+    )]);
+    let r = f.run("init.lua", &["--virtual-time"]);
+    assert_eq!(r.stdout, "false\tinit.lua:1: No TCS34725 found.\n");
+    let r = f.run("init.lua", &["--virtual-time", "--firmware", "1.5"]);
+    assert!(
+        r.stdout.contains("attempt to index global 'tcs34725'"),
+        "{}",
+        r.stdout
+    );
+}

@@ -38,6 +38,7 @@ pub mod rtctime;
 pub mod sjson;
 pub mod sntp;
 pub mod r#struct;
+pub mod tcs34725;
 pub mod tmr;
 pub mod uart;
 pub mod wifi;
@@ -141,6 +142,9 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>, reset: Option<ResetCause>) ->
         pwm::install(lua, rt)?;
         i2c::install(lua, rt)?;
         bme280::install(lua, rt)?;
+        if rt.cfg.firmware >= crate::config::Firmware::V2_2 {
+            tcs34725::install(lua, rt)?;
+        }
         if rt.cfg.firmware >= crate::config::Firmware::V3_0 {
             pwm2::install(lua, rt)?;
         }
