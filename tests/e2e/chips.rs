@@ -220,3 +220,57 @@ end)
         r.stdout
     );
 }
+
+#[test]
+fn the_firmwares_mcp23017_driver_drives_and_reads_expander_pins() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let driver =
+        std::fs::read_to_string(root.join("fixtures/drivers/mcp23017.lua")).expect("driver");
+    // GPA0 (pin 100) lights an LED; GPB3 (pin 111) is pulled high through a resistor from D3
+    // until a button pulls it to ground at 1 s (the other port B inputs float: they read 0).
+    let board = r#"
+[[board.part]]
+kind = "mcp23017"
+address = 0x21
+
+[[board.part]]
+kind = "led"
+pin = 100
+
+[[board.part]]
+kind = "button"
+pin = 111
+presses = [ { at = 1000, for = 500 } ]
+
+[[board.part]]
+kind = "resistor"
+pins = [111, 3]
+"#;
+    let script = r#"
+local sim = require "nodemcu-sim"
+i2c.setup(0, 2, 1, i2c.FAST)
+print(pcall(require("mcp23017"), 0x20, 0))
+local mcp = require("mcp23017")(0x21, 0)
+gpio.mode(3, gpio.OUTPUT)
+gpio.write(3, 1)
+mcp:setMode(mcp.GPA, 0, mcp.OUTPUT)
+mcp:setPin(mcp.GPA, 0, mcp.HIGH)
+print(sim.part("led"), mcp:getPinState(mcp.GPB, 3))
+tmr.create():alarm(1200, tmr.ALARM_SINGLE, function()
+  print(mcp:getPinState(mcp.GPB, 3), string.format("%02x", mcp:readGPIO(mcp.GPB)))
+  mcp:setPin(mcp.GPA, 0, mcp.LOW)
+  print(sim.part("led"))
+end)
+"#;
+    let f = Flash::new(&[
+        ("init.lua", script),
+        ("mcp23017.lua", &driver),
+        ("nodemcu-sim.toml", board),
+    ]);
+    let r = f.run("init.lua", &["--virtual-time"]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout,
+        "false\tmcp23017.lua:148: MCP23017 device on 0x20 not found\non\ttrue\nfalse\t00\noff\n"
+    );
+}
