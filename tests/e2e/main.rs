@@ -27,6 +27,7 @@ mod readme;
 mod runtime;
 mod safety;
 mod serial;
+mod spi;
 mod tcp;
 mod testrunner;
 mod time;

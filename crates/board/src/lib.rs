@@ -13,6 +13,8 @@
 //!   and [`Transfer`]s (each a trace line). `board/bus.rs` puts the chips on the board: the
 //!   transfers, an expander's pins as board pins, ADC dividers; `board/harness.rs` is the
 //!   firmware's test rig as the ready board `test-harness`.
+//! - `spi.rs`: the SPI bus ([`SpiDevice`] parts by chip-select pin, full-duplex transactions,
+//!   MISO from the net when no part answers).
 //! - `chips/`: the I2C chips (MCP23017, BME280, BH1750, DS3231, TCS34725) with their register
 //!   maps, and their readings over device time.
 //! - `event.rs`: [`Event`], one per change (a level, a mode, a PWM setting, a part's state, a
@@ -28,6 +30,7 @@ mod event;
 pub mod i2c;
 mod parts;
 mod spec;
+pub mod spi;
 
 pub use board::{Board, Chip, HISTORY, Mode, Pull};
 pub use chips::{BusChip, I2cChip, ReadingAt, Readings};
@@ -39,6 +42,7 @@ pub use spec::{
     PotentiometerSpec, Press, Rail, RelaySpec, ResistorSpec, SignalSpec, SwitchAt, SwitchSpec,
     ValueAt, VoltageSpec, WireSpec,
 };
+pub use spi::{SpiDevice, SpiPins};
 
 /// Device time: microseconds since boot.
 pub type Micros = u64;

@@ -17,6 +17,15 @@ use crate::chips::{self, BusChip, I2cChip};
 use crate::i2c::{I2C_LOG, Transfer};
 use crate::parts::{ADC_MAX, Kind};
 use crate::spec::PartSpec;
+use crate::spi::SpiPins;
+
+fn mask(bits: u32) -> u64 {
+    if bits >= 64 {
+        u64::MAX
+    } else {
+        (1 << bits) - 1
+    }
+}
 
 /// Is the spec a chip on a bus (not a pin part)?
 pub(super) fn is_chip(spec: &PartSpec) -> bool {
@@ -296,6 +305,34 @@ impl Board {
             let net = p.net;
             self.resolve(net, t, by.clone(), true);
         }
+    }
+
+    /// One SPI transaction of `bits` bits (`mosi` packed as [`crate::spi::pack`] does): the bits
+    /// read on MISO, packed the same way. No SPI part is modelled yet, so MISO is its net: a wire
+    /// from MOSI loops the bits back, a pull-up reads ones, a floating pin zeros.
+    pub fn spi_transfer(&mut self, pins: SpiPins, mosi: &[u8], bits: u32, t: Micros) -> Vec<u8> {
+        let (a, b) = (
+            self.pins[pins.mosi as usize].net,
+            self.pins[pins.miso as usize].net,
+        );
+        let miso: Vec<u8> = if a == b {
+            mosi.to_vec()
+        } else {
+            let high = self.read(pins.miso, t) == 1;
+            let v = if high { u64::MAX } else { 0 };
+            crate::spi::pack(v & mask(bits), bits)
+        };
+        super::resolve::note(
+            &mut self.events,
+            self.quiet,
+            crate::Event::Spi {
+                t,
+                spi: pins.cs,
+                mosi: mosi.to_vec(),
+                miso: miso.clone(),
+            },
+        );
+        miso
     }
 
     /// What the resistors into ADC `channel` divide to, if it has any.

@@ -37,6 +37,7 @@ pub mod rtcmem;
 pub mod rtctime;
 pub mod sjson;
 pub mod sntp;
+pub mod spi;
 pub mod r#struct;
 pub mod tcs34725;
 pub mod tmr;
@@ -142,6 +143,7 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>, reset: Option<ResetCause>) ->
         pwm::install(lua, rt)?;
         i2c::install(lua, rt)?;
         bme280::install(lua, rt)?;
+        spi::install(lua, rt)?;
         if rt.cfg.firmware >= crate::config::Firmware::V2_2 {
             tcs34725::install(lua, rt)?;
         }
