@@ -161,3 +161,54 @@ fn the_firmwares_gpio_and_adc_env_tests_pass_on_the_test_harness() {
         r.stdout
     );
 }
+
+#[test]
+fn the_esp32_software_and_queued_hardware_interfaces_reach_the_same_chip() {
+    let board = "[[board.part]]\nkind = \"bme280\"\nsda = 23\nscl = 22\naddress = 0x77\n";
+    let script = r#"print(pcall(function() return i2c.start(i2c.HW1) end))
+print(i2c.setup(i2c.SW, 23, 22, i2c.SLOW), i2c.setup(i2c.HW1, 23, 22, i2c.FAST), i2c.setup(i2c.HW0, 23, 22, i2c.FAST, 2))
+i2c.start(i2c.SW)
+print(i2c.address(i2c.SW, 0x76, i2c.TRANSMITTER), i2c.write(i2c.SW, 0xD0))
+i2c.start(i2c.SW)
+print(i2c.address(i2c.SW, 0x77, i2c.TRANSMITTER), i2c.write(i2c.SW, 0xD0))
+i2c.start(i2c.SW)
+print(i2c.address(i2c.SW, 0x77, i2c.RECEIVER), i2c.read(i2c.SW, 1):byte())
+i2c.stop(i2c.SW)
+local function id(addr, cb)
+  i2c.start(i2c.HW1)
+  i2c.address(i2c.HW1, addr, i2c.TRANSMITTER)
+  i2c.write(i2c.HW1, 0xD0)
+  i2c.start(i2c.HW1)
+  i2c.address(i2c.HW1, addr, i2c.RECEIVER)
+  i2c.read(i2c.HW1, 1)
+  i2c.stop(i2c.HW1)
+  return i2c.transfer(i2c.HW1, cb)
+end
+local d, ack = id(0x77) print(d:byte(), ack)
+print(id(0x76))
+print(id(0x77, function(d, ack) print("cb", d:byte(), ack) end))
+print(pcall(function() i2c.read(i2c.HW1, 1) return i2c.read(i2c.HW1, 1) end))
+print(pcall(function() return i2c.setup(i2c.SW, 23, 22, i2c.FAST) end))
+print(pcall(function() return i2c.address(i2c.HW1, 128, 0) end))
+print(pcall(function() return i2c.read(i2c.SW, 0) end))
+print(pcall(function() return i2c.write(i2c.SW, 256) end))
+print(pcall(function() return i2c.write(i2c.SW) end))
+print("end")
+"#;
+    let f = Flash::new(&[("init.lua", script), ("nodemcu-sim.toml", board)]);
+    let r = f.run("init.lua", &["--virtual-time", "--target", "esp32"]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    // SW acts at once; HWx runs its queue at transfer: (data, true), or (nil, false) at the
+    // first unacknowledged byte; with a callback, after the running code.
+    assert_eq!(
+        r.stdout,
+        "false\tinit.lua:1: no commands scheduled\n100000\t32000\t64000\nfalse\t0\ntrue\t1\n\
+         true\t96\n96\ttrue\nnil\tfalse\n\n\
+         false\tinit.lua:23: only one read per transfer supported\n\
+         false\tinit.lua:24: bad argument #4 to 'setup' (i2c speed too high for i2c.SW interface)\n\
+         false\tinit.lua:25: bad argument #2 to 'address' (i2c address out of 7-bit range)\n\
+         false\tinit.lua:26: bad argument #2 to 'read' (i2c read size of 0 is invalid)\n\
+         false\tinit.lua:27: numeric value for i2c.write does not fit in 1 byte\n\
+         false\tinit.lua:28: not enough or wrong arg types for i2c.write\nend\ncb\t96\ttrue\n"
+    );
+}

@@ -212,6 +212,15 @@ impl Board {
         ack
     }
 
+    /// A byte as a hardware master clocks it: the address byte right after a start, else data.
+    pub fn i2c_byte(&mut self, sda: u8, scl: u8, byte: u8, t: Micros) -> bool {
+        if self.master((sda, scl)).started {
+            self.i2c_address(sda, scl, byte >> 1, byte & 1 == 1, t)
+        } else {
+            self.i2c_write(sda, scl, byte, t)
+        }
+    }
+
     /// A data byte from the master: true when acknowledged.
     pub fn i2c_write(&mut self, sda: u8, scl: u8, byte: u8, t: Micros) -> bool {
         let bus = (sda, scl);

@@ -26,6 +26,7 @@ pub mod gpio32;
 pub mod gpio_pulse;
 pub mod http;
 pub mod i2c;
+pub mod i2c32;
 pub mod ledc;
 pub mod lfs;
 pub mod node;
@@ -137,6 +138,7 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>, reset: Option<ResetCause>) ->
         gpio32::install(lua, rt)?;
         adc32::install(lua, rt)?;
         ledc::install(lua, rt)?;
+        i2c32::install(lua, rt)?;
     } else {
         gpio::install(lua, rt)?;
         adc::install(lua, rt)?;
