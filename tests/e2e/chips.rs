@@ -213,9 +213,10 @@ end)
     )]);
     let r = f.run("init.lua", &["--virtual-time"]);
     assert_eq!(r.stdout, "false\tinit.lua:1: No TCS34725 found.\n");
+    // 1.5 has no tcs34725 module (5.1 and 5.3 word the error differently).
     let r = f.run("init.lua", &["--virtual-time", "--firmware", "1.5"]);
     assert!(
-        r.stdout.contains("attempt to index global 'tcs34725'"),
+        r.stdout.contains("global 'tcs34725'") && r.stdout.contains("nil value"),
         "{}",
         r.stdout
     );
