@@ -275,3 +275,32 @@ end)
         "false\tmcp23017.lua:148: MCP23017 device on 0x20 not found\non\ttrue\nfalse\t00\noff\n"
     );
 }
+
+#[test]
+fn the_firmwares_bme280_lua_driver_reads_the_part_through_bme280_math() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let driver = std::fs::read_to_string(root.join("fixtures/drivers/bme280.lua")).expect("driver");
+    let board = "[[board.part]]\nkind = \"bme280\"\ntemperature = 23.45\nhumidity = 41.5\npressure = 1002.3\n";
+    let script = r#"
+i2c.setup(0, 2, 1, i2c.SLOW)
+local s = require("bme280").setup(0)
+tmr.create():alarm(200, tmr.ALARM_SINGLE, function()
+  local T, P, H, QNH = s:read(300)
+  print(T, P, H, string.format("%.3f", QNH))
+  print(string.format("%.2f %.2f", s:dewpoint(H, T), s:altitude(P, QNH)))
+  require("nodemcu-sim").reading("bme280", "humidity", 80)
+  s:startreadout(function(T, P, H) print(T, P, H) end)
+end)
+"#;
+    let f = Flash::new(&[
+        ("init.lua", script),
+        ("bme280.lua", &driver),
+        ("nodemcu-sim.toml", board),
+    ]);
+    let r = f.run("init.lua", &["--virtual-time"]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout,
+        "23.45\t1002.3\t41.504\t1038.717\n9.64 300.00\n23.45\t1002.3\t80.004\n"
+    );
+}

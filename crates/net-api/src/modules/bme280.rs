@@ -25,7 +25,7 @@ const SAMPLING_DELAY: i64 = 113;
 
 /// Calibration words as the module reads them.
 #[derive(Default, Clone, Copy)]
-struct Calib {
+pub(crate) struct Calib {
     t: [i64; 3],
     p: [i64; 9],
     h1: i64,
@@ -34,6 +34,92 @@ struct Calib {
     h4: i64,
     h5: i64,
     h6: i64,
+}
+
+impl Calib {
+    /// The words from the registers 0x88..0x9F, then (a BME280) 0xA1 and 0xE1..0xE7, as the
+    /// `bme280_math` module takes them in one string; missing bytes read as 0.
+    pub(crate) fn parse(buf: &[u8]) -> Calib {
+        let at = |i: usize| buf.get(i).copied().unwrap_or(0);
+        let u16le = |i: usize| i64::from(at(i)) | i64::from(at(i + 1)) << 8;
+        let s16le = |i: usize| u16le(i) as u16 as i16 as i64;
+        let mut c = Calib {
+            t: [u16le(0), s16le(2), s16le(4)],
+            ..Calib::default()
+        };
+        c.p[0] = u16le(6);
+        for i in 1..9 {
+            c.p[i] = s16le(6 + 2 * i);
+        }
+        c.h1 = i64::from(at(24));
+        c.h2 = s16le(25);
+        c.h3 = i64::from(at(27));
+        c.h4 = i64::from(at(28)) << 4 | i64::from(at(29) & 0x0f);
+        c.h5 = i64::from(at(30)) << 4 | i64::from(at(29) >> 4);
+        c.h6 = i64::from(at(31) as i8);
+        c
+    }
+
+    /// °C × 100 and t_fine.
+    pub(crate) fn temperature(&self, adc: i64) -> (i64, i64) {
+        let t = self.t;
+        let var1 = (((adc >> 3) - (t[0] << 1)) * t[1]) >> 11;
+        let d = (adc >> 4) - t[0];
+        let var2 = (((d * d) >> 12) * t[2]) >> 14;
+        let fine = var1 + var2;
+        ((fine * 5 + 128) >> 8, fine)
+    }
+
+    /// hPa × 1000.
+    pub(crate) fn pressure(&self, adc: i64, t_fine: i64) -> i64 {
+        let p = self.p;
+        let mut var1 = t_fine - 128_000;
+        let mut var2 = var1 * var1 * p[5];
+        var2 += (var1 * p[4]) << 17;
+        var2 += p[3] << 35;
+        var1 = ((var1 * var1 * p[2]) >> 8) + ((var1 * p[1]) << 12);
+        var1 = (((1i64 << 47) + var1) * p[0]) >> 33;
+        if var1 == 0 {
+            return 0;
+        }
+        let mut q = 1_048_576 - adc;
+        q = (((q << 31) - var2) * 3125) / var1;
+        let v1 = (p[8] * (q >> 13) * (q >> 13)) >> 25;
+        let v2 = (p[7] * q) >> 19;
+        q = ((q + v1 + v2) >> 8) + (p[6] << 4);
+        ((q * 10) >> 8) as u32 as i64
+    }
+
+    /// %RH × 1000.
+    pub(crate) fn humidity(&self, adc: i64, t_fine: i64) -> i64 {
+        let c = self;
+        let mut v = t_fine - 76_800;
+        v = ((((adc << 14) - (c.h4 << 20) - (c.h5 * v)) + 16_384) >> 15)
+            * (((((((v * c.h6) >> 10) * (((v * c.h3) >> 11) + 32_768)) >> 10) + 2_097_152) * c.h2
+                + 8192)
+                >> 14);
+        v -= ((((v >> 15) * (v >> 15)) >> 7) * c.h1) >> 4;
+        v = v.clamp(0, 419_430_400) >> 12;
+        (v * 1000) >> 10
+    }
+}
+
+/// The QNH of a QFE at altitude `h` m.
+pub(crate) fn qnh(qfe: f64, h: f64) -> f64 {
+    qfe * (1.0 - 2.25577e-5 * h).powf(-5.25588)
+}
+
+/// The module's own series for ln (the firmware avoids libm's).
+pub(crate) fn ln(x: f64) -> f64 {
+    let y = (x - 1.0) / (x + 1.0);
+    let y2 = y * y;
+    let mut r = 0.0;
+    let mut i = 33;
+    while i > 0 {
+        r = 1.0 / f64::from(i) + y2 * r;
+        i -= 2;
+    }
+    2.0 * y * r
 }
 
 struct Bme {
@@ -113,45 +199,19 @@ impl Bme {
     }
 
     fn comp_t(&self, adc: i64) -> i64 {
-        let t = self.calib.get().t;
-        let var1 = (((adc >> 3) - (t[0] << 1)) * t[1]) >> 11;
-        let d = (adc >> 4) - t[0];
-        let var2 = (((d * d) >> 12) * t[2]) >> 14;
-        self.t_fine.set(var1 + var2);
-        ((var1 + var2) * 5 + 128) >> 8
+        let (t, fine) = self.calib.get().temperature(adc);
+        self.t_fine.set(fine);
+        t
     }
 
     /// hPa × 1000.
     fn comp_p(&self, adc: i64) -> i64 {
-        let p = self.calib.get().p;
-        let mut var1 = self.t_fine.get() - 128_000;
-        let mut var2 = var1 * var1 * p[5];
-        var2 += (var1 * p[4]) << 17;
-        var2 += p[3] << 35;
-        var1 = ((var1 * var1 * p[2]) >> 8) + ((var1 * p[1]) << 12);
-        var1 = (((1i64 << 47) + var1) * p[0]) >> 33;
-        if var1 == 0 {
-            return 0;
-        }
-        let mut q = 1_048_576 - adc;
-        q = (((q << 31) - var2) * 3125) / var1;
-        let v1 = (p[8] * (q >> 13) * (q >> 13)) >> 25;
-        let v2 = (p[7] * q) >> 19;
-        q = ((q + v1 + v2) >> 8) + (p[6] << 4);
-        ((q * 10) >> 8) as u32 as i64
+        self.calib.get().pressure(adc, self.t_fine.get())
     }
 
     /// %RH × 1000.
     fn comp_h(&self, adc: i64) -> i64 {
-        let c = self.calib.get();
-        let mut v = self.t_fine.get() - 76_800;
-        v = ((((adc << 14) - (c.h4 << 20) - (c.h5 * v)) + 16_384) >> 15)
-            * (((((((v * c.h6) >> 10) * (((v * c.h3) >> 11) + 32_768)) >> 10) + 2_097_152) * c.h2
-                + 8192)
-                >> 14);
-        v -= ((((v >> 15) * (v >> 15)) >> 7) * c.h1) >> 4;
-        v = v.clamp(0, 419_430_400) >> 12;
-        (v * 1000) >> 10
+        self.calib.get().humidity(adc, self.t_fine.get())
     }
 }
 
@@ -165,10 +225,6 @@ fn opt3(a: &Args, n: usize, default: u8) -> FwResult<u8> {
     } else {
         default
     })
-}
-
-fn qnh(qfe: i64, h: i64) -> f64 {
-    qfe as f64 * (1.0 - 2.25577e-5 * h as f64).powf(-5.25588)
 }
 
 /// `bme280.setup([osrs_t, osrs_p, osrs_h, mode, t_sb, filter, full_init])`: 2 for a BME280, 1
@@ -257,7 +313,9 @@ fn read(b: &Bme, _: &Lua, a: &Args) -> FwResult<MultiValue> {
     }
     if with_qnh {
         let h = a.check_integer(1)? as i32;
-        out.push(Value::Integer((qnh(qfe, i64::from(h)) + 0.5) as i32 as i64));
+        out.push(Value::Integer(
+            (qnh(qfe as f64, f64::from(h)) + 0.5) as i32 as i64,
+        ));
     }
     Ok(out.into_iter().collect())
 }
@@ -352,7 +410,7 @@ fn qfe2qnh(_: &Bme, _: &Lua, a: &Args) -> FwResult<MultiValue> {
     let qfe = a.check_integer(1)? as i32;
     let h = a.check_integer(2)? as i32;
     Ok(ints(&[
-        (qnh(i64::from(qfe), i64::from(h)) + 0.5) as i32 as i64
+        (qnh(f64::from(qfe), f64::from(h)) + 0.5) as i32 as i64
     ]))
 }
 
@@ -370,7 +428,7 @@ fn dewpoint(_: &Bme, _: &Lua, a: &Args) -> FwResult<MultiValue> {
     need_second(a)?;
     let h = f64::from(a.check_integer(1)? as i32) / 100_000.0;
     let t = f64::from(a.check_integer(2)? as i32) / 100.0;
-    let c = h.ln() + (17.67 * t) / (243.5 + t);
+    let c = ln(h) + (17.67 * t) / (243.5 + t);
     let d = 243.5 * c / (17.67 - c) * 100.0;
     Ok(ints(&[round_away(d)]))
 }

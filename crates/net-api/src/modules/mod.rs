@@ -16,6 +16,7 @@ pub mod adc;
 pub mod adc32;
 pub mod bit;
 pub mod bme280;
+pub mod bme280_math;
 pub mod cjson;
 pub mod cron;
 pub mod crypto;
@@ -145,6 +146,9 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>, reset: Option<ResetCause>) ->
         pwm::install(lua, rt)?;
         i2c::install(lua, rt)?;
         bme280::install(lua, rt)?;
+        if rt.cfg.firmware >= crate::config::Firmware::V3_0 {
+            bme280_math::install(lua, rt)?;
+        }
         spi::install(lua, rt)?;
         if rt.cfg.firmware >= crate::config::Firmware::V2_2 {
             tcs34725::install(lua, rt)?;
