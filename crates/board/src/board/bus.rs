@@ -458,3 +458,56 @@ mod tests {
         assert_eq!(got, [0, 335, 716, 1024]);
     }
 }
+
+#[cfg(test)]
+mod spec_tests {
+    use super::*;
+    use crate::spec::BoardSpec;
+
+    #[derive(Debug, serde::Deserialize)]
+    struct File {
+        board: BoardSpec,
+    }
+
+    fn board(toml_text: &str) -> Result<Board, String> {
+        let f: File = toml::from_str(toml_text).map_err(|e| e.to_string())?;
+        Board::from_spec(Chip::Esp8266, &f.board)
+    }
+
+    #[test]
+    fn chip_parts_check_their_keys_addresses_and_pins() {
+        let e = board("[[board.part]]\nkind = \"bme280\"\ntemprature = 3\n").unwrap_err();
+        assert!(e.contains("unknown field `temprature`"), "{e}");
+        let e = board("[[board.part]]\nkind = \"bme280\"\naddress = 0x20\n").unwrap_err();
+        assert_eq!(
+            e,
+            "board part 1 (bme280): address 0x20 is not one this chip can have (0x76, 0x77)"
+        );
+        let e = board("[[board.part]]\nkind = \"mcp23017\"\npin_base = 5\n").unwrap_err();
+        assert_eq!(
+            e,
+            "board part 1 (mcp23017): its pins 5..20 overlap other pins (set pin_base)"
+        );
+        let e = board("[[board.part]]\nkind = \"bh1750\"\n[[board.part]]\nkind = \"bh1750\"\n")
+            .unwrap_err();
+        assert_eq!(
+            e,
+            "board part 2 (bh1750): address 0x23 is taken by \"bh1750\" on the same bus"
+        );
+        let e = board("[[board.part]]\nkind = \"ds3231\"\nstart = \"2026-13-01 00:00:00\"\n")
+            .unwrap_err();
+        assert!(e.contains("is not a time the DS3231 can hold"), "{e}");
+        let e = board("[[board.part]]\nkind = \"led\"\npin = 116\n").unwrap_err();
+        assert!(e.contains("pin 116 does not exist"), "{e}");
+        // Two expanders side by side, an LED on the second one's GPB7.
+        let b = board(
+            "[[board.part]]\nkind = \"mcp23017\"\n[[board.part]]\nkind = \"mcp23017\"\n\
+             address = 0x21\npin_base = 116\n[[board.part]]\nkind = \"led\"\npin = 131\n",
+        )
+        .unwrap();
+        assert_eq!(b.chips().len(), 2);
+        let e = board("[[board.part]]\nkind = \"bme280\"\nreadings = [ { at = 5, lux = 3 } ]\n")
+            .unwrap_err();
+        assert!(e.contains("this part has no reading \"lux\""), "{e}");
+    }
+}
