@@ -260,7 +260,7 @@ print(sim.part("led"), mcp:getPinState(mcp.GPB, 3))
 tmr.create():alarm(1200, tmr.ALARM_SINGLE, function()
   print(mcp:getPinState(mcp.GPB, 3), string.format("%02x", mcp:readGPIO(mcp.GPB)))
   mcp:setPin(mcp.GPA, 0, mcp.LOW)
-  print(sim.part("led"))
+  print(sim.part("led"), sim.level(100), sim.mode(100), sim.level(111))
 end)
 "#;
     let f = Flash::new(&[
@@ -272,7 +272,8 @@ end)
     assert_eq!(r.status, 0, "{}", r.stderr);
     assert_eq!(
         r.stdout,
-        "false\tmcp23017.lua:148: MCP23017 device on 0x20 not found\non\ttrue\nfalse\t00\noff\n"
+        "false\tmcp23017.lua:148: MCP23017 device on 0x20 not found\non\ttrue\nfalse\t00\n\
+         off\t0\toutput\t0\n"
     );
 }
 

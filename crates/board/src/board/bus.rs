@@ -116,7 +116,7 @@ impl Board {
     }
 
     /// A pin of the chip or of an expander.
-    pub(super) fn is_pin(&self, p: u8) -> bool {
+    pub fn is_pin(&self, p: u8) -> bool {
         p < self.chip.pin_count()
             || self.chips.iter().any(|c| match &c.chip {
                 I2cChip::Mcp23017(m) => m.pin_numbers().contains(&p),

@@ -58,8 +58,9 @@ fn none() -> FwResult<MultiValue> {
 /// A pin argument in the board's range.
 fn pin(db: &DeviceBoard, a: &Args, n: usize) -> FwResult<u8> {
     let p = a.check_integer(n)?;
-    let count = db.board.borrow().chip().pin_count();
-    arg_check((0..i64::from(count)).contains(&p), n, "no such pin")?;
+    // The chip's pins and an expander's (MCP23017 pins are board pins too).
+    let ok = u8::try_from(p).is_ok_and(|p| db.board.borrow().is_pin(p));
+    arg_check(ok, n, "no such pin")?;
     Ok(p as u8)
 }
 
