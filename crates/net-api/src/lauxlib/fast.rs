@@ -181,6 +181,9 @@ pub(crate) unsafe extern "C-unwind" fn pcall(state: *mut ffi::lua_State) -> c_in
         ffi::luaL_checkany(state, 1);
         let status = ffi::lua_pcall(state, ffi::lua_gettop(state) - 1, ffi::LUA_MULTRET, 0);
         if status == ffi::LUA_OK {
+            // The results may fill the frame to its last slot (`rtcmem.read32(0, 40)`): room
+            // for the status first, or the push overruns the stack.
+            ffi::luaL_checkstack(state, 1, c"too many results".as_ptr());
             ffi::lua_pushboolean(state, 1);
             ffi::lua_insert(state, 1);
             return ffi::lua_gettop(state);
