@@ -10,6 +10,8 @@
 use std::borrow::Cow;
 use std::collections::{HashSet, VecDeque};
 
+mod bus;
+mod harness;
 mod onewire;
 mod resolve;
 mod strip;
@@ -17,7 +19,9 @@ mod strip;
 pub use onewire::Wire;
 
 use crate::Micros;
+use crate::chips::BusChip;
 use crate::event::{Event, Pwm};
+use crate::i2c::{Master, Transfer};
 use crate::parts::{Change, Kind, Part};
 use crate::spec::{BoardSpec, PartSpec};
 use resolve::{note, record};
@@ -155,6 +159,12 @@ pub struct Board {
     /// Only conflicts are events while quiet (nobody traces or waits for an edge).
     quiet: bool,
     conflicts: HashSet<Vec<String>>,
+    /// The chips on I2C buses (`bus.rs`).
+    chips: Vec<BusChip>,
+    /// The master's side of each bus the script used, by its (SDA, SCL) pins.
+    masters: Vec<((u8, u8), Master)>,
+    /// The last I2C transfers, for the test module.
+    i2c_log: VecDeque<Transfer>,
 }
 
 /// How two drivers on a net stand.
@@ -169,6 +179,7 @@ impl Board {
     pub fn from_spec(chip: Chip, spec: &BoardSpec) -> Result<Board, String> {
         match spec {
             BoardSpec::Parts(p) => Board::new(chip, &p.part),
+            BoardSpec::Named(n) if n == harness::NAME => Board::new(chip, &harness::parts(chip)),
             BoardSpec::Named(n) => Err(format!("no ready board is named \"{n}\"")),
         }
     }
@@ -195,9 +206,21 @@ impl Board {
             events: Vec::new(),
             quiet: false,
             conflicts: HashSet::new(),
+            chips: Vec::new(),
+            masters: Vec::new(),
+            i2c_log: VecDeque::new(),
         };
         for (i, spec) in parts.iter().enumerate() {
             let fail = |e: String| format!("board part {} ({}): {e}", i + 1, spec.kind());
+            if let Some(c) = bus::chip_from_spec(chip, spec).map_err(fail)? {
+                board.add_chip(c).map_err(fail)?;
+            }
+        }
+        for (i, spec) in parts.iter().enumerate() {
+            let fail = |e: String| format!("board part {} ({}): {e}", i + 1, spec.kind());
+            if bus::is_chip(spec) {
+                continue;
+            }
             let part = Part::from_spec(spec).map_err(fail)?;
             if let Kind::Analog { channel, .. } = part.kind
                 && channel >= chip.adc_channels()
@@ -208,7 +231,7 @@ impl Board {
                     chip.adc_channels() - 1
                 )));
             }
-            if let Some(p) = part.pins().into_iter().find(|p| *p >= n) {
+            if let Some(p) = part.pins().into_iter().find(|p| !board.is_pin(*p)) {
                 return Err(fail(format!(
                     "pin {p} does not exist on the {} (pins 0..{})",
                     chip.name(),
@@ -272,6 +295,7 @@ impl Board {
                 }
                 Kind::Wire { .. }
                 | Kind::Analog { .. }
+                | Kind::AdcResistor { .. }
                 | Kind::Ds18b20(_)
                 | Kind::Dht(_)
                 | Kind::Strip(_) => {}
@@ -411,7 +435,8 @@ impl Board {
         self.pins[pin as usize].history.iter().copied()
     }
 
-    /// The ADC channel's raw reading (0 with nothing connected).
+    /// The ADC channel's raw reading: its potentiometer's or voltage's value, else what the
+    /// resistors into it divide (`bus.rs`), else 0.
     pub fn adc(&self, channel: u8) -> u16 {
         self.parts
             .iter()
@@ -419,6 +444,7 @@ impl Board {
                 Kind::Analog { channel: c, value } if c == channel => Some(value),
                 _ => None,
             })
+            .or_else(|| self.ladder(channel))
             .unwrap_or(0)
     }
 

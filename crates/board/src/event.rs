@@ -54,6 +54,26 @@ pub enum Event {
         conflict: Vec<u8>,
         drivers: Vec<String>,
     },
+    /// One I2C transfer (a start, an address, its bytes, up to a stop or a repeated start), as
+    /// `i2c.rs` documents: `write` or `read` holds the data bytes, `ack` one entry per byte on
+    /// the wire with the address byte first (1: ACK, 0: NACK), `bus` the SDA and SCL pins.
+    I2c {
+        t: Micros,
+        i2c: u8,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        write: Option<Vec<u8>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        read: Option<Vec<u8>>,
+        ack: Vec<u8>,
+        bus: [u8; 2],
+    },
+    /// One SPI exchange with the part whose chip select is `spi`: the bytes out (`mosi`) and in.
+    Spi {
+        t: Micros,
+        spi: u8,
+        mosi: Vec<u8>,
+        miso: Vec<u8>,
+    },
 }
 
 impl Event {
@@ -65,7 +85,9 @@ impl Event {
             | Event::Pwm { t, .. }
             | Event::Part { t, .. }
             | Event::Conflict { t, .. }
-            | Event::Strip { t, .. } => *t,
+            | Event::Strip { t, .. }
+            | Event::I2c { t, .. }
+            | Event::Spi { t, .. } => *t,
         }
     }
 }

@@ -49,6 +49,12 @@ pub enum Kind {
     Resistor {
         pins: [u8; 2],
     },
+    /// A resistor from `pin` into ADC channel `channel`'s divider.
+    AdcResistor {
+        pin: u8,
+        channel: u8,
+        ohms: u32,
+    },
     Wire {
         pins: [u8; 2],
     },
@@ -140,6 +146,16 @@ impl Part {
                 }
             }
             PartSpec::Resistor(s) => Kind::Resistor { pins: s.pins },
+            PartSpec::AdcResistor(s) => Kind::AdcResistor {
+                pin: s.pin,
+                channel: s.channel,
+                ohms: s.ohms,
+            },
+            PartSpec::Mcp23017(_)
+            | PartSpec::Bme280(_)
+            | PartSpec::Bh1750(_)
+            | PartSpec::Ds3231(_)
+            | PartSpec::Tcs34725(_) => return Err("a bus chip is not a pin part".into()),
             PartSpec::Wire(s) => Kind::Wire { pins: s.pins },
             PartSpec::Ds18b20(s) => Kind::Ds18b20(Box::new(crate::onewire::Ds18b20::from_spec(
                 s,
@@ -182,7 +198,8 @@ impl Part {
             Kind::Led { pin, .. }
             | Kind::Relay { pin, .. }
             | Kind::Contact { pin, .. }
-            | Kind::Signal { pin, .. } => vec![pin],
+            | Kind::Signal { pin, .. }
+            | Kind::AdcResistor { pin, .. } => vec![pin],
             Kind::Resistor { pins } | Kind::Wire { pins } => pins.to_vec(),
             Kind::Analog { .. } => vec![],
             Kind::Ds18b20(ref d) => vec![d.pin],
@@ -263,7 +280,7 @@ impl Part {
             Kind::Contact { closed, .. } => (if closed { "on" } else { "off" }, None),
             Kind::Analog { value, .. } => ("value", Some(u32::from(value))),
             Kind::Signal { level, .. } => (if level { "high" } else { "low" }, None),
-            Kind::Resistor { .. } | Kind::Wire { .. } => ("fixed", None),
+            Kind::Resistor { .. } | Kind::Wire { .. } | Kind::AdcResistor { .. } => ("fixed", None),
             Kind::Ds18b20(_) | Kind::Dht(_) => ("sensor", None),
             Kind::Strip(_) => ("strip", None),
         }

@@ -7,6 +7,8 @@
 
 use serde::Deserialize;
 
+use crate::chips::{Bh1750Spec, Bme280Spec, Ds3231Spec, Mcp23017Spec, Tcs34725Spec};
+
 /// The `board` key: a named ready board, or the parts of a board described in place.
 #[derive(Debug, Clone, PartialEq)]
 pub enum BoardSpec {
@@ -64,6 +66,24 @@ pub enum PartSpec {
     Dht11(crate::dht::DhtSpec),
     Dht22(crate::dht::DhtSpec),
     Ws2812(crate::strip::StripSpec),
+    Mcp23017(Mcp23017Spec),
+    Bme280(Bme280Spec),
+    Bh1750(Bh1750Spec),
+    Ds3231(Ds3231Spec),
+    Tcs34725(Tcs34725Spec),
+    AdcResistor(AdcResistorSpec),
+}
+
+/// A resistor from a pin to an ADC channel's input: with others it makes a divider whose
+/// voltage the ADC reads (see `board/bus.rs`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdcResistorSpec {
+    pub pin: u8,
+    #[serde(default)]
+    pub channel: u8,
+    pub ohms: u32,
+    pub name: Option<String>,
 }
 
 /// Which level of a pin turns a part on (`active = "low"`: an LED wired from 3.3 V to the pin).
@@ -218,6 +238,12 @@ impl PartSpec {
             PartSpec::Dht11(_) => "dht11",
             PartSpec::Dht22(_) => "dht22",
             PartSpec::Ws2812(_) => "ws2812",
+            PartSpec::Mcp23017(_) => "mcp23017",
+            PartSpec::Bme280(_) => "bme280",
+            PartSpec::Bh1750(_) => "bh1750",
+            PartSpec::Ds3231(_) => "ds3231",
+            PartSpec::Tcs34725(_) => "tcs34725",
+            PartSpec::AdcResistor(_) => "adc-resistor",
         }
     }
 
@@ -236,6 +262,12 @@ impl PartSpec {
             PartSpec::Ds18b20(p) => &p.name,
             PartSpec::Dht11(p) | PartSpec::Dht22(p) => &p.name,
             PartSpec::Ws2812(p) => &p.name,
+            PartSpec::Mcp23017(p) => &p.name,
+            PartSpec::Bme280(p) => &p.name,
+            PartSpec::Bh1750(p) => &p.name,
+            PartSpec::Ds3231(p) => &p.name,
+            PartSpec::Tcs34725(p) => &p.name,
+            PartSpec::AdcResistor(p) => &p.name,
         };
         n.clone().unwrap_or_else(|| self.kind().to_string())
     }

@@ -18,7 +18,7 @@ impl Board {
 
     /// The strong drivers of a net at `t`: outputs, open drains pulling low, closed contacts,
     /// signals.
-    fn strong(&self, net: usize, t: Micros) -> Drive {
+    pub(super) fn strong(&self, net: usize, t: Micros) -> Drive {
         let mut d = Drive::default();
         let n = &self.nets[net];
         for &pin in &n.pins {

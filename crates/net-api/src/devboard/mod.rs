@@ -8,6 +8,7 @@
 //! as the firmware's interrupt task does. The board's schedule is one timer on the device clock
 //! ([`DeviceBoard::rearm`]), so a virtual clock jumps to each scheduled change exactly.
 
+mod simbus;
 pub mod simmod;
 mod simwire;
 
@@ -157,11 +158,9 @@ impl DeviceBoard {
                 trace.line(&line);
             }
             match &e {
-                Event::Level { t, pin, level, .. }
-                    if self.esp32 || self.board.borrow().mode(*pin) == Mode::Interrupt =>
-                {
-                    self.edge(&rt, *pin, *level, *t)
-                }
+                // `gpio.trig` arms the pin's interrupt whatever its mode (the firmware's
+                // `platform_gpio_intr_init`); `gpio.mode` to anything but INT drops the callback.
+                Event::Level { t, pin, level, .. } => self.edge(&rt, *pin, *level, *t),
                 Event::Conflict {
                     conflict, drivers, ..
                 } => rt.diag(&format!(
@@ -183,7 +182,10 @@ impl DeviceBoard {
     /// A pin in interrupt mode changed to `level` at `t`.
     fn edge(&self, rt: &Rc<Runtime>, pin: u8, level: u8, t: Micros) {
         let mut trig = self.trig.borrow_mut();
-        let tr = &mut trig[pin as usize];
+        // An expander's pins are board pins but no interrupt's.
+        let Some(tr) = trig.get_mut(pin as usize) else {
+            return;
+        };
         if tr.callback.is_none() || !tr.kind.is_some_and(|k| k.fires(level)) {
             return;
         }

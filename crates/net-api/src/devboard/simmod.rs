@@ -7,7 +7,8 @@
 //! `volts(v[, channel])`, where `sel` is a pin number or a part's name. Outputs: `level(pin)`,
 //! `history(pin)` (`{ {t = µs, level = n}, ... }`), `pwm(pin)` (`{clock = Hz, duty = n}` or nil),
 //! `mode(pin)`, `part(name)` (its state and value). Sensors and strips (`simwire.rs`):
-//! `temperature(name, °C)`, `humidity(name, %)`, `rom(name)`, `frames(name)`, `led(name, i)`. Changes made here happen at the device time
+//! `temperature(name, °C)`, `humidity(name, %)`, `rom(name)`, `frames(name)`, `led(name, i)`.
+//! The buses' side (`reading`, `i2c`) is in `simbus.rs`. Changes made here happen at the device time
 //! of the call, and scheduled ones (`press(3, 200)`) at theirs, exactly as the board file's.
 
 use std::rc::Rc;
@@ -50,6 +51,8 @@ fn module(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<mlua::Table> {
             ("rom", with(super::simwire::rom)?),
             ("frames", with(super::simwire::frames)?),
             ("led", with(super::simwire::led)?),
+            ("reading", with(super::simbus::reading)?),
+            ("i2c", with(super::simbus::i2c)?),
         ],
     )
 }
@@ -61,8 +64,9 @@ fn none() -> FwResult<MultiValue> {
 /// A pin argument in the board's range.
 fn pin(db: &DeviceBoard, a: &Args, n: usize) -> FwResult<u8> {
     let p = a.check_integer(n)?;
-    let count = db.board.borrow().chip().pin_count();
-    arg_check((0..i64::from(count)).contains(&p), n, "no such pin")?;
+    // The chip's pins and an expander's (MCP23017 pins are board pins too).
+    let ok = u8::try_from(p).is_ok_and(|p| db.board.borrow().is_pin(p));
+    arg_check(ok, n, "no such pin")?;
     Ok(p as u8)
 }
 

@@ -15,6 +15,8 @@ use crate::runtime::{Removed, ResetCause, Runtime};
 pub mod adc;
 pub mod adc32;
 pub mod bit;
+pub mod bme280;
+pub mod bme280_math;
 pub mod cjson;
 pub mod color_utils;
 pub mod cron;
@@ -27,6 +29,8 @@ pub mod gpio;
 pub mod gpio32;
 pub mod gpio_pulse;
 pub mod http;
+pub mod i2c;
+pub mod i2c32;
 pub mod ledc;
 pub mod lfs;
 pub mod mdns;
@@ -41,7 +45,9 @@ pub mod rtcmem;
 pub mod rtctime;
 pub mod sjson;
 pub mod sntp;
+pub mod spi;
 pub mod r#struct;
+pub mod tcs34725;
 pub mod tmr;
 pub mod uart;
 pub mod wifi;
@@ -142,6 +148,7 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>, reset: Option<ResetCause>) ->
         adc32::install(lua, rt)?;
         ledc::install(lua, rt)?;
         dht::install32(lua, rt)?;
+        i2c32::install(lua, rt)?;
     } else {
         gpio::install(lua, rt)?;
         adc::install(lua, rt)?;
@@ -152,6 +159,15 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>, reset: Option<ResetCause>) ->
         if rt.cfg.firmware >= crate::config::Firmware::V2_2 {
             color_utils::install(lua)?;
             ws2812_effects::install(lua, rt)?;
+        }
+        i2c::install(lua, rt)?;
+        bme280::install(lua, rt)?;
+        if rt.cfg.firmware >= crate::config::Firmware::V3_0 {
+            bme280_math::install(lua, rt)?;
+        }
+        spi::install(lua, rt)?;
+        if rt.cfg.firmware >= crate::config::Firmware::V2_2 {
+            tcs34725::install(lua, rt)?;
         }
         if rt.cfg.firmware >= crate::config::Firmware::V3_0 {
             pwm2::install(lua, rt)?;
