@@ -17,6 +17,7 @@ mod fuzz;
 mod generations;
 mod hangs;
 mod http;
+mod http32;
 mod http_fixtures;
 mod lfs;
 mod mqtt;

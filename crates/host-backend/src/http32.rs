@@ -170,7 +170,10 @@ impl Headers {
 
     /// `http_header_set`: replaces a value in place, appends a new name, `None` deletes.
     pub fn set(&mut self, name: &str, value: Option<&str>) {
-        let at = self.0.iter().position(|(n, _)| n.eq_ignore_ascii_case(name));
+        let at = self
+            .0
+            .iter()
+            .position(|(n, _)| n.eq_ignore_ascii_case(name));
         match (at, value) {
             (Some(i), Some(v)) => self.0[i].1 = v.to_string(),
             (Some(i), None) => {
@@ -354,7 +357,12 @@ impl<E: Events> Client<'_, E> {
     async fn hop(&mut self, redirects: &mut u32) -> Result<bool, i32> {
         self.connect().await?;
         let body = self.req.body.clone().unwrap_or_default();
-        let head = request_head(self.req.method, &self.req.url, &self.req.headers, body.len());
+        let head = request_head(
+            self.req.method,
+            &self.req.url,
+            &self.req.headers,
+            body.len(),
+        );
         let limit = self.req.timeout;
         let sent = match self.conn.as_mut() {
             Some(conn) => {
@@ -398,11 +406,7 @@ impl<E: Events> Client<'_, E> {
                         })
                         .collect();
                     let version = res.version.unwrap_or(1);
-                    break (
-                        i32::from(res.code.unwrap_or(0)),
-                        (version, headers),
-                        len,
-                    );
+                    break (i32::from(res.code.unwrap_or(0)), (version, headers), len);
                 }
                 Ok(httparse::Status::Partial) => {}
                 Err(_) => return Err(ERR_FETCH_HEADER),
@@ -607,7 +611,10 @@ mod tests {
         assert_eq!((u.host.as_str(), u.port), ("h", 8080));
         assert_eq!((u.path.as_str(), u.query.as_deref()), ("/a/b", Some("x=1")));
         let v = set_url(Some(&u), "/next").unwrap();
-        assert_eq!((v.host.as_str(), v.port, v.path.as_str()), ("h", 8080, "/next"));
+        assert_eq!(
+            (v.host.as_str(), v.port, v.path.as_str()),
+            ("h", 8080, "/next")
+        );
         assert_eq!(v.query, None);
         assert_eq!(set_url(None, "https://x").unwrap().port, 443);
         assert_eq!(set_url(None, "https://x").unwrap().path, "/");

@@ -24,6 +24,7 @@ pub mod gpio;
 pub mod gpio32;
 pub mod gpio_pulse;
 pub mod http;
+pub mod http32;
 pub mod ledc;
 pub mod lfs;
 pub mod node;
@@ -133,6 +134,7 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>, reset: Option<ResetCause>) ->
         gpio32::install(lua, rt)?;
         adc32::install(lua, rt)?;
         ledc::install(lua, rt)?;
+        http32::install(lua, rt)?;
     } else {
         gpio::install(lua, rt)?;
         adc::install(lua, rt)?;
@@ -140,7 +142,6 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>, reset: Option<ResetCause>) ->
         if rt.cfg.firmware >= crate::config::Firmware::V3_0 {
             pwm2::install(lua, rt)?;
         }
-        // The ESP32's http module has another API (handles, events): not simulated yet.
         http::install(lua, rt)?;
     }
     sjson::install(lua, rt)?;
