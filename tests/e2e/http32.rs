@@ -317,3 +317,50 @@ fn bad_arguments_raise_the_firmware_errors() {
     assert_eq!(lines.len(), want.len() + 1, "{ran:?}");
     assert_eq!(lines[want.len()], "0\t1\t2\t4\t5\t-99");
 }
+
+#[test]
+fn an_async_data_callback_can_hold_the_request_until_ack() {
+    let srv = hello();
+    let ran = run_lua(
+        &format!(
+            "local c = http.createConnection('{}', {{async = true}})\n\
+             c:on('data', function(code, d)\n\
+               print('data', code, d, pcall(c.ack, c))\n\
+               tmr.create():alarm(50, tmr.ALARM_SINGLE, function() print('ack', c:ack()) end)\n\
+               return http.DELAYACK\n\
+             end)\n\
+             c:on('complete', function(code, connected) print('complete', code, connected) end)\n\
+             c:request()",
+            srv.url("/")
+        ),
+        ESP32,
+    );
+    ok(&ran);
+    let lines: Vec<&str> = ran.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{ran:?}");
+    assert!(lines[0].starts_with("data\t200\thello\tfalse\t"), "{ran:?}");
+    assert!(
+        lines[0].ends_with("Cannot call ack() from within the callback itself"),
+        "{ran:?}"
+    );
+    assert_eq!(lines[1..], ["ack", "complete\t200\ttrue"]);
+}
+
+#[test]
+fn close_in_a_callback_ends_the_request_disconnected() {
+    let srv = hello();
+    let ran = run_lua(
+        &format!(
+            "{TRACE} local c = trace(http.createConnection('{}'))\n\
+             c:on('headers', function(code) print('headers', code); c:close() end)\n\
+             print(c:request())",
+            srv.url("/")
+        ),
+        ESP32,
+    );
+    ok(&ran);
+    assert_eq!(
+        ran.stdout,
+        "connect\t0\nheaders\t200\ndata\t200\thello\ncomplete\t200\tfalse\n200\tfalse\n"
+    );
+}
