@@ -420,15 +420,22 @@ fn request(lua: &Lua, rt: &Rc<Runtime>, a: &Args) -> FwResult<MultiValue> {
     let began = Instant::now();
     let outcome = run_sync(lua, rt, &c, req);
     rt.pass_time(began.elapsed());
-    let outcome = outcome?;
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            rt.unanchor(id);
+            return Err(e);
+        }
+    };
     let (status, connected) = {
         let mut st = c.0.borrow_mut();
         seterr(&mut st, outcome.err);
         st.connected = st.connected && outcome.connected;
         (st.status, st.connected)
     };
-    complete(lua, rt, &c)?;
+    let done = complete(lua, rt, &c);
     rt.unanchor(id);
+    done?;
     Ok(MultiValue::from_iter([
         Value::Integer(status.into()),
         Value::Boolean(connected),
