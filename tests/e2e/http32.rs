@@ -364,3 +364,39 @@ fn close_in_a_callback_ends_the_request_disconnected() {
         "connect\t0\nheaders\t200\ndata\t200\thello\ncomplete\t200\tfalse\n200\tfalse\n"
     );
 }
+
+#[test]
+fn a_connection_is_reconfigured_between_requests() {
+    let srv = hello();
+    let ran = run_lua(
+        &format!(
+            "local c = http.createConnection('{}', http.POST)\n\
+             c:setbody('x=1')\n print(c:request())\n\
+             c:seturl('/two?a=b')\n c:setmethod(http.PUT)\n c:setbody(nil)\n\
+             c:setheader('X-B', 'late')\n c:setheader('User-Agent', 'me')\n print(c:request())\n\
+             c:setmethod(http.HEAD)\n print(c:request())",
+            srv.url("/one")
+        ),
+        ESP32,
+    );
+    ok(&ran);
+    assert_eq!(ran.stdout, "200\ttrue\n200\ttrue\n200\ttrue\n");
+    let host = format!("Host: 127.0.0.1:{}", srv.port);
+    assert_eq!(
+        srv.requests(),
+        [
+            format!(
+                "POST /one HTTP/1.1\r\nUser-Agent: NodeMCU (ESP32)\r\n{host}\r\n\
+                 Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 3\r\n\r\nx=1"
+            ),
+            format!(
+                "PUT /two?a=b HTTP/1.1\r\nUser-Agent: me\r\n{host}\r\n\
+                 Content-Length: 0\r\nX-B: late\r\n\r\n"
+            ),
+            format!(
+                "HEAD /two?a=b HTTP/1.1\r\nUser-Agent: me\r\n{host}\r\n\
+                 Content-Length: 0\r\nX-B: late\r\n\r\n"
+            ),
+        ]
+    );
+}

@@ -408,7 +408,10 @@ fn request(lua: &Lua, rt: &Rc<Runtime>, a: &Args) -> FwResult<MultiValue> {
     let (ud, c) = check(a)?;
     check_idle(&c)?;
     let (req, is_async, id) = {
-        let st = c.0.borrow();
+        let mut st = c.0.borrow_mut();
+        // The client sets `Content-Length` in its header list, where it stays for later requests.
+        let len = st.body.as_ref().map_or(0, Vec::len).to_string();
+        st.headers.set("Content-Length", Some(&len));
         (prepare(lua, rt, &st)?, st.is_async, st.id)
     };
     // The context owns itself for the duration of the request.
