@@ -400,3 +400,28 @@ fn a_connection_is_reconfigured_between_requests() {
         ]
     );
 }
+
+#[test]
+fn a_sync_request_cannot_delay_its_ack() {
+    let srv = hello();
+    let ran = run_lua(
+        &format!(
+            "local c = http.createConnection('{}')\n\
+             c:on('data', function() return http.DELAYACK end)\n\
+             print(pcall(c.request, c))\n print(pcall(c.setheader, c, 'A', 'b'))",
+            srv.url("/")
+        ),
+        ESP32,
+    );
+    ok(&ran);
+    let lines: Vec<&str> = ran.stdout.lines().collect();
+    assert!(lines[0].starts_with("false\t"), "{ran:?}");
+    assert!(
+        lines[0].ends_with(
+            "Cannot delay acknowledgment of a callback when using synchronous callbacks"
+        ),
+        "{ran:?}"
+    );
+    // The connection is idle again afterwards.
+    assert_eq!(lines[1], "true");
+}

@@ -652,18 +652,20 @@ fn callback(
     let Some(f) = c.0.borrow().callbacks[which].clone() else {
         return Ok(None);
     };
+    // Only a "data" callback's result matters (`http.DELAYACK`); the others are called directly.
     let first = lua.create_table()?;
-    let runner: Function = lua
-        .load("local box, f = ...; box[1] = f(select(3, ...))")
-        .set_name("=http")
-        .into_function()?;
-    let mut all = vec![Value::Table(first.clone()), Value::Function(f)];
-    all.extend(args);
+    let (callee, all) = if which == DATA {
+        let mut all = vec![Value::Table(first.clone()), Value::Function(f)];
+        all.extend(args);
+        (data_runner(lua)?, all)
+    } else {
+        (f, args)
+    };
     // The complete callback is not "in a callback": the connection may be reused from it.
     if which != COMPLETE {
         c.0.borrow_mut().in_callback = true;
     }
-    let result = rt.call_protected(lua, &runner, MultiValue::from_iter(all));
+    let result = rt.call_protected(lua, &callee, MultiValue::from_iter(all));
     c.0.borrow_mut().in_callback = false;
     result?;
     Ok(match first.get::<Value>(1)? {
@@ -671,6 +673,20 @@ fn callback(
         Value::Number(x) if x.fract() == 0.0 => Some(x as i64),
         _ => None,
     })
+}
+
+/// A Lua function that calls a "data" callback and keeps its first result in a box, made once.
+fn data_runner(lua: &Lua) -> mlua::Result<Function> {
+    const KEY: &str = "http32.data_runner";
+    if let Ok(f) = lua.named_registry_value::<Function>(KEY) {
+        return Ok(f);
+    }
+    let f = lua
+        .load("local box, f = ...; box[1] = f(select(3, ...))")
+        .set_name("=http")
+        .into_function()?;
+    lua.set_named_registry_value(KEY, f.clone())?;
+    Ok(f)
 }
 
 // ---- one-shot requests ----
