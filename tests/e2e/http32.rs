@@ -425,3 +425,48 @@ fn a_sync_request_cannot_delay_its_ack() {
     // The connection is idle again afterwards.
     assert_eq!(lines[1], "true");
 }
+
+#[test]
+fn a_server_closing_before_the_head_is_esp_err_http_connection_closed() {
+    let srv = Server::start(|_| Some(Vec::new()));
+    let ran = run_lua(
+        &format!(
+            "{TRACE} print(trace(http.createConnection('{}')):request())",
+            srv.url("/")
+        ),
+        ESP32,
+    );
+    ok(&ran);
+    assert_eq!(
+        ran.stdout,
+        "connect\t0\ncomplete\t-28680\tfalse\n-28680\tfalse\n"
+    );
+}
+
+#[test]
+fn a_large_body_comes_in_reads_of_bufsz() {
+    let body: String = (0..5000)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    let reply = format!(
+        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let srv = Server::start(move |_| Some(reply.clone().into_bytes()));
+    let ran = run_lua(
+        &format!(
+            "local parts, most = {{}}, 0\n\
+             local c = http.createConnection('{}', {{bufsz = 1000}})\n\
+             c:on('data', function(_, d) parts[#parts + 1] = d; most = math.max(most, #d) end)\n\
+             print(c:request())\n\
+             local all = table.concat(parts)\n print(#all, most <= 1000, #parts >= 5, all:sub(1, 30))",
+            srv.url("/big")
+        ),
+        ESP32,
+    );
+    ok(&ran);
+    assert_eq!(
+        ran.stdout,
+        format!("200\tfalse\n5000\ttrue\ttrue\t{}\n", &body[..30])
+    );
+}
