@@ -470,3 +470,28 @@ fn a_large_body_comes_in_reads_of_bufsz() {
         format!("200\tfalse\n5000\ttrue\ttrue\t{}\n", &body[..30])
     );
 }
+
+#[test]
+fn a_redirect_to_another_host_resolves_it_and_renames_host_without_the_port() {
+    let b = hello();
+    let to = format!("http://localhost:{}/there", b.port);
+    let a = Server::start(move |_| {
+        Some(
+            format!("HTTP/1.1 301 Moved\r\nLocation: {to}\r\nContent-Length: 0\r\n\r\n")
+                .into_bytes(),
+        )
+    });
+    let mut args = ESP32.to_vec();
+    args.extend(["--resolve", "localhost=127.0.0.1"]);
+    let ran = run_lua(&format!("print(http.get('{}'))", a.url("/here")), &args);
+    ok(&ran);
+    assert!(ran.stdout.starts_with("200\thello\ttable: "), "{ran:?}");
+    // The client sets `Host` to the new host alone when a redirect changes it.
+    assert_eq!(
+        b.requests(),
+        [
+            "GET /there HTTP/1.1\r\nUser-Agent: NodeMCU (ESP32)\r\nHost: localhost\r\n\
+          Connection: close\r\nContent-Length: 0\r\n\r\n"
+        ]
+    );
+}
