@@ -495,3 +495,34 @@ fn a_redirect_to_another_host_resolves_it_and_renames_host_without_the_port() {
         ]
     );
 }
+
+#[test]
+fn async_one_shot_post_and_put_call_back_with_the_reply() {
+    let srv = Server::start(|_| {
+        Some(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nyes".to_vec())
+    });
+    let url = srv.url("/r");
+    let ran = run_lua(
+        &format!(
+            "local opts = {{}}\n\
+             http.post('{url}', opts, 'p=1', function(code, body, h) print('post', code, body, h['content-length']) \
+               http.put('{url}', nil, 'q', function(code, body) print('put', code, body) end) end)\n\
+             print('async', opts.async)"
+        ),
+        ESP32,
+    );
+    ok(&ran);
+    assert_eq!(
+        ran.stdout,
+        "async\ttrue\npost\t200\tyes\t3\nput\t200\tyes\n"
+    );
+    let reqs = srv.requests();
+    assert!(
+        reqs[0].starts_with("POST /r HTTP/1.1\r\n")
+            && reqs[0].ends_with("Content-Length: 3\r\n\r\np=1")
+    );
+    assert!(
+        reqs[1].starts_with("PUT /r HTTP/1.1\r\n")
+            && reqs[1].ends_with("Content-Length: 1\r\n\r\nq")
+    );
+}
