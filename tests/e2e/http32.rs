@@ -526,3 +526,22 @@ fn async_one_shot_post_and_put_call_back_with_the_reply() {
             && reqs[1].ends_with("Content-Length: 1\r\n\r\nq")
     );
 }
+
+#[test]
+fn a_sync_request_moves_the_device_clock_on_by_its_wait() {
+    let srv = Server::holding(|_| None);
+    for clock in [&[][..], &["--virtual-time"][..]] {
+        let mut args = ESP32.to_vec();
+        args.extend(clock);
+        let ran = run_lua(
+            &format!(
+                "local t0 = tmr.now()\n print(http.get('{}', {{timeout = 300}}))\n\
+                 local took = tmr.now() - t0\n print(took >= 300000, took < 3000000)",
+                srv.url("/")
+            ),
+            &args,
+        );
+        ok(&ran);
+        assert_eq!(ran.stdout, "-28679\t\tnil\ntrue\ttrue\n", "{clock:?}");
+    }
+}

@@ -90,9 +90,14 @@ pub(super) fn request(lua: &Lua, rt: &Rc<Runtime>, a: &Args) -> FwResult<MultiVa
         start_async(rt, &c, req);
         return Ok(MultiValue::new());
     }
-    let began = Instant::now();
+    let (began, device_began) = (Instant::now(), rt.now());
     let outcome = run_sync(lua, rt, &c, req);
-    rt.pass_time(began.elapsed());
+    // The board's clock ran while the Lua task waited; a virtual clock that stood still catches
+    // up (a real one, or a virtual one running meanwhile, already has).
+    if rt.is_virtual_time() {
+        let counted = rt.now().saturating_sub(device_began);
+        rt.pass_time(began.elapsed().saturating_sub(counted));
+    }
     let outcome = match outcome {
         Ok(o) => o,
         Err(e) => {
