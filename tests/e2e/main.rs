@@ -20,6 +20,7 @@ mod fuzz;
 mod generations;
 mod hangs;
 mod http;
+mod http32;
 mod http_fixtures;
 mod i2c;
 mod lfs;

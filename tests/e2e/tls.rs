@@ -6,6 +6,7 @@ use std::io::{Read, Write};
 use crate::support::{Ran, run_lua};
 
 mod http;
+mod http32;
 pub(crate) mod peer;
 use peer::*;
 

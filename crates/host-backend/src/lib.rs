@@ -5,7 +5,8 @@
 //! device's software timers, ordered the way the SDK fires them), [`flash::Flash`] (a host directory
 //! that looks like SPIFFS and cannot be escaped; [`flash_file::FlashFile`] is one open file on it, with
 //! SPIFFS's positions and modes), and the socket layers built on tokio, with the protocol engines
-//! the firmware's client modules run over them ([`mqtt`], [`http`], [`websocket`]).
+//! the firmware's client modules run over them ([`mqtt`], [`http`], [`http32`] (the ESP32
+//! firmware's `esp_http_client`), [`websocket`]).
 //!
 //! Nothing here knows about Lua. The Lua binding crate (`net-api`) drives these types from its single
 //! event-loop thread, and the socket tasks report back through plain Rust callbacks, so every piece can
@@ -16,6 +17,7 @@ pub mod dns;
 pub mod flash;
 pub mod flash_file;
 pub mod http;
+pub mod http32;
 pub mod mqtt;
 pub mod stream;
 pub mod tcp;

@@ -29,6 +29,7 @@ pub mod gpio;
 pub mod gpio32;
 pub mod gpio_pulse;
 pub mod http;
+pub mod http32;
 pub mod i2c;
 pub mod i2c32;
 pub mod ledc;
@@ -149,6 +150,7 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>, reset: Option<ResetCause>) ->
         ledc::install(lua, rt)?;
         dht::install32(lua, rt)?;
         i2c32::install(lua, rt)?;
+        http32::install(lua, rt)?;
     } else {
         gpio::install(lua, rt)?;
         adc::install(lua, rt)?;
@@ -172,7 +174,6 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>, reset: Option<ResetCause>) ->
         if rt.cfg.firmware >= crate::config::Firmware::V3_0 {
             pwm2::install(lua, rt)?;
         }
-        // The ESP32's http module has another API (handles, events): not simulated yet.
         http::install(lua, rt)?;
         // The ESP32 port has no mdns module, nor enduser_setup.
         mdns::install(lua, rt)?;
