@@ -372,3 +372,45 @@ fn sjson_decode_out_of_heap_is_a_catchable_error_and_the_heap_comes_back() {
     );
     assert_eq!(s, "false\tnot enough memory\n2\n");
 }
+
+#[test]
+fn sjson_large_document_fed_a_byte_at_a_time_equals_one_shot_and_the_original() {
+    // The device heap takes a smaller document; the fast path is the same.
+    for (target, n) in [("host", 300), ("esp32", 40)] {
+        let s = out(
+            &r#"
+        local list = {}
+        for i = 1, N do
+          list[i] = {id = i, name = "item-" .. i .. "\"\n\195\169", value = i * 1.25,
+                     active = i % 2 == 0, tags = {"alpha", "beta", {i, -i, 1e10 + i}},
+                     pos = {x = i % 97, y = -(i % 13), label = "p" .. (i % 7)}, e = {}}
+        end
+        local text = sjson.encode({items = list, count = N})
+        text = text:sub(1, -2) .. ',"z":[null,true,false,"\\u0041\\/\\t",-0.5e-3,{"k":{}}]}'
+        local function same(a, b)
+          if type(a) ~= type(b) then return false end
+          if type(a) ~= "table" then return a == b end
+          for k, v in pairs(a) do if not same(v, b[k]) then return false end end
+          for k in pairs(b) do if a[k] == nil then return false end end
+          return true
+        end
+        local one = sjson.decode(text)
+        local function streamed(size)
+          local d, got = sjson.decoder()
+          for i = 1, #text, size do got = d:write(text:sub(i, i + size - 1)) or got end
+          return got
+        end
+        print(same(one.items, list), one.count == #list, #one.items[2].tags)
+        print(one.z[1] == sjson.decode("[null]")[1], one.z[2], one.z[3], one.z[4], one.z[5])
+        print(same(streamed(1), one), same(streamed(7), one), same(streamed(4096), one))
+        print(sjson.decode('[null, 1]', {null = {}})[1] ~= nil, next(sjson.decode('{"a":{}}').a))
+        "#
+            .replace("N", &n.to_string()),
+            &["--target", target],
+        );
+        assert_eq!(
+            s, "true\ttrue\t3\ntrue\ttrue\tfalse\tA/\t\t-0.0005\ntrue\ttrue\ttrue\ntrue\tnil\n",
+            "{target}"
+        );
+    }
+}

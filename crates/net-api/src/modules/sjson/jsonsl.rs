@@ -141,6 +141,7 @@ fn is_special_end(c: u8) -> bool {
     )
 }
 
+#[inline]
 fn is_whitespace(c: u8) -> bool {
     matches!(c, b' ' | b'\t' | b'\n' | b'\r')
 }
@@ -153,6 +154,7 @@ fn is_allowed_escape(c: u8) -> bool {
 }
 
 /// Bytes a string passes without a look (note: 0x14..0x1f are among them).
+#[inline]
 fn is_simple_char(c: u8) -> bool {
     !(c < 0x14 || c == b'"' || c == b'\\')
 }
@@ -200,22 +202,25 @@ impl Tokenizer {
             // Runs that change no state are skipped in one go: plain string content, the digits
             // of a plain integer (as jsonsl's own fast paths do), and whitespace between values.
             let st = &self.stack[self.level];
-            let skip: Option<fn(u8) -> bool> = match st.kind {
-                Kind::String | Kind::HKey if !self.in_escape => Some(is_simple_char),
+            let rest = &bytes[i..];
+            let run = match st.kind {
+                Kind::String | Kind::HKey if !self.in_escape => {
+                    rest.iter().position(|&c| !is_simple_char(c))
+                }
                 Kind::Special if st.special_flags == UNSIGNED || st.special_flags == SIGNED => {
-                    Some(|c: u8| c.is_ascii_digit())
+                    rest.iter().position(|c| !c.is_ascii_digit())
                 }
-                Kind::Object | Kind::List | Kind::None => Some(is_whitespace),
-                _ => None,
+                Kind::Object | Kind::List | Kind::None => {
+                    rest.iter().position(|&c| !is_whitespace(c))
+                }
+                _ => Some(0),
             };
-            if let Some(skip) = skip {
-                let run = bytes[i..].iter().take_while(|&&c| skip(c)).count();
-                self.pos += run;
-                i += run;
-                if i == bytes.len() {
-                    break;
-                }
-            }
+            let Some(run) = run else {
+                self.pos += rest.len();
+                break;
+            };
+            self.pos += run;
+            i += run;
             match self.byte(bytes[i], h) {
                 Ok(()) => {}
                 Err(Stop::Error) => return Ok(()),
