@@ -84,10 +84,11 @@ pub struct Builder {
 }
 
 impl Builder {
-    pub fn new() -> Builder {
+    /// `ops`: an empty list to write the steps in (a finished decoder's, so its memory is warm).
+    pub fn new(ops: Vec<Op>) -> Builder {
         Builder {
             work: None,
-            ops: Vec::new(),
+            ops,
             open: 0,
             scratch: Vec::new(),
         }
@@ -95,6 +96,13 @@ impl Builder {
 
     pub fn push(&mut self, op: Op) {
         self.ops.push(op);
+    }
+
+    /// The emptied list of steps, for the next decoder.
+    pub fn into_ops(self) -> Vec<Op> {
+        let mut ops = self.ops;
+        ops.clear();
+        ops
     }
 
     /// Carries out the steps written down so far; `buf` holds the stream from `buf_start` on,

@@ -8,6 +8,7 @@
 //! The firmware's number and escape rules are kept: numbers are read by Lua's own conversion,
 //! `\uXXXX` is taken without a check of its digits and a surrogate half becomes `?`.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use mlua::{Function, Lua, Table, Value};
@@ -20,7 +21,12 @@ use super::store::{Item, Storer};
 pub struct Fns {
     pub storer: Storer,
     pub build: Function,
+    /// A finished decoder's list of steps, kept for the next one.
+    pub spare_ops: RefCell<Vec<Op>>,
 }
+
+/// Lists of steps longer than this are not kept for reuse.
+const SPARE_OPS_MAX: usize = 1 << 16;
 
 /// The levels the firmware's decoder has: its `depth` option is read but never used.
 pub const DEPTH: usize = 20;
@@ -56,7 +62,9 @@ impl Decoder {
         metatable: Option<Table>,
         path: Option<Table>,
     ) -> Decoder {
-        let build = metatable.is_none().then(Builder::new);
+        let build = metatable
+            .is_none()
+            .then(|| Builder::new(fns.spare_ops.take()));
         Decoder {
             tok: Tokenizer::new(DEPTH),
             buf: Vec::new(),
@@ -130,7 +138,12 @@ impl Decoder {
         self.hkey = None;
         self.metatable = None;
         self.path = None;
-        self.build = None;
+        if let Some(b) = self.build.take() {
+            let ops = b.into_ops();
+            if ops.capacity() <= SPARE_OPS_MAX {
+                *self.fns.spare_ops.borrow_mut() = ops;
+            }
+        }
     }
 
     /// The bytes of a value from its start, as far as the stream has come.

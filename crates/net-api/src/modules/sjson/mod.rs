@@ -168,6 +168,7 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
     let fns = Rc::new(Fns {
         storer: Storer::new(lua, protect)?,
         build: build::build_function(lua)?,
+        spare_ops: RefCell::default(),
     });
     let fns2 = fns.clone();
     register_methods(
