@@ -432,6 +432,7 @@ fn utf8(out: &mut Vec<u8>, c: u32) {
 impl Handler for Feed<'_> {
     type Err = mlua::Error;
 
+    #[inline]
     fn push(&mut self, st: &State) -> mlua::Result<()> {
         if matches!(st.kind, Kind::List | Kind::Object) {
             self.new_table(st)?;
@@ -440,6 +441,7 @@ impl Handler for Feed<'_> {
         Ok(())
     }
 
+    #[inline]
     fn pop(&mut self, st: &State) -> mlua::Result<()> {
         match st.kind {
             Kind::HKey => {

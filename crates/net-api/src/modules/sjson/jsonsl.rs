@@ -237,6 +237,7 @@ impl Tokenizer {
         Err(Stop::Error)
     }
 
+    #[inline]
     fn stack_push<H: Handler>(&mut self, h: &mut H) -> Result<(), Stop<H::Err>> {
         if self.level >= self.stack.len() - 1 {
             return self.fail(h, JsonError::LevelsExceeded);
@@ -246,11 +247,13 @@ impl Tokenizer {
         Ok(())
     }
 
+    #[inline]
     fn callback_push<H: Handler>(&mut self, h: &mut H) -> Result<(), Stop<H::Err>> {
         h.push(&self.stack[self.level]).map_err(Stop::Handler)
     }
 
     /// Ends the string or bare word on top of the stack.
+    #[inline]
     fn callback_and_pop<H: Handler>(&mut self, h: &mut H) -> Result<(), Stop<H::Err>> {
         let pos = self.pos;
         let st = &mut self.stack[self.level];
@@ -262,7 +265,7 @@ impl Tokenizer {
         Ok(())
     }
 
-    #[inline]
+    #[inline(always)]
     fn byte<H: Handler>(&mut self, c: u8, h: &mut H) -> Result<(), Stop<H::Err>> {
         let kind = self.stack[self.level].kind;
         let go = if kind.stringy() {
@@ -311,6 +314,7 @@ impl Tokenizer {
     }
 
     /// A byte inside a bare word (number, true, false, null). `None`: consumed.
+    #[inline]
     fn special<H: Handler>(&mut self, c: u8, h: &mut H) -> Result<Option<Go>, Stop<H::Err>> {
         let flags = self.stack[self.level].special_flags;
         let numeric_step = if flags == UNSIGNED || flags == SIGNED {
@@ -381,6 +385,7 @@ impl Tokenizer {
     }
 
     /// A bare word ended: check it is complete and report it.
+    #[inline]
     fn special_pop<H: Handler>(&mut self, h: &mut H) -> Result<(), Stop<H::Err>> {
         self.can_insert = false;
         let st = &mut self.stack[self.level];
@@ -407,6 +412,7 @@ impl Tokenizer {
         Ok(())
     }
 
+    #[inline]
     fn quote<H: Handler>(&mut self, kind: Kind, h: &mut H) -> Result<(), Stop<H::Err>> {
         self.can_insert = false;
         match kind {
@@ -445,6 +451,7 @@ impl Tokenizer {
         }
     }
 
+    #[inline]
     fn structural<H: Handler>(&mut self, c: u8, h: &mut H) -> Result<(), Stop<H::Err>> {
         match c {
             b':' => {
@@ -490,6 +497,7 @@ impl Tokenizer {
         }
     }
 
+    #[inline]
     fn close<H: Handler>(&mut self, c: u8, h: &mut H) -> Result<(), Stop<H::Err>> {
         if self.tok_last == b',' {
             return self.fail(h, JsonError::TrailingComma);
@@ -516,6 +524,7 @@ impl Tokenizer {
     }
 
     /// A value may not stand where an object wants a key.
+    #[inline]
     fn ensure_hval<H: Handler>(&mut self, h: &mut H) -> Result<(), Stop<H::Err>> {
         let st = &self.stack[self.level];
         if st.nelem.is_multiple_of(2) && st.kind == Kind::Object {
@@ -524,6 +533,7 @@ impl Tokenizer {
         Ok(())
     }
 
+    #[inline]
     fn special_begin<H: Handler>(&mut self, c: u8, h: &mut H) -> Result<(), Stop<H::Err>> {
         if self.stack[self.level].kind == Kind::Special {
             return Ok(());
