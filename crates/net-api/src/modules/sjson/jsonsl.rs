@@ -615,6 +615,11 @@ mod tests {
         assert_eq!(err("{\"a\":1 \"b\":2}"), Some("STRAY_TOKEN"));
         assert_eq!(err("x"), Some("SPECIAL_EXPECTED"));
         assert_eq!(err("[-01, \"\x15\"]"), None);
+        assert_eq!(err("[1.25e10, -0.5E-3, 2e+07]"), None);
+        assert_eq!(err("[1.2.3]"), Some("INVALID_NUMBER"));
+        assert_eq!(err("[1.5e]"), Some("INVALID_NUMBER"));
+        assert_eq!(err("[1.5e3-1]"), Some("INVALID_NUMBER"));
+        assert_eq!(err("[1e5e]"), Some("INVALID_NUMBER"));
         assert_eq!(err(&"[".repeat(20)), Some("LEVELS_EXCEEDED"));
         assert_eq!(err(&"[".repeat(19)), None);
     }
