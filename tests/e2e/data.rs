@@ -506,3 +506,27 @@ fn sjson_documentation_files_encoder_and_json_path_filter() {
     );
     assert_eq!(s, "true\t64\ntrue\nhello \"you\"\n\nnil\t5\tcat\n");
 }
+
+#[test]
+fn sjson_streaming_decode_out_of_heap_is_catchable_and_ends_the_decoder() {
+    let s = out(
+        r#"
+        local d = sjson.decoder()
+        d:write('{"a":[')
+        local ok, err, n
+        for i = 1, 5000 do
+          ok, err = pcall(d.write, d, '{"k":"vvvvvvvv"},')
+          if not ok then n = i break end
+        end
+        collectgarbage()
+        print(ok, err, n > 100)
+        print(pcall(d.write, d, '1]}'))
+        print(sjson.decode('[1,2]')[2])
+        "#,
+        &[],
+    );
+    assert_eq!(
+        s,
+        "false\tnot enough memory\ttrue\nfalse\tJSON parse error: previous call\n2\n"
+    );
+}
