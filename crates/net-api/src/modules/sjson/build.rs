@@ -199,27 +199,39 @@ unsafe fn push_scalar(state: *mut ffi::lua_State, ctx: &mut Ctx, v: Scalar) {
     }
 }
 
-/// Stores the value on top of the stack under `key` in the table at `table`, popping it.
+/// Stores `v` under `key` in the table at `table`, or, without `v`, a copy of the value on top
+/// of the stack. The key is made first, as the firmware makes it.
 ///
-/// SAFETY: room for two more values on the stack; `table` is a table's absolute index.
-unsafe fn store(state: *mut ffi::lua_State, ctx: &mut Ctx, table: c_int, key: Key) {
+/// SAFETY: room for three more values on the stack; `table` is a table's absolute index.
+unsafe fn store(
+    state: *mut ffi::lua_State,
+    ctx: &mut Ctx,
+    table: c_int,
+    key: Key,
+    v: Option<Scalar>,
+) {
     unsafe {
-        match key {
-            // Lua 5.1's `lua_rawseti` takes an int; no list of a document held in memory is
-            // that long, but a key past it still goes in whole.
-            Key::Index(n) if i32::try_from(n).is_ok() => {
-                ffi::lua_rawseti(state, table, n as ffi::lua_Integer)
-            }
+        // Lua 5.1's `lua_rawseti` takes an int; no list of a document held in memory is that
+        // long, but a key past it still goes in whole.
+        let index = match key {
+            Key::Index(n) if i32::try_from(n).is_ok() => Some(n),
             Key::Index(n) => {
                 ffi::lua_pushinteger(state, n as ffi::lua_Integer);
-                ffi::lua_insert(state, -2);
-                ffi::lua_rawset(state, table);
+                None
             }
             Key::Text(t) => {
                 push_text(state, ctx, t);
-                ffi::lua_insert(state, -2);
-                ffi::lua_rawset(state, table);
+                None
             }
+        };
+        match v {
+            Some(v) => push_scalar(state, ctx, v),
+            None if index.is_some() => ffi::lua_pushvalue(state, -1),
+            None => ffi::lua_pushvalue(state, -2),
+        }
+        match index {
+            Some(n) => ffi::lua_rawseti(state, table, n as ffi::lua_Integer),
+            None => ffi::lua_rawset(state, table),
         }
     }
 }
@@ -257,11 +269,11 @@ unsafe extern "C-unwind" fn build_c(state: *mut ffi::lua_State) -> c_int {
                 Op::Open(key) => {
                     ffi::luaL_checkstack(state, 4, c"sjson".as_ptr());
                     ffi::lua_createtable(state, 0, 0);
-                    ffi::lua_pushvalue(state, -1);
                     if open == 0 {
+                        ffi::lua_pushvalue(state, -1);
                         ffi::lua_replace(state, 3);
                     } else {
-                        store(state, ctx, 3 + open, key);
+                        store(state, ctx, 3 + open, key, None);
                     }
                     open += 1;
                 }
@@ -272,11 +284,11 @@ unsafe extern "C-unwind" fn build_c(state: *mut ffi::lua_State) -> c_int {
                     }
                 }
                 Op::Set(key, v) => {
-                    push_scalar(state, ctx, v);
                     if open == 0 {
+                        push_scalar(state, ctx, v);
                         ffi::lua_replace(state, 3);
                     } else {
-                        store(state, ctx, 3 + open, key);
+                        store(state, ctx, 3 + open, key, Some(v));
                     }
                 }
             }
