@@ -4,7 +4,9 @@
 //! `sjson.encode(t[, opts])` and `sjson.encoder(t[, opts])` with `:read([n])`. The tokenizer
 //! (`jsonsl.rs`) is a port of the one the firmware uses, so the documents it takes and the error
 //! names it stops at are the board's; `decode.rs` and `encode.rs` build and print values by the
-//! firmware's rules (see there). Differences a script might notice are in docs/modules/sjson.md.
+//! firmware's rules (see there), `build.rs` makes a decoded document in one protected call per
+//! write when no `metatable` option watches the stores, and `store.rs` makes the stores one by
+//! one when one does. Differences a script might notice are in docs/modules/sjson.md.
 
 mod build;
 mod decode;
