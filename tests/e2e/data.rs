@@ -372,3 +372,161 @@ fn sjson_decode_out_of_heap_is_a_catchable_error_and_the_heap_comes_back() {
     );
     assert_eq!(s, "false\tnot enough memory\n2\n");
 }
+
+#[test]
+fn sjson_large_document_fed_a_byte_at_a_time_equals_one_shot_and_the_original() {
+    // The device heap takes a smaller document; the fast path is the same.
+    for (target, n) in [("host", 300), ("esp32", 40)] {
+        let s = out(
+            &r#"
+        local list = {}
+        for i = 1, N do
+          list[i] = {id = i, name = "item-" .. i .. "\"\n\195\169", value = i * 1.25,
+                     active = i % 2 == 0, tags = {"alpha", "beta", {i, -i, 1e10 + i}},
+                     pos = {x = i % 97, y = -(i % 13), label = "p" .. (i % 7)}, e = {}}
+        end
+        local text = sjson.encode({items = list, count = N})
+        text = text:sub(1, -2) .. ',"z":[null,true,false,"\\u0041\\/\\t",-0.5e-3,{"k":{}}]}'
+        local function same(a, b)
+          if type(a) ~= type(b) then return false end
+          if type(a) ~= "table" then return a == b end
+          for k, v in pairs(a) do if not same(v, b[k]) then return false end end
+          for k in pairs(b) do if a[k] == nil then return false end end
+          return true
+        end
+        local one = sjson.decode(text)
+        local function streamed(size)
+          local d, got = sjson.decoder()
+          for i = 1, #text, size do got = d:write(text:sub(i, i + size - 1)) or got end
+          return got
+        end
+        print(same(one.items, list), one.count == #list, #one.items[2].tags)
+        print(one.z[1] == sjson.decode("[null]")[1], one.z[2], one.z[3], one.z[4], one.z[5])
+        print(same(streamed(1), one), same(streamed(7), one), same(streamed(4096), one))
+        print(sjson.decode('[null, 1]', {null = {}})[1] ~= nil, next(sjson.decode('{"a":{}}').a))
+        "#
+            .replace("N", &n.to_string()),
+            &["--target", target],
+        );
+        assert_eq!(
+            s, "true\ttrue\t3\ntrue\ttrue\tfalse\tA/\t\t-0.0005\ntrue\ttrue\ttrue\ntrue\tnil\n",
+            "{target}"
+        );
+    }
+}
+
+#[test]
+fn crypto_every_hash_and_aes_mode_against_reference_vectors() {
+    let s = out(
+        r#"
+        local hex = encoder.toHex
+        local k, d = "Jefe", "what do ya want for nothing?"
+        for _, m in ipairs({"MD5", "SHA1", "SHA256", "SHA384", "SHA512"}) do
+          print(m, hex(crypto.hash(m, "abc")))
+          print(m, hex(crypto.hmac(m, d, k)))
+        end
+        local unhex = encoder.fromHex
+        local key = unhex("000102030405060708090a0b0c0d0e0f")
+        print(hex(crypto.encrypt("AES-ECB", key, unhex("00112233445566778899aabbccddeeff"))))
+        key = unhex("2b7e151628aed2a6abf7158809cf4f3c")
+        local iv = unhex("000102030405060708090a0b0c0d0e0f")
+        local plain = unhex("6bc1bee22e409f96e93d7e117393172aae2d8a571e03ac9c9eb76fac45af8e51")
+        local c = crypto.encrypt("AES-CBC", key, plain, iv)
+        print(hex(c), crypto.decrypt("AES-CBC", key, c, iv) == plain)
+        print(hex(crypto.encrypt("AES-ECB", key, plain:sub(1, 16))))
+        "#,
+        &[],
+    );
+    // FIPS 180-2 / RFC 1321 "abc"; RFC 2202 and RFC 4231 test case 2; FIPS 197 C.1;
+    // SP 800-38A F.2.1 (CBC) and F.1.1 (ECB).
+    assert_eq!(
+        s,
+        "MD5\t900150983cd24fb0d6963f7d28e17f72\n\
+         MD5\t750c783e6ab0b503eaa86e310a5db738\n\
+         SHA1\ta9993e364706816aba3e25717850c26c9cd0d89d\n\
+         SHA1\teffcdf6ae5eb2fa2d27416d5f184df9c259a7c79\n\
+         SHA256\tba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\n\
+         SHA256\t5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843\n\
+         SHA384\tcb00753f45a35e8bb5a03d699ac65007272c32ab0eded1631a8b605a43ff5bed\
+         8086072ba1e7cc2358baeca134c825a7\n\
+         SHA384\taf45d2e376484031617f78d2b58a6b1b9c7ef464f5a01b47e42ec3736322445e\
+         8e2240ca5e69e2c78b3239ecfab21649\n\
+         SHA512\tddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a\
+         2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f\n\
+         SHA512\t164b7a7bfcf819e2e395fbe73b56e0a387bd64222e831fd610270cd7ea250554\
+         9758bf75c05a994a6d034f65f8f0e6fdcaeab1a34d4a6b4b636e070a38bce737\n\
+         69c4e0d86a7b0430d8cdb78070b4c55a\n\
+         7649abac8119b246cee98e9b12e9197d5086cb9b507219ee95db113a917678b2\ttrue\n\
+         3ad77bb40d7a3660a89ecaf32466ef97\n"
+    );
+}
+
+#[test]
+fn sjson_documentation_files_encoder_and_json_path_filter() {
+    let s = out(
+        r#"
+        file.putcontents("a.txt", "hello \"you\"\n")
+        function files()
+           result = {}
+           for k,v in pairs(file.list()) do
+             result[k] = function() return file.open(k):read(4096) end
+           end
+           return result
+        end
+        local encoder = sjson.encoder(files())
+        local parts = {}
+        while true do
+           data = encoder:read(64)
+           if not data then
+              break
+           end
+           parts[#parts + 1] = data
+        end
+        local text = table.concat(parts)
+        print(#parts == math.ceil(#text / 64), #parts[1])
+        -- The firmware escapes no backslash, so only the file without one decodes back.
+        print(text:find('"a.txt":"hello \\"you\\"\\n"', 1, true) ~= nil)
+        print(sjson.decode(sjson.encoder({f = files()["a.txt"]}):read())["f"])
+        local mt = {}
+        -- The path table is one table, changed as the decode goes: each object keeps a copy.
+        mt.checkpath = function(tab, path)
+          local copy = {}
+          for i, k in ipairs(path) do copy[i] = k end
+          tab['__json_path'] = copy
+          return true
+        end
+        mt.__newindex = function(t, k, v)
+          local p = rawget(t, '__json_path')
+          if not (k == "bar" and #p == 1 and p[1] == "foo") then rawset(t, k, v) end
+        end
+        local r = sjson.decode('{ "foo": { "bar": [1,2,3,4], "cat": [5] } }', {metatable = mt})
+        print(r.foo.bar, r.foo.cat[1], r.foo.cat.__json_path[2])
+        "#,
+        &[],
+    );
+    assert_eq!(s, "true\t64\ntrue\nhello \"you\"\n\nnil\t5\tcat\n");
+}
+
+#[test]
+fn sjson_streaming_decode_out_of_heap_is_catchable_and_ends_the_decoder() {
+    let s = out(
+        r#"
+        local d = sjson.decoder()
+        d:write('{"a":[')
+        local ok, err, n
+        for i = 1, 5000 do
+          ok, err = pcall(d.write, d, '{"k":"vvvvvvvv"},')
+          if not ok then n = i break end
+        end
+        collectgarbage()
+        print(ok, err, n > 100)
+        print(pcall(d.write, d, '1]}'))
+        print(sjson.decode('[1,2]')[2])
+        "#,
+        &[],
+    );
+    assert_eq!(
+        s,
+        "false\tnot enough memory\ttrue\nfalse\tJSON parse error: previous call\n2\n"
+    );
+}

@@ -47,6 +47,33 @@ end)
 }
 
 #[test]
+fn rtctime_documentation_examples() {
+    // The docs' set/get/epoch2cal/adjust_delta examples (the adjust_delta one names a variable
+    // `end`, which Lua does not take: `stop` here). The set example's comment says 18:29:49;
+    // the timestamp is 08:29:49 UTC, which is what the firmware prints.
+    let out = ok(
+        r#"
+-- Set time to 2015 July 9, 18:29:49
+rtctime.set(1436430589, 0)
+tm = rtctime.epoch2cal(rtctime.get())
+print(string.format("%04d/%02d/%02d %02d:%02d:%02d", tm["year"], tm["mon"], tm["day"], tm["hour"], tm["min"], tm["sec"]))
+sec, usec, rate = rtctime.get()
+print(sec, usec < 1000, rate)
+local start = tmr.now()
+tmr.delay(1000)
+local stop = tmr.now()
+local d = rtctime.adjust_delta(stop - start)
+print ('Duration', d >= 1000 and d < 1100)
+"#,
+        &[VT],
+    );
+    assert_eq!(
+        out,
+        "2015/07/09 08:29:49\n1436430589\ttrue\t0\nDuration\ttrue\n"
+    );
+}
+
+#[test]
 fn rtctime_argument_checks_and_rate_are_the_firmwares() {
     let out = ok(
         r#"

@@ -8,10 +8,25 @@
 //! The firmware's number and escape rules are kept: numbers are read by Lua's own conversion,
 //! `\uXXXX` is taken without a check of its digits and a surrogate half becomes `?`.
 
-use mlua::{Lua, Table, Value};
+use std::cell::RefCell;
+use std::rc::Rc;
 
+use mlua::{Function, Lua, Table, Value};
+
+use super::build::{Builder, Key, Op, Scalar, Text};
 use super::jsonsl::{Handler, JsonError, Kind, State, Tokenizer, special};
 use super::store::{Item, Storer};
+
+/// The C functions decoders call, made once per Lua state.
+pub struct Fns {
+    pub storer: Storer,
+    pub build: Function,
+    /// A finished decoder's list of steps, kept for the next one.
+    pub spare_ops: RefCell<Vec<Op>>,
+}
+
+/// Lists of steps longer than this are not kept for reuse.
+const SPARE_OPS_MAX: usize = 1 << 16;
 
 /// The levels the firmware's decoder has: its `depth` option is read but never used.
 pub const DEPTH: usize = 20;
@@ -33,21 +48,24 @@ pub struct Decoder {
     metatable: Option<Table>,
     /// The path of the table being made, when the metatable has `checkpath`.
     path: Option<Table>,
-    storer: Storer,
+    fns: Rc<Fns>,
+    /// Without a `metatable` option: the document is made by steps (see `build.rs`).
+    build: Option<Builder>,
     pub complete: bool,
     pub error: Option<JsonError>,
 }
 
 impl Decoder {
-    /// `protect`: allocations may fail (a device heap), so stores run protected.
     pub fn new(
-        lua: &Lua,
-        protect: bool,
+        fns: Rc<Fns>,
         null: Value,
         metatable: Option<Table>,
         path: Option<Table>,
-    ) -> mlua::Result<Decoder> {
-        Ok(Decoder {
+    ) -> Decoder {
+        let build = metatable
+            .is_none()
+            .then(|| Builder::new(fns.spare_ops.take()));
+        Decoder {
             tok: Tokenizer::new(DEPTH),
             buf: Vec::new(),
             buf_start: 0,
@@ -59,10 +77,11 @@ impl Decoder {
             null,
             metatable,
             path,
-            storer: Storer::new(lua, protect)?,
+            fns,
+            build,
             complete: false,
             error: None,
-        })
+        }
     }
 
     pub fn result(&self) -> Value {
@@ -82,10 +101,25 @@ impl Decoder {
         let mut tok = std::mem::replace(&mut self.tok, Tokenizer::new(1));
         let r = tok.feed(bytes, &mut Feed { lua, d: self });
         self.tok = tok;
+        if let Some(b) = &mut self.build {
+            // What the steps store comes before what stopped the tokenizer, as it would have.
+            let root = &mut self.root;
+            b.flush(
+                lua,
+                &self.fns.build,
+                &self.null,
+                root,
+                &self.buf,
+                self.buf_start,
+            )?;
+            r?;
+        } else {
+            r?;
+        }
         if self.complete {
             self.free_working_data();
         }
-        r
+        Ok(())
     }
 
     /// Lets go of everything after running out of memory, and collects it: the decoder cannot
@@ -94,7 +128,7 @@ impl Decoder {
         self.free_working_data();
         self.root = Value::Nil;
         self.error = Some(JsonError::CantInsert);
-        self.storer.collect(lua);
+        self.fns.storer.collect(lua);
     }
 
     /// What the firmware lets go of once the document is complete.
@@ -104,6 +138,12 @@ impl Decoder {
         self.hkey = None;
         self.metatable = None;
         self.path = None;
+        if let Some(b) = self.build.take() {
+            let ops = b.into_ops();
+            if ops.capacity() <= SPARE_OPS_MAX {
+                *self.fns.spare_ops.borrow_mut() = ops;
+            }
+        }
     }
 
     /// The bytes of a value from its start, as far as the stream has come.
@@ -126,6 +166,23 @@ impl Decoder {
         }
     }
 
+    /// Writes down the step that makes a value at `level` (see `build.rs`); false: the document
+    /// is made the slow way.
+    fn step(&mut self, level: usize, make: impl FnOnce(Key) -> Op) -> bool {
+        if self.build.is_none() {
+            return false;
+        }
+        let key = match self.take_key(level) {
+            Val::Text(at, len, esc) => Key::Text(Text { at, len, esc }),
+            Val::Other(Value::Integer(n)) => Key::Index(n),
+            Val::Other(_) => Key::Index(0),
+        };
+        if let Some(b) = &mut self.build {
+            b.push(make(key));
+        }
+        true
+    }
+
     /// Stores `v` in the parent of a value at `level`, under the pending key or the next index.
     fn store(&mut self, lua: &Lua, level: usize, v: Val) -> mlua::Result<()> {
         let key = self.take_key(level);
@@ -142,7 +199,7 @@ impl Decoder {
         if self.metatable.is_some() {
             t.set(key.value(lua)?, v.value(lua)?)
         } else {
-            self.storer.set(lua, t, key.item(), v.item())
+            self.fns.storer.set(lua, t, key.item(), v.item())
         }
     }
 }
@@ -204,7 +261,11 @@ struct Feed<'a> {
 
 impl Feed<'_> {
     fn new_table(&mut self, st: &State) -> mlua::Result<()> {
-        let t = self.d.storer.new_table(self.lua)?;
+        if self.d.step(st.level, Op::Open) {
+            self.d.used[st.level] = 0;
+            return Ok(());
+        }
+        let t = self.d.fns.storer.new_table(self.lua)?;
         if let Some(mt) = &self.d.metatable {
             t.set_metatable(Some(mt.clone()))?;
         }
@@ -269,9 +330,7 @@ impl Feed<'_> {
 /// A number's text as the build's Lua reads it (5.3 keeps integers integers).
 fn number(text: &str) -> Option<Value> {
     // Integers are read as integers (5.1's float of one is exact below 2^53; `-0` is a float).
-    if !text.contains(['.', 'e', 'E'])
-        && let Ok(i) = text.parse::<i64>()
-    {
+    if let Some(i) = plain_integer(text.as_bytes()) {
         if cfg!(feature = "lua53") {
             return Some(Value::Integer(i));
         }
@@ -287,11 +346,41 @@ fn number(text: &str) -> Option<Value> {
     }
 }
 
+/// An optional `-` and digits, as an integer (most of a document's numbers: no float parse).
+fn plain_integer(b: &[u8]) -> Option<i64> {
+    let (neg, digits) = match b {
+        [b'-', rest @ ..] => (true, rest),
+        _ => (false, b),
+    };
+    if digits.is_empty() || digits.len() > 18 || !digits.iter().all(u8::is_ascii_digit) {
+        return text_integer(b);
+    }
+    let v = digits
+        .iter()
+        .fold(0i64, |a, &c| a * 10 + i64::from(c - b'0'));
+    Some(if neg { -v } else { v })
+}
+
+/// Longer integers, the slow way.
+fn text_integer(b: &[u8]) -> Option<i64> {
+    let text = std::str::from_utf8(b).ok()?;
+    if text.contains(['.', 'e', 'E']) {
+        return None;
+    }
+    text.parse::<i64>().ok()
+}
+
 /// The firmware's string unescaping: `len` bytes of content, escapes decoded; a `\u` near the end
 /// reads on past the content, as the firmware's does (past the buffer it reads zeros).
 pub fn unescape(bytes: &[u8], len: usize) -> Vec<u8> {
-    let at = |i: usize| bytes.get(i).copied().unwrap_or(0);
     let mut out = Vec::with_capacity(len);
+    unescape_into(&mut out, bytes, len);
+    out
+}
+
+/// `unescape`, onto the end of `out`.
+pub fn unescape_into(out: &mut Vec<u8>, bytes: &[u8], len: usize) {
+    let at = |i: usize| bytes.get(i).copied().unwrap_or(0);
     let mut i = 0;
     while i < len {
         let mut c = at(i);
@@ -309,7 +398,7 @@ pub fn unescape(bytes: &[u8], len: usize) -> Vec<u8> {
                         i += 1;
                         cp = (cp << 4) + fromhex(at(i));
                     }
-                    utf8(&mut out, cp);
+                    utf8(out, cp);
                     i += 1;
                     continue;
                 }
@@ -319,7 +408,6 @@ pub fn unescape(bytes: &[u8], len: usize) -> Vec<u8> {
         out.push(c);
         i += 1;
     }
-    out
 }
 
 fn fromhex(c: u8) -> u32 {
@@ -344,6 +432,7 @@ fn utf8(out: &mut Vec<u8>, c: u32) {
 impl Handler for Feed<'_> {
     type Err = mlua::Error;
 
+    #[inline]
     fn push(&mut self, st: &State) -> mlua::Result<()> {
         if matches!(st.kind, Kind::List | Kind::Object) {
             self.new_table(st)?;
@@ -352,17 +441,43 @@ impl Handler for Feed<'_> {
         Ok(())
     }
 
+    #[inline]
     fn pop(&mut self, st: &State) -> mlua::Result<()> {
         match st.kind {
             Kind::HKey => {
                 self.d.hkey = Some((st.pos_begin + 1, st.pos_cur - st.pos_begin - 1, st.nescapes))
             }
             Kind::String => {
+                let text = Text {
+                    at: st.pos_begin + 1,
+                    len: st.pos_cur - st.pos_begin - 1,
+                    esc: st.nescapes,
+                };
+                if self.d.step(st.level, |k| Op::Set(k, Scalar::Text(text))) {
+                    return Ok(());
+                }
                 let v = Val::Text(st.pos_begin + 1, st.pos_cur - st.pos_begin - 1, st.nescapes);
                 self.d.store(self.lua, st.level, v)?;
             }
             Kind::Special => {
                 let f = st.special_flags;
+                if self.d.build.is_some() {
+                    let v = if f & special::TRUE != 0 {
+                        Scalar::Bool(true)
+                    } else if f & special::FALSE != 0 {
+                        Scalar::Bool(false)
+                    } else if f & special::NULL != 0 {
+                        Scalar::Null
+                    } else {
+                        match self.number(st)? {
+                            Value::Integer(i) => Scalar::Integer(i),
+                            Value::Number(x) => Scalar::Number(x),
+                            _ => Scalar::Number(0.0),
+                        }
+                    };
+                    self.d.step(st.level, |k| Op::Set(k, v));
+                    return Ok(());
+                }
                 let v = if f & special::TRUE != 0 {
                     Value::Boolean(true)
                 } else if f & special::FALSE != 0 {
@@ -375,6 +490,9 @@ impl Handler for Feed<'_> {
                 self.d.store(self.lua, st.level, Val::Other(v))?;
             }
             Kind::Object | Kind::List => {
+                if let Some(b) = &mut self.d.build {
+                    b.push(Op::Close);
+                }
                 self.d.objs[st.level] = None;
                 if let Some(path) = &self.d.path {
                     path.raw_set(st.level as i64, Value::Nil)?;
@@ -409,6 +527,9 @@ mod tests {
         assert_eq!(n("-01"), -1.0);
         assert_eq!(n("12345678901"), 12345678901.0);
         assert_eq!(n("2.5e1"), 25.0);
+        assert_eq!(n("-999999999999999999"), -999999999999999999.0);
+        assert_eq!(n("9223372036854775807"), 9223372036854775807.0);
+        assert_eq!(n("123456789012345678901"), 123456789012345678901.0);
         assert!(n("-0").is_sign_negative() || cfg!(feature = "lua53"));
     }
 

@@ -141,6 +141,7 @@ fn is_special_end(c: u8) -> bool {
     )
 }
 
+#[inline]
 fn is_whitespace(c: u8) -> bool {
     matches!(c, b' ' | b'\t' | b'\n' | b'\r')
 }
@@ -153,6 +154,7 @@ fn is_allowed_escape(c: u8) -> bool {
 }
 
 /// Bytes a string passes without a look (note: 0x14..0x1f are among them).
+#[inline]
 fn is_simple_char(c: u8) -> bool {
     !(c < 0x14 || c == b'"' || c == b'\\')
 }
@@ -200,22 +202,25 @@ impl Tokenizer {
             // Runs that change no state are skipped in one go: plain string content, the digits
             // of a plain integer (as jsonsl's own fast paths do), and whitespace between values.
             let st = &self.stack[self.level];
-            let skip: Option<fn(u8) -> bool> = match st.kind {
-                Kind::String | Kind::HKey if !self.in_escape => Some(is_simple_char),
+            let rest = &bytes[i..];
+            let run = match st.kind {
+                Kind::String | Kind::HKey if !self.in_escape => {
+                    rest.iter().position(|&c| !is_simple_char(c))
+                }
                 Kind::Special if st.special_flags == UNSIGNED || st.special_flags == SIGNED => {
-                    Some(|c: u8| c.is_ascii_digit())
+                    rest.iter().position(|c| !c.is_ascii_digit())
                 }
-                Kind::Object | Kind::List | Kind::None => Some(is_whitespace),
-                _ => None,
+                Kind::Object | Kind::List | Kind::None => {
+                    rest.iter().position(|&c| !is_whitespace(c))
+                }
+                _ => Some(0),
             };
-            if let Some(skip) = skip {
-                let run = bytes[i..].iter().take_while(|&&c| skip(c)).count();
-                self.pos += run;
-                i += run;
-                if i == bytes.len() {
-                    break;
-                }
-            }
+            let Some(run) = run else {
+                self.pos += rest.len();
+                break;
+            };
+            self.pos += run;
+            i += run;
             match self.byte(bytes[i], h) {
                 Ok(()) => {}
                 Err(Stop::Error) => return Ok(()),
@@ -232,6 +237,7 @@ impl Tokenizer {
         Err(Stop::Error)
     }
 
+    #[inline]
     fn stack_push<H: Handler>(&mut self, h: &mut H) -> Result<(), Stop<H::Err>> {
         if self.level >= self.stack.len() - 1 {
             return self.fail(h, JsonError::LevelsExceeded);
@@ -241,11 +247,13 @@ impl Tokenizer {
         Ok(())
     }
 
+    #[inline]
     fn callback_push<H: Handler>(&mut self, h: &mut H) -> Result<(), Stop<H::Err>> {
         h.push(&self.stack[self.level]).map_err(Stop::Handler)
     }
 
     /// Ends the string or bare word on top of the stack.
+    #[inline]
     fn callback_and_pop<H: Handler>(&mut self, h: &mut H) -> Result<(), Stop<H::Err>> {
         let pos = self.pos;
         let st = &mut self.stack[self.level];
@@ -257,7 +265,7 @@ impl Tokenizer {
         Ok(())
     }
 
-    #[inline]
+    #[inline(always)]
     fn byte<H: Handler>(&mut self, c: u8, h: &mut H) -> Result<(), Stop<H::Err>> {
         let kind = self.stack[self.level].kind;
         let go = if kind.stringy() {
@@ -306,6 +314,7 @@ impl Tokenizer {
     }
 
     /// A byte inside a bare word (number, true, false, null). `None`: consumed.
+    #[inline]
     fn special<H: Handler>(&mut self, c: u8, h: &mut H) -> Result<Option<Go>, Stop<H::Err>> {
         let flags = self.stack[self.level].special_flags;
         let numeric_step = if flags == UNSIGNED || flags == SIGNED {
@@ -376,6 +385,7 @@ impl Tokenizer {
     }
 
     /// A bare word ended: check it is complete and report it.
+    #[inline]
     fn special_pop<H: Handler>(&mut self, h: &mut H) -> Result<(), Stop<H::Err>> {
         self.can_insert = false;
         let st = &mut self.stack[self.level];
@@ -402,6 +412,7 @@ impl Tokenizer {
         Ok(())
     }
 
+    #[inline]
     fn quote<H: Handler>(&mut self, kind: Kind, h: &mut H) -> Result<(), Stop<H::Err>> {
         self.can_insert = false;
         match kind {
@@ -440,6 +451,7 @@ impl Tokenizer {
         }
     }
 
+    #[inline]
     fn structural<H: Handler>(&mut self, c: u8, h: &mut H) -> Result<(), Stop<H::Err>> {
         match c {
             b':' => {
@@ -485,6 +497,7 @@ impl Tokenizer {
         }
     }
 
+    #[inline]
     fn close<H: Handler>(&mut self, c: u8, h: &mut H) -> Result<(), Stop<H::Err>> {
         if self.tok_last == b',' {
             return self.fail(h, JsonError::TrailingComma);
@@ -511,6 +524,7 @@ impl Tokenizer {
     }
 
     /// A value may not stand where an object wants a key.
+    #[inline]
     fn ensure_hval<H: Handler>(&mut self, h: &mut H) -> Result<(), Stop<H::Err>> {
         let st = &self.stack[self.level];
         if st.nelem.is_multiple_of(2) && st.kind == Kind::Object {
@@ -519,6 +533,7 @@ impl Tokenizer {
         Ok(())
     }
 
+    #[inline]
     fn special_begin<H: Handler>(&mut self, c: u8, h: &mut H) -> Result<(), Stop<H::Err>> {
         if self.stack[self.level].kind == Kind::Special {
             return Ok(());
@@ -600,6 +615,11 @@ mod tests {
         assert_eq!(err("{\"a\":1 \"b\":2}"), Some("STRAY_TOKEN"));
         assert_eq!(err("x"), Some("SPECIAL_EXPECTED"));
         assert_eq!(err("[-01, \"\x15\"]"), None);
+        assert_eq!(err("[1.25e10, -0.5E-3, 2e+07]"), None);
+        assert_eq!(err("[1.2.3]"), Some("INVALID_NUMBER"));
+        assert_eq!(err("[1.5e]"), Some("INVALID_NUMBER"));
+        assert_eq!(err("[1.5e3-1]"), Some("INVALID_NUMBER"));
+        assert_eq!(err("[1e5e]"), Some("INVALID_NUMBER"));
         assert_eq!(err(&"[".repeat(20)), Some("LEVELS_EXCEEDED"));
         assert_eq!(err(&"[".repeat(19)), None);
     }

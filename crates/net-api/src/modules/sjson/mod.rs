@@ -4,8 +4,11 @@
 //! `sjson.encode(t[, opts])` and `sjson.encoder(t[, opts])` with `:read([n])`. The tokenizer
 //! (`jsonsl.rs`) is a port of the one the firmware uses, so the documents it takes and the error
 //! names it stops at are the board's; `decode.rs` and `encode.rs` build and print values by the
-//! firmware's rules (see there). Differences a script might notice are in docs/modules/sjson.md.
+//! firmware's rules (see there), `build.rs` makes a decoded document in one protected call per
+//! write when no `metatable` option watches the stores, and `store.rs` makes the stores one by
+//! one when one does. Differences a script might notice are in docs/modules/sjson.md.
 
+mod build;
 mod decode;
 mod encode;
 pub mod jsonsl;
@@ -21,8 +24,9 @@ use crate::handle_type;
 use crate::lauxlib::{Args, FwError, FwResult, arg_err, bind, fw_err, typename};
 use crate::modules::{module_table, register_methods};
 use crate::runtime::Runtime;
-use decode::Decoder;
+use decode::{Decoder, Fns};
 use encode::{Encoder, Numbers};
+use store::Storer;
 
 const DECODER: &str = "sjson.decoder";
 const ENCODER: &str = "sjson.encoder";
@@ -63,15 +67,15 @@ fn opts(a: &Args, n: usize) -> Option<Table> {
     }
 }
 
-fn new_decoder(lua: &Lua, opts: Option<Table>, protect: bool) -> FwResult<DecoderHandle> {
+fn new_decoder(lua: &Lua, opts: Option<Table>, fns: &Rc<Fns>) -> FwResult<DecoderHandle> {
+    let fns = fns.clone();
     let d = match opts {
         None => Decoder::new(
-            lua,
-            protect,
+            fns,
             Value::LightUserData(LightUserData(std::ptr::null_mut())),
             None,
             None,
-        )?,
+        ),
         Some(o) => {
             let null: Value = o.get("null")?;
             let metatable = match o.get::<Value>("metatable")? {
@@ -84,7 +88,7 @@ fn new_decoder(lua: &Lua, opts: Option<Table>, protect: bool) -> FwResult<Decode
                 }
                 _ => None,
             };
-            Decoder::new(lua, protect, null, metatable, path)?
+            Decoder::new(fns, null, metatable, path)
         }
     };
     Ok(DecoderHandle(Rc::new(RefCell::new(d))))
@@ -163,6 +167,12 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
     if fw < Firmware::V2_2 {
         return Ok(());
     }
+    let fns = Rc::new(Fns {
+        storer: Storer::new(lua, protect)?,
+        build: build::build_function(lua)?,
+        spare_ops: RefCell::default(),
+    });
+    let fns2 = fns.clone();
     register_methods(
         lua,
         DECODER,
@@ -212,7 +222,7 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
             (
                 "decode",
                 bind(lua, move |lua, a| {
-                    let d = new_decoder(lua, opts(&a, 2), protect)?;
+                    let d = new_decoder(lua, opts(&a, 2), &fns)?;
                     let s = a.check_bytes(lua, 1)?;
                     match write(lua, &d, &s.as_bytes())? {
                         Some(v) => Ok(v),
@@ -230,7 +240,7 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
             (
                 "decoder",
                 bind(lua, move |lua, a| {
-                    let d = new_decoder(lua, opts(&a, 1), protect)?;
+                    let d = new_decoder(lua, opts(&a, 1), &fns2)?;
                     Ok(lua.create_userdata(d)?)
                 })?,
             ),

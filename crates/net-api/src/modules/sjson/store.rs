@@ -1,12 +1,13 @@
 //! `t[k] = v` for the decoder, at the cost of one protected call at most.
 //!
-//! Most of a decode is storing strings and numbers into fresh tables. Through mlua each store
-//! on a device profile (where an allocation may fail) makes a C closure and a protected call, and
-//! each string becomes a reference first. Here a store is one `lua_pcall` of one C function made
-//! per decoder, which makes the key and value strings itself from bytes handed over in a
-//! thread-local, so a failed allocation is `not enough memory` as everywhere else. On the host
-//! profile nothing can fail short of the process running out, so the store is made directly, as
-//! mlua itself does there.
+//! Used when a `metatable` option makes every table's stores visible (otherwise `build.rs`
+//! makes the whole document in one call). Through mlua each store on a device profile (where an
+//! allocation may fail) makes a C closure and a protected call, and each string becomes a
+//! reference first. Here a store is one `lua_pcall` of one C function, made once per Lua state,
+//! which makes the key and value strings itself from bytes handed over in a thread-local, so a
+//! failed allocation is `not enough memory` as everywhere else. On the host profile nothing can
+//! fail short of the process running out, so the store is made directly, as mlua itself does
+//! there.
 
 use std::cell::Cell;
 use std::ffi::c_int;
