@@ -305,3 +305,30 @@ end)
         "23.45\t1002.3\t41.504\t1038.717\n9.64 300.00\n23.45\t1002.3\t80.004\n"
     );
 }
+
+#[test]
+fn a_tcs34725_over_a_strip_led_reads_the_colour_the_strip_shows() {
+    // The sensor sits over the second LED of the strip; the script lights it and reads it.
+    let board = "[[board.part]]\nkind = \"ws2812\"\nname = \"strip\"\npin = 4\nleds = 3\n\
+                 [[board.part]]\nkind = \"tcs34725\"\nover = \"strip:1\"\n";
+    let script = r#"
+ws2812.init()
+i2c.setup(0, 2, 1, i2c.FAST)
+tcs34725.setup()
+tcs34725.enable(function()
+  tcs34725.setGain(0)
+  tcs34725.setIntegrationTime(0xF6)
+  ws2812.write(string.char(0, 0, 0, 0, 200, 0, 0, 0, 0)) -- GRB: the second LED red
+  tmr.create():alarm(30, tmr.ALARM_SINGLE, function()
+    print(tcs34725.raw())
+    ws2812.write(string.char(0, 0, 0, 100, 0, 20, 0, 0, 0))
+    tmr.create():alarm(30, tmr.ALARM_SINGLE, function() print(tcs34725.raw()) end)
+  end)
+end)
+"#;
+    let f = Flash::new(&[("init.lua", script), ("nodemcu-sim.toml", board)]);
+    let r = f.run("init.lua", &["--virtual-time"]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    // 1× gain for 10 cycles counts value × 10 / 4; clear is the sum of the three.
+    assert_eq!(r.stdout, "500\t500\t0\t0\n300\t0\t250\t50\n");
+}

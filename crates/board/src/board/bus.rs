@@ -286,10 +286,15 @@ impl Board {
         }
     }
 
-    /// The colour LED `index` of the strip part `strip` shows now: the hook a strip part
-    /// answers through (none yet: the sensor reads dark).
-    pub fn strip_led(&self, _strip: &str, _index: usize) -> Option<[u8; 3]> {
-        None
+    /// The colour LED `index` of the strip part `strip` shows now (red, green, blue; a white
+    /// channel lights all three), or `None` for no such strip or LED: the sensor reads dark.
+    pub fn strip_led(&self, strip: &str, index: usize) -> Option<[u8; 3]> {
+        let [r, g, b, w] = self.strip(strip)?.rgb(index)?;
+        Some([
+            r.saturating_add(w),
+            g.saturating_add(w),
+            b.saturating_add(w),
+        ])
     }
 
     /// Drives an expander's pins as its registers say.
