@@ -87,6 +87,14 @@ impl Heap {
         }
     }
 
+    /// Host bytes Lua may still allocate before the device heap is full (`None`: no cap), for
+    /// bindings that build a large result off the Lua heap before handing it to Lua.
+    pub(crate) fn room(&self) -> Option<usize> {
+        let a = self.alloc.get()?;
+        let limit = a.limit();
+        (limit != 0).then(|| limit.saturating_sub(a.used()))
+    }
+
     /// Lua memory the script has taken since boot, in device bytes: what `collectgarbage("count")`
     /// reports (in KB) and `node.heap()` subtracts from the profile's heap.
     pub(crate) fn used_device(&self, lua: &Lua) -> usize {
