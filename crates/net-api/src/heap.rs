@@ -144,6 +144,41 @@ impl Heap {
     }
 }
 
+/// The room a binding has for a result it builds off the Lua heap before handing it to Lua (the
+/// whole result is then one Lua string): past it, Lua's `not enough memory`, before anything that
+/// large is built. The first time it runs short it collects garbage and looks again, as the
+/// firmware's emergency collector would before failing an allocation.
+pub(crate) struct Room<'a> {
+    lua: &'a Lua,
+    heap: &'a Heap,
+    left: Cell<usize>,
+    collected: Cell<bool>,
+}
+
+impl<'a> Room<'a> {
+    pub(crate) fn new(lua: &'a Lua, heap: &'a Heap) -> Self {
+        Room {
+            lua,
+            heap,
+            left: Cell::new(heap.room().unwrap_or(usize::MAX)),
+            collected: Cell::new(false),
+        }
+    }
+
+    /// True when a result of `len` bytes fits.
+    pub(crate) fn fits(&self, len: usize) -> bool {
+        if len <= self.left.get() {
+            return true;
+        }
+        if self.collected.replace(true) {
+            return false;
+        }
+        let _ = self.lua.gc_collect();
+        self.left.set(self.heap.room().unwrap_or(usize::MAX));
+        len <= self.left.get()
+    }
+}
+
 /// The address of the thread mlua runs Lua on (the main thread outside callbacks).
 fn current_thread(lua: &Lua) -> usize {
     lua.exec_raw_lua(|raw| raw.state() as usize)

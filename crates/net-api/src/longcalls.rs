@@ -31,6 +31,7 @@ use std::sync::OnceLock;
 use mlua::ffi;
 use mlua::{Function, Lua, LuaString, Table};
 
+use crate::heap::Room;
 use crate::lauxlib::{Args, FwError, FwResult, bind, fw_err};
 use crate::runtime::Runtime;
 
@@ -254,7 +255,7 @@ fn rep(lua: &Lua, rt: &Runtime, a: &Args) -> FwResult<LuaString> {
     let total = (s.len() as u128) * (n as u128) + (sep.len() as u128) * (n as u128 - 1);
     let out_of_memory = || FwError::Lua(mlua::Error::MemoryError(String::new()));
     let total = usize::try_from(total).map_err(|_| out_of_memory())?;
-    if rt.heap.room().is_some_and(|room| total > room) {
+    if !Room::new(lua, &rt.heap).fits(total) {
         return Err(out_of_memory());
     }
     let mut out = Vec::new();
