@@ -12,6 +12,8 @@
 //! - `string.rep` is written here: the arguments and errors of the build's Lua version, the
 //!   result built off the Lua heap, checked against the room the device heap has left before
 //!   anything is allocated (a failure is `not enough memory`, as Lua's own buffer would end).
+//!   The string is made as received data is (`StringMaker`): nothing but the string is allocated,
+//!   so a heap filled with `rep` in a loop fills to its last small block, as on a board.
 //!   Copies of an empty string (with an empty separator) give the empty string at once, where the
 //!   C loop would spin through every count.
 //! - `table.sort` with no comparator is Lua's own sort given a C comparator that compares as Lua's
@@ -243,14 +245,14 @@ fn rep(lua: &Lua, rt: &Runtime, a: &Args) -> FwResult<LuaString> {
     let (s, sep) = (s.as_bytes(), sep.as_ref().map(|s| s.as_bytes()));
     let sep: &[u8] = sep.as_deref().unwrap_or(b"");
     if n <= 0 {
-        return Ok(lua.create_string("")?);
+        return Ok(make_string(lua, rt, b"")?);
     }
     let unit = s.len() + sep.len();
     if LUA53 && unit as u64 > i32::MAX as u64 / n as u64 {
         return fw_err("resulting string too large");
     }
     if unit == 0 {
-        return Ok(lua.create_string("")?);
+        return Ok(make_string(lua, rt, b"")?);
     }
     let total = (s.len() as u128) * (n as u128) + (sep.len() as u128) * (n as u128 - 1);
     let out_of_memory = || FwError::Lua(mlua::Error::MemoryError(String::new()));
@@ -271,5 +273,14 @@ fn rep(lua: &Lua, rt: &Runtime, a: &Args) -> FwResult<LuaString> {
     }
     out.truncate(units);
     out.extend_from_slice(&s);
-    Ok(lua.create_string(&out)?)
+    Ok(make_string(lua, rt, &out)?)
+}
+
+/// A result string, made as received data is (`StringMaker`): nothing is allocated but the
+/// string (mlua's own protected path allocates helper closures first).
+pub(crate) fn make_string(lua: &Lua, rt: &Runtime, bytes: &[u8]) -> mlua::Result<LuaString> {
+    match rt.helpers.try_borrow().as_deref() {
+        Ok(Some(h)) => h.strings.make(lua, bytes),
+        _ => lua.create_string(bytes),
+    }
 }

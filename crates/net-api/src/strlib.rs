@@ -260,7 +260,7 @@ fn gsub(lua: &Lua, rt: &Runtime, a: &Args) -> FwResult<(LuaString, i64)> {
         }
     }
     put(&mut out, &src[at..], &room)?;
-    Ok((lua.create_string(&out)?, n))
+    Ok((crate::longcalls::make_string(lua, rt, &out)?, n))
 }
 
 /// Appends the replacement of the match `s..e` (`add_value`).
