@@ -148,3 +148,97 @@ fn tmr_delay_refuses_what_does_not_fit_32_bits_and_stops_at_the_time_limit() {
         );
     }
 }
+
+#[test]
+fn the_watchdog_stops_a_sort_whose_comparisons_run_inside_one_call() {
+    // Every comparison of the same 4 MB string runs through it: minutes of `strcmp` inside
+    // Lua's sort with no comparator, where no instruction hook runs.
+    let r = run_bounded(
+        "local s = ('a'):rep(4e6) local t = {} for i = 1, 20000 do t[i] = s end\n\
+         print('start')\n\
+         print(pcall(table.sort, t))\n",
+        &["--target", "host"],
+        WATCHDOG_BOUND,
+    );
+    assert_eq!(r.status, WATCHDOG_STATUS, "{r:?}");
+    assert_eq!(r.stdout, "start\n");
+    assert!(r.stderr.contains("watchdog reset"), "{}", r.stderr);
+}
+
+#[test]
+fn string_rep_of_nothing_ends_at_once_and_a_huge_one_fails_on_the_heap() {
+    // Lua's C loop would spin through every one of the 2^31 - 1 copies of nothing.
+    let r = run_bounded(
+        "print(#string.rep('', 2^31 - 1))\n\
+         print(pcall(string.rep, 'x', 2^31 - 1))\n\
+         print(('ab'):rep(3), ('ab'):rep(0), ('ab'):rep(-2), string.rep(5, 2))\n",
+        &["--timeout", "2000"],
+        Duration::from_secs(60),
+    );
+    assert_eq!(r.status, 0, "{r:?}");
+    assert_eq!(
+        r.stdout, "0\nfalse\tnot enough memory\nababab\t\t\t55\n",
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn sort_without_a_comparator_still_compares_as_lua_does() {
+    let r = run_bounded(
+        "local t = {5, 3, 1, 4, 2} table.sort(t) print(table.concat(t, ','))\n\
+         t = {'b', 'a', 'c'} table.sort(t, nil) print(table.concat(t, ','))\n\
+         local mt = {__lt = function(a, b) return a.v < b.v end}\n\
+         t = {} for i = 1, 10 do t[i] = setmetatable({v = i * 7 % 10}, mt) end\n\
+         table.sort(t) print(t[1].v, t[10].v)\n\
+         print(pcall(table.sort, {1, {}}))\n\
+         print(pcall(function() table.sort(nil) end))\n",
+        &[],
+        Duration::from_secs(60),
+    );
+    assert_eq!(r.status, 0, "{r:?}");
+    assert_eq!(
+        r.stdout,
+        "1,2,3,4,5\na,b,c\n0\t9\nfalse\tattempt to compare table with number\n\
+         false\tinit.lua:7: bad argument #1 to 'sort' (table expected, got nil)\n",
+        "{}",
+        r.stderr
+    );
+}
+
+#[cfg(feature = "lua53")]
+#[test]
+fn the_watchdog_stops_a_long_table_move_and_string_rep() {
+    for call in ["table.move({}, 1, 2^50, 2)", "string.rep('', 2^53, '')"] {
+        let r = run_bounded(
+            &format!("print('start')\nprint(pcall(function() return {call} end))\n"),
+            &[],
+            WATCHDOG_BOUND,
+        );
+        if call.starts_with("string") {
+            assert_eq!(r.stdout, "start\ntrue\t\n", "{call}: {r:?}");
+            continue;
+        }
+        assert_eq!(r.status, WATCHDOG_STATUS, "{call}: {r:?}");
+        assert_eq!(r.stdout, "start\n", "{call}");
+        assert!(r.stderr.contains("watchdog reset"), "{call}: {}", r.stderr);
+    }
+    // Lua's order and checks are kept.
+    let r = run_bounded(
+        "local big = {} for i = 1, 100000 do big[i] = i end\n\
+         table.move(big, 1, 99999, 2) print(big[1], big[2], big[100000], #big)\n\
+         big = {} for i = 1, 100000 do big[i] = i end\n\
+         table.move(big, 2, 100000, 1) print(big[1], big[99999], big[100000])\n\
+         print(pcall(table.move, 5, 1, 70000, 2))\n\
+         print(pcall(table.move, {}, 1, 70000, math.maxinteger))\n",
+        &["--target", "host"],
+        Duration::from_secs(60),
+    );
+    assert_eq!(
+        r.stdout,
+        "1\t1\t99999\t100000\n2\t100000\t100000\n\
+         false\tbad argument #1 to 'table.move' (table expected, got number)\n\
+         false\tbad argument #4 to 'table.move' (destination wrap around)\n",
+        "{r:?}"
+    );
+}

@@ -392,3 +392,40 @@ print("survived", calls)
         r.stderr
     );
 }
+
+#[test]
+fn a_replacement_repeated_past_the_heap_is_not_enough_memory_not_an_abort() {
+    // gsub builds its result off the Lua heap: 100 000 copies of a 50 KB replacement asked the
+    // host for gigabytes and aborted the process when it could not have them. On a device the
+    // heap's room ends it early; on the host the address space limit does.
+    let cases = [
+        (
+            "esp32",
+            "print(pcall(string.gsub, s, '.+', ('%0'):rep(50000)))\n\
+             print(pcall(string.gsub, s, '', s))\n\
+             print(pcall(string.gsub, s, '', function() return s end))\n\
+             print(pcall(string.rep, s, 1e4))\n",
+            4,
+        ),
+        (
+            "host",
+            "print(pcall(string.gsub, s, '.+', ('%0'):rep(50000)))\n",
+            1,
+        ),
+    ];
+    for (target, calls, n) in cases {
+        let script = format!(
+            "local s = ('a'):rep(100000)\n{calls}print((string.gsub('hello', 'l', '%0%0')))\n"
+        );
+        let flash = Flash::new(&[("init.lua", script.as_str())]);
+        let mut cmd = std::process::Command::new("sh");
+        cmd.arg("-c")
+            .arg("ulimit -v 1500000 && exec \"$0\" run --target \"$1\" \"$2\"")
+            .arg(crate::support::BIN)
+            .arg(target)
+            .arg(flash.file("init.lua"));
+        let r = crate::support::run_cmd(cmd, std::time::Duration::from_secs(60));
+        let expected = "false\tnot enough memory\n".repeat(n) + "hellllo\n";
+        assert_ran(&r, target, 0, &expected);
+    }
+}

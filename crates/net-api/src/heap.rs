@@ -88,6 +88,14 @@ impl Heap {
         }
     }
 
+    /// Host bytes Lua may still allocate before the device heap is full (`None`: no cap), for
+    /// bindings that build a large result off the Lua heap before handing it to Lua.
+    pub(crate) fn room(&self) -> Option<usize> {
+        let a = self.alloc.get()?;
+        let limit = a.limit();
+        (limit != 0).then(|| limit.saturating_sub(a.used()))
+    }
+
     /// Lua memory the script has taken since boot, in device bytes: what `collectgarbage("count")`
     /// reports (in KB) and `node.heap()` subtracts from the profile's heap.
     pub(crate) fn used_device(&self, lua: &Lua) -> usize {
@@ -134,6 +142,41 @@ impl Heap {
         if self.alloc.get().is_some() {
             self.above.set(self.above.get() + grown);
         }
+    }
+}
+
+/// The room a binding has for a result it builds off the Lua heap before handing it to Lua (the
+/// whole result is then one Lua string): past it, Lua's `not enough memory`, before anything that
+/// large is built. The first time it runs short it collects garbage and looks again, as the
+/// firmware's emergency collector would before failing an allocation.
+pub(crate) struct Room<'a> {
+    lua: &'a Lua,
+    heap: &'a Heap,
+    left: Cell<usize>,
+    collected: Cell<bool>,
+}
+
+impl<'a> Room<'a> {
+    pub(crate) fn new(lua: &'a Lua, heap: &'a Heap) -> Self {
+        Room {
+            lua,
+            heap,
+            left: Cell::new(heap.room().unwrap_or(usize::MAX)),
+            collected: Cell::new(false),
+        }
+    }
+
+    /// True when a result of `len` bytes fits.
+    pub(crate) fn fits(&self, len: usize) -> bool {
+        if len <= self.left.get() {
+            return true;
+        }
+        if self.collected.replace(true) {
+            return false;
+        }
+        let _ = self.lua.gc_collect();
+        self.left.set(self.heap.room().unwrap_or(usize::MAX));
+        len <= self.left.get()
     }
 }
 

@@ -20,6 +20,7 @@ pub mod device;
 mod event_loop;
 pub mod heap;
 pub mod lauxlib;
+mod longcalls;
 pub mod modules;
 pub mod mqtt;
 pub mod net;

@@ -91,6 +91,7 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
     )?;
     g.set("dofile", dofile(lua, rt)?)?;
     crate::strlib::install(lua, rt)?;
+    crate::longcalls::install(lua, rt)?;
     if rt.cfg.target.is_device() {
         g.set("collectgarbage", collectgarbage(lua, rt)?)?;
     }

@@ -14,7 +14,8 @@ use std::rc::Rc;
 
 use mlua::{Function, Lua, LuaString, MultiValue, Table, Value};
 
-use crate::lauxlib::{Args, FwResult, arg_err, bind, call_lua, fw_err, typename};
+use crate::heap::Room;
+use crate::lauxlib::{Args, FwError, FwResult, arg_err, bind, call_lua, fw_err, typename};
 use crate::runtime::Runtime;
 use pattern::{Capture, Matcher, PatResult, SPECIALS};
 
@@ -226,24 +227,30 @@ fn gsub(lua: &Lua, rt: &Runtime, a: &Args) -> FwResult<(LuaString, i64)> {
     let tick = || crate::watchdog::check(rt);
     let mut m = Matcher::new(&src, pat, &tick);
     let (mut out, mut at, mut n, mut last) = (Vec::new(), 0usize, 0i64, None::<usize>);
+    let room = Room::new(lua, &rt.heap);
     while n < max {
         let e = m.try_at(at).or_else(fw_err)?;
         match e {
             Some(e) if !(LUA53 && last == Some(e)) => {
                 n += 1;
-                add_value(lua, &m, &mut out, at, e, &repl, repl_text.as_ref())?;
+                add_value(lua, &m, &mut out, (at, e), &repl, repl_text.as_ref(), &room)?;
+                // Replacements can be long where matches are cheap: the matcher's own ticks
+                // come too seldom.
+                if n % 256 == 0 {
+                    tick();
+                }
                 if LUA53 || e > at {
                     at = e;
                     last = Some(e);
                 } else if at < src.len() {
-                    out.push(src[at]);
+                    put(&mut out, &src[at..=at], &room)?;
                     at += 1;
                 } else {
                     break;
                 }
             }
             _ if at < src.len() => {
-                out.push(src[at]);
+                put(&mut out, &src[at..=at], &room)?;
                 at += 1;
             }
             _ => break,
@@ -252,8 +259,8 @@ fn gsub(lua: &Lua, rt: &Runtime, a: &Args) -> FwResult<(LuaString, i64)> {
             break;
         }
     }
-    out.extend_from_slice(&src[at..]);
-    Ok((lua.create_string(&out)?, n))
+    put(&mut out, &src[at..], &room)?;
+    Ok((crate::longcalls::make_string(lua, rt, &out)?, n))
 }
 
 /// Appends the replacement of the match `s..e` (`add_value`).
@@ -261,10 +268,10 @@ fn add_value(
     lua: &Lua,
     m: &Matcher,
     out: &mut Vec<u8>,
-    s: usize,
-    e: usize,
+    (s, e): (usize, usize),
     repl: &Value,
     text: Option<&LuaString>,
+    room: &Room,
 ) -> FwResult<()> {
     let value = match repl {
         Value::Function(f) => {
@@ -277,15 +284,15 @@ fn add_value(
         }
         _ => {
             let text = text.map(|t| t.as_bytes().to_vec()).unwrap_or_default();
-            return add_s(m, out, s, e, &text);
+            return add_s(m, out, s, e, &text, room);
         }
     };
     match value {
-        Value::Nil | Value::Boolean(false) => out.extend_from_slice(&m.src[s..e]),
-        Value::String(v) => out.extend_from_slice(&v.as_bytes()),
+        Value::Nil | Value::Boolean(false) => put(out, &m.src[s..e], room)?,
+        Value::String(v) => put(out, &v.as_bytes(), room)?,
         v @ (Value::Integer(_) | Value::Number(_)) => {
             if let Some(t) = lua.coerce_string(v)? {
-                out.extend_from_slice(&t.as_bytes());
+                put(out, &t.as_bytes(), room)?;
             }
         }
         v => return fw_err(format!("invalid replacement value (a {})", typename(&v))),
@@ -293,28 +300,51 @@ fn add_value(
     Ok(())
 }
 
+/// Appends `bytes` to a result being built off the Lua heap: past the device heap's [`Room`] or
+/// past what the host can give, Lua's `not enough memory`, before the bytes are
+/// copied (a replacement repeated once per match can ask for far more than the heap holds).
+fn put(out: &mut Vec<u8>, bytes: &[u8], room: &Room) -> FwResult<()> {
+    if !room.fits(out.len().saturating_add(bytes.len())) || out.try_reserve(bytes.len()).is_err() {
+        return Err(FwError::Lua(mlua::Error::MemoryError(String::new())));
+    }
+    out.extend_from_slice(bytes);
+    Ok(())
+}
+
 /// A replacement string: `%0`-`%9` are the match and its captures, `%%` a percent sign.
-fn add_s(m: &Matcher, out: &mut Vec<u8>, s: usize, e: usize, text: &[u8]) -> FwResult<()> {
+fn add_s(
+    m: &Matcher,
+    out: &mut Vec<u8>,
+    s: usize,
+    e: usize,
+    text: &[u8],
+    room: &Room,
+) -> FwResult<()> {
     let mut i = 0;
     while i < text.len() {
-        let c = text[i];
-        i += 1;
-        if c != b'%' {
-            out.push(c);
+        if text[i] != b'%' {
+            // The literal run up to the next `%`, in one piece.
+            let run = text[i..]
+                .iter()
+                .position(|&c| c == b'%')
+                .unwrap_or(text.len() - i);
+            put(out, &text[i..i + run], room)?;
+            i += run;
             continue;
         }
+        i += 1;
         let d = text.get(i).copied().unwrap_or(0);
         i += 1;
         match d {
-            b'0' => out.extend_from_slice(&m.src[s..e]),
+            b'0' => put(out, &m.src[s..e], room)?,
             b'1'..=b'9' => match m.capture((d - b'1') as usize, s, e).or_else(fw_err)? {
-                Capture::Str(c) => out.extend_from_slice(c),
-                Capture::Pos(p) => out.extend_from_slice(p.to_string().as_bytes()),
+                Capture::Str(c) => put(out, c, room)?,
+                Capture::Pos(p) => put(out, p.to_string().as_bytes(), room)?,
             },
-            b'%' => out.push(b'%'),
+            b'%' => put(out, b"%", room)?,
             _ if LUA53 => return fw_err("invalid use of '%' in replacement string"),
             // 5.1 keeps the character (a `%` at the very end adds its terminating zero).
-            _ => out.push(d),
+            _ => put(out, &[d], room)?,
         }
     }
     Ok(())

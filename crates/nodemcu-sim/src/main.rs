@@ -18,6 +18,8 @@ mod testrun;
 use clap::Parser;
 
 /// See the dependency's note in Cargo.toml: short-lived blocks, many of them, per request.
+/// (Off with the `system-alloc` feature, for memory checkers.)
+#[cfg(not(feature = "system-alloc"))]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

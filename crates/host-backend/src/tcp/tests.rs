@@ -265,15 +265,17 @@ fn accepted_connections_have_nagle_off() {
     local(async {
         let l = listen("127.0.0.1:0".parse().unwrap()).unwrap();
         let addr: SocketAddr = l.local_addr().unwrap();
-        let accepted: Rc<RefCell<Vec<TcpStream>>> = Rc::default();
-        let a = accepted.clone();
-        let _server =
-            Server::start(l, Slots::new(None), move |s, _, _| a.borrow_mut().push(s)).unwrap();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let _server = Server::start(l, Slots::new(None), move |s, _, _| {
+            let _ = tx.send(s);
+        })
+        .unwrap();
         let _client = TcpStream::connect(addr).await.unwrap();
-        while accepted.borrow().is_empty() {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        assert!(accepted.borrow()[0].nodelay().unwrap());
+        let accepted = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("accepted in time")
+            .expect("server open");
+        assert!(accepted.nodelay().unwrap());
     });
 }
 
@@ -284,18 +286,29 @@ fn slots_keep_extra_clients_in_the_backlog_until_one_closes() {
         let addr: SocketAddr = l.local_addr().unwrap();
         let accepted: Rc<RefCell<Vec<(TcpStream, Slot)>>> = Rc::default();
         let a = accepted.clone();
+        let (tx, mut rx) = mpsc::unbounded_channel();
         let mut server = Server::start(l, Slots::new(Some(2)), move |s, _, slot| {
-            a.borrow_mut().push((s, slot))
+            a.borrow_mut().push((s, slot));
+            let _ = tx.send(());
         })
         .unwrap();
         let mut clients = Vec::new();
         for _ in 0..3 {
             clients.push(TcpStream::connect(addr).await.unwrap());
         }
+        let accept = async |rx: &mut mpsc::UnboundedReceiver<()>| {
+            tokio::time::timeout(Duration::from_secs(10), rx.recv())
+                .await
+                .expect("accepted in time")
+        };
+        accept(&mut rx).await;
+        accept(&mut rx).await;
+        // The third client waits in the backlog: nothing is accepted while both slots are held
+        // (an absence, so only a wait can show it).
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert_eq!(accepted.borrow().len(), 2);
         accepted.borrow_mut().remove(0);
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        accept(&mut rx).await;
         assert_eq!(accepted.borrow().len(), 2);
         server.close();
         tokio::task::yield_now().await;
