@@ -2,6 +2,7 @@
 //!
 //! - `tls/cert.rs`: `tls.cert.verify` / `tls.cert.auth`, the per-boot certificate state, and the
 //!   client setup each connection is made with.
+//! - `tls/dial.rs`: the plain or TLS stream that `mqtt` and `websocket` clients connect over.
 //! - `tls/socket.rs`: the `tls.socket` handle (`connect`, `send`, `on`, ...), which rides on the
 //!   TCP stream layer and `host_backend::tls` for the handshake.
 //!
@@ -18,6 +19,7 @@ use crate::modules::module_table;
 use crate::runtime::Runtime;
 
 pub mod cert;
+pub(crate) mod dial;
 mod link;
 mod socket;
 

@@ -24,16 +24,13 @@ use std::time::Duration;
 use host_backend::mqtt::{Event as MqttEvent, Output, fail};
 use host_backend::stream::{Close, Conn, Event, Options};
 use mlua::Lua;
-use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::socket::{ClientState, Phase};
 use crate::runtime::Runtime;
+pub(crate) use crate::tls::dial::Link;
+use crate::tls::dial::dial;
 
 /// Any byte stream to the broker.
-pub(crate) trait Stream: AsyncRead + AsyncWrite + Unpin {}
-impl<T: AsyncRead + AsyncWrite + Unpin> Stream for T {}
-
-pub(crate) type Link = Conn<Box<dyn Stream>>;
 
 type Shared = Rc<RefCell<ClientState>>;
 
@@ -64,14 +61,14 @@ pub(crate) fn resolved(
         (st.generation, st.port, st.secure)
     };
     let addr = SocketAddr::new(IpAddr::V4(ip), port);
-    let connecting: std::pin::Pin<Box<dyn std::future::Future<Output = _>>> = if secure {
+    let tls = if secure {
         // The script's certificate functions run here and may close this very client.
         let config = crate::tls::client_config(lua, rt);
         if s.borrow().generation != generation {
             return Ok(());
         }
-        let config = match config {
-            Ok(c) => c,
+        match config {
+            Ok(c) => Some((c, host_backend::tls::server_name(host, IpAddr::V4(ip)))),
             Err(why) => {
                 rt.diag(&format!("mqtt: cannot connect to {host}:{port}: {why}"));
                 let (r, w) = (rt.clone(), Rc::downgrade(s));
@@ -80,30 +77,11 @@ pub(crate) fn resolved(
                 }));
                 return Ok(());
             }
-        };
-        let name = host_backend::tls::server_name(host, IpAddr::V4(ip));
-        let diag = Rc::downgrade(rt);
-        Box::pin(async move {
-            let tcp = host_backend::tcp::connect(addr).await?;
-            match host_backend::tls::handshake(config, name, tcp).await {
-                Ok(t) => Ok(Box::new(t) as Box<dyn Stream>),
-                Err(f) => {
-                    if let Some(rt) = diag.upgrade() {
-                        rt.diag(&format!(
-                            "mqtt: TLS handshake with {addr} failed: {}",
-                            f.detail
-                        ));
-                    }
-                    Err(Close::Reset)
-                }
-            }
-        })
+        }
     } else {
-        Box::pin(async move {
-            let tcp = host_backend::tcp::connect(addr).await?;
-            Ok(Box::new(tcp) as Box<dyn Stream>)
-        })
+        None
     };
+    let connecting = dial(rt, "mqtt", addr, tls, || {});
     let opts = Options {
         chunk: rt.cfg.target.rx_chunk(),
         handover: Some(rt.handover.clone()),

@@ -25,16 +25,13 @@ use host_backend::websocket::{
     CONNECT_TIMEOUT_MS, FORCE_CLOSE_TIMEOUT_MS, Output, PING_INTERVAL_MS, status,
 };
 use mlua::Lua;
-use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::client::{CLOSED, CONNECTING, ClientState, OPEN};
 use crate::runtime::Runtime;
+pub(crate) use crate::tls::dial::Link;
+use crate::tls::dial::dial;
 
 /// Any byte stream to the server.
-pub(crate) trait Stream: AsyncRead + AsyncWrite + Unpin {}
-impl<T: AsyncRead + AsyncWrite + Unpin> Stream for T {}
-
-pub(crate) type Link = Conn<Box<dyn Stream>>;
 
 type Shared = Rc<RefCell<ClientState>>;
 
@@ -84,14 +81,14 @@ pub(crate) fn resolved(
     );
     let addr = SocketAddr::new(IpAddr::V4(ip), target.port);
     let host = target.host.clone();
-    let connecting: std::pin::Pin<Box<dyn std::future::Future<Output = _>>> = if target.secure {
+    let tls = if target.secure {
         // The script's certificate functions run here and may close this very client.
         let config = crate::tls::client_config(lua, rt);
         if s.borrow().generation != generation {
             return Ok(());
         }
-        let config = match config {
-            Ok(c) => c,
+        match config {
+            Ok(c) => Some((c, host_backend::tls::server_name(&host, IpAddr::V4(ip)))),
             Err(why) => {
                 rt.diag(&format!(
                     "websocket: cannot connect to {host}:{}: {why}",
@@ -100,38 +97,20 @@ pub(crate) fn resolved(
                 s.borrow_mut().known = ESPCONN_HANDSHAKE + status::CONN_ERROR_BASE;
                 return disconnected(lua, rt, s);
             }
-        };
-        let name = host_backend::tls::server_name(&host, IpAddr::V4(ip));
-        let diag = Rc::downgrade(rt);
-        let (w, sink) = (Rc::downgrade(s), rt.event_sink());
-        Box::pin(async move {
-            let tcp = host_backend::tcp::connect(addr).await?;
-            match host_backend::tls::handshake(config, name, tcp).await {
-                Ok(t) => Ok(Box::new(t) as Box<dyn Stream>),
-                Err(f) => {
-                    if let Some(rt) = diag.upgrade() {
-                        rt.diag(&format!(
-                            "websocket: TLS handshake with {addr} failed: {}",
-                            f.detail
-                        ));
-                    }
-                    // The connection's own end (a reset) follows this job and keeps its status.
-                    sink.push(Box::new(move |_| {
-                        if let Some(s) = upgrade(&w, generation) {
-                            s.borrow_mut().known = ESPCONN_HANDSHAKE + status::CONN_ERROR_BASE;
-                        }
-                        Ok(())
-                    }));
-                    Err(Close::Reset)
-                }
-            }
-        })
+        }
     } else {
-        Box::pin(async move {
-            let tcp = host_backend::tcp::connect(addr).await?;
-            Ok(Box::new(tcp) as Box<dyn Stream>)
-        })
+        None
     };
+    let (w, sink) = (Rc::downgrade(s), rt.event_sink());
+    // The connection's own end (a reset) follows this job and keeps its status.
+    let connecting = dial(rt, "websocket", addr, tls, move || {
+        sink.push(Box::new(move |_| {
+            if let Some(s) = upgrade(&w, generation) {
+                s.borrow_mut().known = ESPCONN_HANDSHAKE + status::CONN_ERROR_BASE;
+            }
+            Ok(())
+        }));
+    });
     let opts = Options {
         chunk: rt.cfg.target.rx_chunk(),
         handover: Some(rt.handover.clone()),
