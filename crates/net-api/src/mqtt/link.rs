@@ -22,7 +22,7 @@ use std::rc::{Rc, Weak};
 use std::time::Duration;
 
 use host_backend::mqtt::{Event as MqttEvent, Output, fail};
-use host_backend::stream::{Close, Conn, Event, Options};
+use host_backend::stream::{Close, Event};
 use mlua::Lua;
 
 use super::socket::{ClientState, Phase};
@@ -81,21 +81,14 @@ pub(crate) fn resolved(
     } else {
         None
     };
-    let connecting = dial(rt, "mqtt", addr, tls, || {});
-    let opts = Options {
-        chunk: rt.cfg.target.rx_chunk(),
-        handover: Some(rt.handover.clone()),
-        ..Options::default()
-    };
     let (r, w) = (rt.clone(), Rc::downgrade(s));
-    let sink = rt.event_sink();
-    let link = Conn::connect(
-        connecting,
-        opts,
-        Box::new(move |ev| {
-            let (r, w) = (r.clone(), w.clone());
-            sink.push(Box::new(move |lua| conn_event(lua, &r, &w, generation, ev)));
-        }),
+    let link = dial(
+        rt,
+        "mqtt",
+        addr,
+        tls,
+        || {},
+        move |lua, ev| conn_event(lua, &r, &w, generation, ev),
     );
     s.borrow_mut().link = Some(link);
     Ok(())

@@ -20,7 +20,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::rc::{Rc, Weak};
 use std::time::Duration;
 
-use host_backend::stream::{Close, Conn, Event, Options};
+use host_backend::stream::{Close, Event};
 use host_backend::websocket::{
     CONNECT_TIMEOUT_MS, FORCE_CLOSE_TIMEOUT_MS, Output, PING_INTERVAL_MS, status,
 };
@@ -103,29 +103,18 @@ pub(crate) fn resolved(
     };
     let (w, sink) = (Rc::downgrade(s), rt.event_sink());
     // The connection's own end (a reset) follows this job and keeps its status.
-    let connecting = dial(rt, "websocket", addr, tls, move || {
+    let failed = move || {
         sink.push(Box::new(move |_| {
             if let Some(s) = upgrade(&w, generation) {
                 s.borrow_mut().known = ESPCONN_HANDSHAKE + status::CONN_ERROR_BASE;
             }
             Ok(())
         }));
-    });
-    let opts = Options {
-        chunk: rt.cfg.target.rx_chunk(),
-        handover: Some(rt.handover.clone()),
-        ..Options::default()
     };
-    let (r, w) = (rt.clone(), Rc::downgrade(s));
-    let sink = rt.event_sink();
-    let link = Conn::connect(
-        connecting,
-        opts,
-        Box::new(move |ev| {
-            let (r, w) = (r.clone(), w.clone());
-            sink.push(Box::new(move |lua| conn_event(lua, &r, &w, generation, ev)));
-        }),
-    );
+    let (r, weak) = (rt.clone(), Rc::downgrade(s));
+    let link = dial(rt, "websocket", addr, tls, failed, move |lua, ev| {
+        conn_event(lua, &r, &weak, generation, ev)
+    });
     s.borrow_mut().link = Some(link);
     Ok(())
 }
