@@ -4,6 +4,7 @@
 
 #![cfg(unix)]
 
+use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -313,4 +314,54 @@ fn nodemcuload_writes_reads_lists_runs_renames_deletes_and_formats() {
     nodemcuload(&dev, &["--restart"], b"");
     nodemcuload(&dev, &["--format"], b"");
     assert!(!dev.flash.file("init.lua").exists());
+}
+
+/// One tool's session on the pty at `link`: opens it, sends `input`, reads until the output
+/// holds `until`, then closes it, as a tool that exits does. The output seen.
+fn session(
+    child: &mut std::process::Child,
+    link: &std::path::Path,
+    input: &[u8],
+    until: &str,
+) -> String {
+    let mut tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(link)
+        .unwrap();
+    let mut reader = tty.try_clone().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let want = until.to_string();
+    let thread = std::thread::spawn(move || {
+        let (mut seen, mut buf) = (Vec::new(), [0u8; 4096]);
+        while let Ok(n) = reader.read(&mut buf) {
+            seen.extend_from_slice(&buf[..n]);
+            if n == 0 || String::from_utf8_lossy(&seen).contains(&want) {
+                break;
+            }
+        }
+        let _ = tx.send(String::from_utf8_lossy(&seen).into_owned());
+    });
+    tty.write_all(input).unwrap();
+    drop(tty);
+    let seen = rx
+        .recv_timeout(Duration::from_secs(10))
+        .unwrap_or_else(|_| {
+            let _ = child.kill(); // unblocks the reader
+            panic!("no {until:?} on the port");
+        });
+    thread.join().unwrap();
+    seen
+}
+
+#[test]
+fn a_tool_opening_the_port_finds_the_interpreter_ready() {
+    // The first tool leaves an unfinished chunk (`undefined` waits for its `=`) and half a line;
+    // the next one to open the port starts at a clean interpreter.
+    let mut dev = PtyDevice::start(&[]);
+    let link = dev.link.clone();
+    let first = session(&mut dev.child, &link, b"undefined\r\nprint('ha", ">> ");
+    assert!(first.contains(">> "), "{first:?}");
+    let next = session(&mut dev.child, &link, b"print('fresh')\r\n", "fresh\r\n");
+    assert!(!next.contains("expected"), "{next:?}");
 }
