@@ -30,8 +30,6 @@ use crate::runtime::Runtime;
 pub(crate) use crate::tls::dial::Link;
 use crate::tls::dial::dial;
 
-/// Any byte stream to the broker.
-
 type Shared = Rc<RefCell<ClientState>>;
 
 /// How long a legacy (2.x) auto-reconnecting client waits between attempts.

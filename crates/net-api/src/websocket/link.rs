@@ -31,8 +31,6 @@ use crate::runtime::Runtime;
 pub(crate) use crate::tls::dial::Link;
 use crate::tls::dial::dial;
 
-/// Any byte stream to the server.
-
 type Shared = Rc<RefCell<ClientState>>;
 
 /// `ESPCONN_HANDSHAKE`: the error a failed TLS handshake reports.
