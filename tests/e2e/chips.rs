@@ -137,6 +137,67 @@ end)
 }
 
 #[test]
+fn the_firmwares_ds3231_driver_reads_and_sets_the_clock() {
+    // The driver starts with `require("bit")` and `require("i2c")`: built-in modules, which the
+    // firmware's `require` answers before it looks on the flash.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let driver = std::fs::read_to_string(root.join("fixtures/drivers/ds3231.lua")).expect("driver");
+    let board = "[[board.part]]\nkind = \"ds3231\"\nstart = \"2026-12-31 23:59:58\"\n";
+    let script = r#"
+i2c.setup(0, 2, 1, i2c.SLOW)
+local ds3231 = require("ds3231")
+local function show(...)
+  local t = {}
+  for i, v in ipairs({...}) do t[i] = string.format("%d", v) end
+  print(table.concat(t, " "))
+end
+show(ds3231.getTime())
+tmr.create():alarm(3000, tmr.ALARM_SINGLE, function()
+  show(ds3231.getTime())
+  ds3231.setTime(30, 15, 12, 2, 29, 2, 28)
+  show(ds3231.getTime())
+end)
+"#;
+    let f = Flash::new(&[
+        ("init.lua", script),
+        ("ds3231.lua", &driver),
+        ("nodemcu-sim.toml", board),
+    ]);
+    let r = f.run("init.lua", &["--virtual-time"]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    // second minute hour day date month year
+    assert_eq!(
+        r.stdout,
+        "58 59 23 5 31 12 26\n1 0 0 6 1 1 27\n30 15 12 2 29 2 28\n"
+    );
+}
+
+#[test]
+fn require_answers_with_a_built_in_module_unless_the_flash_has_one_of_the_name() {
+    // 5.1's require also takes any global table of the name, 5.3's only the modules the
+    // firmware was built with. A flash file wins (a board built without that C module).
+    let script = r#"
+print(require("bit") == bit, require("i2c") == i2c, require("string") == string)
+print(require("bme280"))
+cfg = { x = 1 }
+print(pcall(require, "cfg"))
+"#;
+    let f = Flash::new(&[
+        ("init.lua", script),
+        ("bme280.lua", "return 'the flash file'"),
+    ]);
+    let r = f.run("init.lua", &[]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    let cfg = if cfg!(feature = "lua53") {
+        "false\tmodule 'cfg' not found:"
+    } else {
+        "true\ttable: "
+    };
+    let want = format!("true\ttrue\ttrue\nthe flash file\n{cfg}");
+    assert!(r.stdout.starts_with(&want), "{}", r.stdout);
+}
+
+#[test]
 fn the_bme280_c_module_reads_the_part_over_the_bus() {
     let board = "[[board.part]]\nkind = \"bme280\"\naddress = 0x77\ntemperature = 23.45\nhumidity = 41.5\npressure = 1002.3\n";
     let script = r#"

@@ -93,6 +93,7 @@ impl Device {
             lua.set_app_data(rt.clone());
             crate::stdlib::install(&lua, &rt)?;
             crate::modules::install(&lua, &rt, reset)?;
+            crate::stdlib::seal_rom(&lua)?;
             crate::watchdog::install(&lua, &rt)?;
             lauxlib::seal_bindings(&lua);
             Ok(())

@@ -307,14 +307,56 @@ fn install_require(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
         }
         Ok(Value::String(lua.create_string(tried)?))
     })?;
-    // preload stays first; the flash searcher replaces the file and C searchers.
+    // preload stays first; the flash searcher replaces the file and C searchers; the built-in
+    // modules come last.
     let preload = loaders.get::<Value>(1)?;
     for i in (1..=loaders.raw_len()).rev() {
         loaders.raw_remove(i)?;
     }
     loaders.raw_set(1, preload)?;
     loaders.raw_set(2, searcher)?;
+    loaders.raw_set(3, rom_loader(lua)?)?;
     Ok(())
+}
+
+/// Where the firmware's 5.3 `require` finds its built-in modules (its `ROM` table): the global
+/// tables at the end of boot, recorded by [`seal_rom`].
+const ROM: &str = "nodemcu-sim.rom";
+
+/// The firmware's `require` answers with a built-in module, so `require "bit"` is `bit`. Its Lua
+/// 5.1 takes any global table of the name (the modules are read-only tables among the globals
+/// there); its 5.3 looks in `ROM`, the modules it was built with. The firmware asks before any
+/// loader; here a flash file of the name wins, because the simulator has every module built in
+/// and a project ships a Lua module (`bme280.lua`) only for a build without the C one.
+fn rom_loader(lua: &Lua) -> mlua::Result<Function> {
+    lua.create_function(|lua, name: mlua::LuaString| {
+        let found: Value = if cfg!(feature = "lua53") {
+            match lua.named_registry_value::<Option<Table>>(ROM)? {
+                Some(rom) => rom.raw_get(name)?,
+                None => Value::Nil,
+            }
+        } else {
+            lua.globals().get(name)?
+        };
+        match found {
+            Value::Table(t) => Ok(Value::Function(
+                lua.create_function(move |_, ()| Ok(t.clone()))?,
+            )),
+            _ => Ok(Value::Nil),
+        }
+    })
+}
+
+/// Records the modules booted (every global table now) as the firmware's `ROM`.
+pub(crate) fn seal_rom(lua: &Lua) -> mlua::Result<()> {
+    let rom = lua.create_table()?;
+    for pair in lua.globals().pairs::<Value, Value>() {
+        let (k, v) = pair?;
+        if let (Value::String(_), Value::Table(_)) = (&k, &v) {
+            rom.raw_set(k, v)?;
+        }
+    }
+    lua.set_named_registry_value(ROM, rom)
 }
 
 /// `collectgarbage` whose `"count"` is the device heap's figure: the KB the script's data takes
