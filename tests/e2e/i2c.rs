@@ -212,3 +212,26 @@ print("end")
          false\tinit.lua:28: not enough or wrong arg types for i2c.write\nend\ncb\t96\ttrue\n"
     );
 }
+
+#[test]
+fn the_rigs_second_device_has_its_strip_dht_and_two_ds18b20s() {
+    // DUT 1 of the firmware's rig: three WS2812s on D4, a DHT on D6, two DS18B20s on D5.
+    let script = r#"
+print(dht.read(6))
+ow.setup(5)
+ow.reset_search(5)
+local n = 0
+while ow.search(5) do n = n + 1 end
+print("ds18b20s", n)
+ws2812.init()
+ws2812.write(string.char(1, 2, 3, 4, 5, 6, 7, 8, 9))
+print(require("nodemcu-sim").led("ws2812", 3))
+"#;
+    let f = Flash::new(&[
+        ("init.lua", script),
+        ("nodemcu-sim.toml", "board = \"test-harness-dut1\"\n"),
+    ]);
+    let r = f.run("init.lua", &["--virtual-time"]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "0\t20\t50\t0\t0\nds18b20s\t2\n8\t7\t9\n");
+}

@@ -180,6 +180,9 @@ impl Board {
         match spec {
             BoardSpec::Parts(p) => Board::new(chip, &p.part),
             BoardSpec::Named(n) if n == harness::NAME => Board::new(chip, &harness::parts(chip)),
+            BoardSpec::Named(n) if n == harness::DUT1 => {
+                Board::new(chip, &harness::dut1_parts(chip))
+            }
             BoardSpec::Named(n) => Err(format!("no ready board is named \"{n}\"")),
         }
     }

@@ -5,14 +5,20 @@
 //! pin 7 GPIO 15 (D8) through 4K7; and the TCS34725 that sits over the last LED of the WS2812
 //! strip. The expander's pins are board pins 100 (GPA0) to 115 (GPB7).
 //!
-//! The rig's DHT, DS18B20s and three-LED WS2812 strip hang off DUT 1; the parts for them join
-//! this list where marked once the board has those kinds.
+//! The rig's DHT, DS18B20s and three-LED WS2812 strip hang off DUT 1: `board =
+//! "test-harness-dut1"` is that device, with the strip on D4, the DHT on D6 and two DS18B20s
+//! (one powered, one parasite) on D5. The colour sensor over the strip's last LED is on DUT 0's
+//! bus, so from either device alone it reads dark, as one board of the rig does.
 
 use crate::board::Chip;
 use crate::chips::{Mcp23017Spec, Tcs34725Spec};
+use crate::dht::DhtSpec;
+use crate::onewire::Ds18b20Spec;
 use crate::spec::{AdcResistorSpec, PartSpec, ResistorSpec};
+use crate::strip::StripSpec;
 
 pub(super) const NAME: &str = "test-harness";
+pub(super) const DUT1: &str = "test-harness-dut1";
 
 /// GPB0: the expander's pin numbers start at 100 (GPA0).
 const GPB: u8 = 108;
@@ -55,7 +61,37 @@ pub(super) fn parts(_chip: Chip) -> Vec<PartSpec> {
             over: Some("ws2812:2".into()),
             readings: Vec::new(),
         }),
-        // Slots for DUT 1's parts: the DHT on D6, the DS18B20s on D5, the WS2812 strip
-        // ("ws2812", three LEDs) on D4.
+    ]
+}
+
+/// DUT 1's parts: the strip on D4, the DHT on D6, the DS18B20s on D5.
+pub(super) fn dut1_parts(_chip: Chip) -> Vec<PartSpec> {
+    let ds18b20 = |name: &str, parasite: bool| {
+        PartSpec::Ds18b20(Ds18b20Spec {
+            pin: 5,
+            name: Some(name.into()),
+            rom: None,
+            temperature: None,
+            temperatures: Vec::new(),
+            parasite,
+        })
+    };
+    vec![
+        PartSpec::Ws2812(StripSpec {
+            pin: 4,
+            name: Some("ws2812".into()),
+            leds: 3,
+            channels: 3,
+        }),
+        PartSpec::Dht22(DhtSpec {
+            pin: 6,
+            name: Some("dht".into()),
+            temperature: None,
+            temperatures: Vec::new(),
+            humidity: None,
+            humidities: Vec::new(),
+        }),
+        ds18b20("ds18b20", false),
+        ds18b20("ds18b20-parasite", true),
     ]
 }
