@@ -588,7 +588,7 @@ fn the_board_fixtures_pass_under_nodemcu_sim_test() {
     assert_eq!(r.status, 0, "{}\n{}", r.stdout, r.stderr);
     assert!(
         r.stdout
-            .contains("test result: ok. 3 files: 3 passed, 0 failed. 8 tests: 8 passed."),
+            .contains("test result: ok. 4 files: 4 passed, 0 failed. 11 tests: 11 passed."),
         "{}",
         r.stdout
     );
@@ -602,6 +602,8 @@ fn the_board_fixtures_pass_under_nodemcu_sim_test() {
         r#""strip":"strip","frame":"00ff00{}"}}"#,
         "000000".repeat(7)
     )));
+    // The weather station's BME280 answered on the I2C bus at 0x76.
+    assert!(lines.contains(r#""i2c":118,"#), "no BME280 transfer");
     assert!(
         lines
             .lines()
