@@ -337,3 +337,21 @@ fn a_1_wire_reset_is_a_trace_line_with_its_presence() {
         ]
     );
 }
+
+#[test]
+fn a_max7219_spec_checks_its_count_and_keys() {
+    #[derive(serde::Deserialize)]
+    struct File {
+        board: BoardSpec,
+    }
+    let spec = |s: &str| -> Result<Board, String> {
+        let f: File = toml::from_str(s).map_err(|e| e.to_string())?;
+        Board::from_spec(Chip::Esp8266, &f.board)
+    };
+    let e = spec("[[board.part]]\nkind = \"max7219\"\npin = 8\ncount = 0\n").unwrap_err();
+    assert_eq!(e, "board part 1 (max7219): count 0 is outside 1..64");
+    let e = spec("[[board.part]]\nkind = \"max7219\"\npin = 8\nchips = 2\n").unwrap_err();
+    assert!(e.contains("unknown field `chips`"), "{e}");
+    let b = spec("[[board.part]]\nkind = \"max7219\"\npin = 8\ncount = 4\n").unwrap();
+    assert_eq!(b.max7219("max7219").unwrap().chips.len(), 4);
+}
