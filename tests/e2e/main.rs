@@ -24,6 +24,7 @@ mod http32;
 mod http_fixtures;
 mod i2c;
 mod lfs;
+mod max7219;
 mod mdns;
 mod mqtt;
 mod node;

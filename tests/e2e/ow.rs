@@ -136,3 +136,59 @@ print(ow.crc8("\2\28\184\1\0\0\0"), ow.crc16("123456789"), ow.check_crc16("12345
          0\t255\tnil\n162\t47933\ttrue\tfalse\n"
     );
 }
+
+#[test]
+fn the_trace_has_a_line_per_reset_per_calls_bytes_and_per_search() {
+    let script = r#"
+ow.setup(3)
+print(ow.reset(4))
+ow.reset(3) ow.skip(3) ow.write(3, 0x44, 1)
+tmr.create():alarm(750, tmr.ALARM_SINGLE, function()
+  ow.reset(3)
+  ow.select(3, "\40\1\0\0\0\0\0\41")
+  ow.write_bytes(3, "\190")
+  local s = ow.read_bytes(3, 9)
+  print(s:byte(1, 2))
+  ow.reset_search(3)
+  ow.target_search(3, 0x28)
+  print(ow.search(3) ~= nil)
+end)
+"#;
+    let driver = include_str!("../../fixtures/lua_modules/ds18b20.lua");
+    let f = Flash::new(&[
+        ("init.lua", script),
+        ("ds18b20.lua", driver),
+        ("nodemcu-sim.toml", TWO_SENSORS),
+    ]);
+    let trace = f.file("trace.jsonl");
+    let r = f.run(
+        "init.lua",
+        &["--virtual-time", "--trace", trace.to_str().unwrap()],
+    );
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "0\n88\t1\ntrue\n");
+    let lines: Vec<String> = std::fs::read_to_string(&trace)
+        .expect("trace")
+        .lines()
+        .filter(|l| l.contains("\"ow\""))
+        .map(String::from)
+        .collect();
+    // A reset with nobody there; the conversion's skip and 0x44, each its own call; 750 ms on,
+    // the select with its ROM, the read of the scratchpad (21.5 °C: 0x0158), and a search (its
+    // reset, then what it found: the 0 branch first, so the ROM ending 02 before 01).
+    assert_eq!(
+        lines,
+        [
+            r#"{"t":0,"ow":4,"reset":true,"presence":false}"#,
+            r#"{"t":960,"ow":3,"reset":true,"presence":true}"#,
+            r#"{"t":1920,"ow":3,"write":[204]}"#,
+            r#"{"t":2428,"ow":3,"write":[68]}"#,
+            r#"{"t":752962,"ow":3,"reset":true,"presence":true}"#,
+            r#"{"t":753922,"ow":3,"write":[85,40,1,0,0,0,0,0,41]}"#,
+            r#"{"t":758832,"ow":3,"write":[190]}"#,
+            r#"{"t":759314,"ow":3,"read":[88,1,75,70,127,255,8,16,249]}"#,
+            r#"{"t":763994,"ow":3,"reset":true,"presence":true}"#,
+            r#"{"t":763994,"ow":3,"search":"2802000000000070"}"#,
+        ]
+    );
+}

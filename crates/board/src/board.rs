@@ -289,6 +289,8 @@ impl Board {
                 Kind::Led { pin, .. } | Kind::Relay { pin, .. } => {
                     self.nets[self.pins[pin as usize].net].watchers.push(i)
                 }
+                // A MAX7219 latches on its CS pin's rising edge.
+                Kind::Max7219(ref m) => self.nets[self.pins[m.pin as usize].net].watchers.push(i),
                 Kind::Resistor { pins: [a, b] } => {
                     let (na, nb) = (self.pins[a as usize].net, self.pins[b as usize].net);
                     if na != nb {

@@ -67,6 +67,31 @@ pub enum Event {
         ack: Vec<u8>,
         bus: [u8; 2],
     },
+    /// A chain of MAX7219s latched its frames on CS rising: `[address, data]` per chip, from
+    /// the chip on DIN (see `max7219.rs`).
+    Max7219 {
+        t: Micros,
+        max7219: String,
+        latch: Vec<[u8; 2]>,
+    },
+    /// A 1-Wire reset on pin `ow`, and whether a device answered with a presence pulse.
+    OwReset {
+        t: Micros,
+        ow: u8,
+        reset: bool,
+        presence: bool,
+    },
+    /// Bytes the 1-Wire master wrote on pin `ow` in one call.
+    OwWrite { t: Micros, ow: u8, write: Vec<u8> },
+    /// Bytes the 1-Wire master read on pin `ow` in one call.
+    OwRead { t: Micros, ow: u8, read: Vec<u8> },
+    /// A ROM search on pin `ow` (its reset is a line of its own): the ROM code found, in hex
+    /// as sent (family code first), or null when the search found no more devices.
+    OwSearch {
+        t: Micros,
+        ow: u8,
+        search: Option<String>,
+    },
     /// One SPI exchange with the part whose chip select is `spi`: the bytes out (`mosi`) and in.
     Spi {
         t: Micros,
@@ -87,7 +112,12 @@ impl Event {
             | Event::Conflict { t, .. }
             | Event::Strip { t, .. }
             | Event::I2c { t, .. }
-            | Event::Spi { t, .. } => *t,
+            | Event::Spi { t, .. }
+            | Event::Max7219 { t, .. }
+            | Event::OwReset { t, .. }
+            | Event::OwWrite { t, .. }
+            | Event::OwRead { t, .. }
+            | Event::OwSearch { t, .. } => *t,
         }
     }
 }

@@ -17,6 +17,7 @@
 //!   MISO from the net when no part answers).
 //! - `chips/`: the I2C chips (MCP23017, BME280, BH1750, DS3231, TCS34725) with their register
 //!   maps, and their readings over device time.
+//! - `max7219.rs`: the MAX7219 display driver chain, a part on the SPI bus with its own CS pin.
 //! - `event.rs`: [`Event`], one per change (a level, a mode, a PWM setting, a part's state, a
 //!   conflict), serializing to the `--trace` stream's JSON lines.
 //!
@@ -29,6 +30,7 @@ pub mod chips;
 pub mod dht;
 mod event;
 pub mod i2c;
+pub mod max7219;
 pub mod onewire;
 mod parts;
 pub mod sensor;

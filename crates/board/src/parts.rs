@@ -72,6 +72,8 @@ pub enum Kind {
     Dht(Box<crate::dht::Dht>),
     /// A WS2812 strip on its data pin.
     Strip(Box<crate::strip::Strip>),
+    /// A chain of MAX7219s on the SPI bus, selected by its CS pin.
+    Max7219(Box<crate::max7219::Max7219>),
 }
 
 /// One part: its name (for the trace and the test module), state and schedule.
@@ -170,6 +172,7 @@ impl Part {
                 crate::dht::Model::Dht22,
             )?)),
             PartSpec::Ws2812(s) => Kind::Strip(Box::new(crate::strip::Strip::from_spec(s)?)),
+            PartSpec::Max7219(s) => Kind::Max7219(Box::new(crate::max7219::Max7219::from_spec(s)?)),
             PartSpec::Signal(s) => {
                 if !(1..=100_000).contains(&s.hz) {
                     return Err(format!("hz {} is outside 1..100000", s.hz));
@@ -205,6 +208,7 @@ impl Part {
             Kind::Ds18b20(ref d) => vec![d.pin],
             Kind::Dht(ref d) => vec![d.pin],
             Kind::Strip(ref s) => vec![s.pin],
+            Kind::Max7219(ref m) => vec![m.pin],
         }
     }
 
@@ -283,6 +287,7 @@ impl Part {
             Kind::Resistor { .. } | Kind::Wire { .. } | Kind::AdcResistor { .. } => ("fixed", None),
             Kind::Ds18b20(_) | Kind::Dht(_) => ("sensor", None),
             Kind::Strip(_) => ("strip", None),
+            Kind::Max7219(ref m) => m.state(),
         }
     }
 

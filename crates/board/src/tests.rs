@@ -283,3 +283,75 @@ fn a_pull_down_reads_low_and_loses_to_a_switch_to_vcc() {
     b.set_mode(35, Mode::Input, Pull::Up, 8);
     assert_eq!(b.read(35, 8), 0);
 }
+
+#[test]
+fn a_max7219_takes_the_bus_bits_while_its_cs_pin_is_low_and_latches_on_the_rise() {
+    let mut b = board("[[board.part]]\nkind = \"max7219\"\nname = \"m\"\npin = 2\n");
+    let pins = SpiPins {
+        mosi: 7,
+        miso: 6,
+        sclk: 5,
+        cs: 8,
+    };
+    // CS high: the bus's bits are not for it.
+    b.set_mode(2, Mode::Output, Pull::None, 0);
+    b.write(2, true, 0);
+    b.spi_transfer(pins, &[0x0c, 0x01], 16, 1);
+    b.write(2, false, 2);
+    b.spi_transfer(pins, &[0x01, 0x81], 16, 3);
+    b.write(2, true, 4);
+    let latches: Vec<_> = b
+        .take_events()
+        .filter(|e| matches!(e, Event::Max7219 { .. }))
+        .map(|e| serde_json::to_string(&e).unwrap())
+        .collect();
+    assert_eq!(
+        latches,
+        [
+            r#"{"t":0,"max7219":"m","latch":[[0,0]]}"#,
+            r#"{"t":4,"max7219":"m","latch":[[1,129]]}"#
+        ]
+    );
+    let m = b.max7219("m").unwrap();
+    assert_eq!(m.chips[0].digits[0], 0x81);
+    assert!(!m.chips[0].on, "the shutdown frame went by with CS high");
+}
+
+#[test]
+fn a_1_wire_reset_is_a_trace_line_with_its_presence() {
+    let mut b = board("[[board.part]]\nkind = \"ds18b20\"\npin = 3\n");
+    assert!(b.ow_reset(3, 5));
+    assert!(!b.ow_reset(4, 6));
+    b.ow_bytes(3, true, &[1, 2], 7);
+    b.ow_bytes(3, false, &[], 8);
+    let lines: Vec<_> = b
+        .take_events()
+        .map(|e| serde_json::to_string(&e).unwrap())
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            r#"{"t":5,"ow":3,"reset":true,"presence":true}"#,
+            r#"{"t":6,"ow":4,"reset":true,"presence":false}"#,
+            r#"{"t":7,"ow":3,"read":[1,2]}"#,
+        ]
+    );
+}
+
+#[test]
+fn a_max7219_spec_checks_its_count_and_keys() {
+    #[derive(serde::Deserialize)]
+    struct File {
+        board: BoardSpec,
+    }
+    let spec = |s: &str| -> Result<Board, String> {
+        let f: File = toml::from_str(s).map_err(|e| e.to_string())?;
+        Board::from_spec(Chip::Esp8266, &f.board)
+    };
+    let e = spec("[[board.part]]\nkind = \"max7219\"\npin = 8\ncount = 0\n").unwrap_err();
+    assert_eq!(e, "board part 1 (max7219): count 0 is outside 1..64");
+    let e = spec("[[board.part]]\nkind = \"max7219\"\npin = 8\nchips = 2\n").unwrap_err();
+    assert!(e.contains("unknown field `chips`"), "{e}");
+    let b = spec("[[board.part]]\nkind = \"max7219\"\npin = 8\ncount = 4\n").unwrap();
+    assert_eq!(b.max7219("max7219").unwrap().chips.len(), 4);
+}

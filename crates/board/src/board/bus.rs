@@ -322,9 +322,17 @@ impl Board {
     }
 
     /// One SPI transaction of `bits` bits (`mosi` packed as [`crate::spi::pack`] does): the bits
-    /// read on MISO, packed the same way. No SPI part is modelled yet, so MISO is its net: a wire
-    /// from MOSI loops the bits back, a pull-up reads ones, a floating pin zeros.
+    /// read on MISO, packed the same way. Every MAX7219 whose CS is low shifts the bits in (it
+    /// has no MISO); MISO is its net: a wire from MOSI loops the bits back, a pull-up reads
+    /// ones, a floating pin zeros.
     pub fn spi_transfer(&mut self, pins: SpiPins, mosi: &[u8], bits: u32, t: Micros) -> Vec<u8> {
+        for p in &mut self.parts {
+            if let Kind::Max7219(m) = &mut p.kind
+                && m.selected()
+            {
+                m.clock_in(mosi, bits);
+            }
+        }
         let (a, b) = (
             self.pins[pins.mosi as usize].net,
             self.pins[pins.miso as usize].net,

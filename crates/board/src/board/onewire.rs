@@ -1,8 +1,22 @@
 //! The board's 1-Wire buses (the devices on a pin's net answer the master's slots together),
 //! and the other sensors on a pin: a DHT's frame, and what a test sets a sensor to measure.
+//!
+//! The trace gets a line per reset and, from the master's side ([`Board::ow_bytes`]), one per
+//! call's bytes, rather than one per bit slot:
+//!
+//! ```json
+//! {"t":1000,"ow":3,"reset":true,"presence":true}
+//! {"t":1960,"ow":3,"write":[204,68]}
+//! {"t":9000,"ow":3,"read":[80,5,75,70,127,255,12,16,28]}
+//! {"t":9600,"ow":3,"search":"28ff64d31d160356"}
+//! ```
+//!
+//! A search's own slots (its 0xF0 and the bit triplets) are summed up in its `search` line.
 
 use super::Board;
+use super::resolve::note;
 use crate::Micros;
+use crate::event::Event;
 use crate::onewire::{Ds18b20, OneWireBus};
 use crate::parts::Kind;
 use crate::sensor::Sensor;
@@ -23,8 +37,49 @@ impl Board {
     /// A reset on `pin`'s bus at `t`: true when some device answered with a presence pulse.
     pub fn ow_reset(&mut self, pin: u8, t: Micros) -> bool {
         // Every device sees the reset, so each one's answer is taken, not just the first.
-        self.one_wire_devices(pin)
-            .fold(false, |any, d| d.reset(t) | any)
+        let presence = self
+            .one_wire_devices(pin)
+            .fold(false, |any, d| d.reset(t) | any);
+        let e = Event::OwReset {
+            t,
+            ow: pin,
+            reset: true,
+            presence,
+        };
+        note(&mut self.events, self.quiet, e);
+        presence
+    }
+
+    /// The trace line of the bytes one master call wrote (or read, when `read`) on `pin`'s
+    /// bus, starting at `t`. Nothing for no bytes.
+    pub fn ow_bytes(&mut self, pin: u8, read: bool, bytes: &[u8], t: Micros) {
+        if bytes.is_empty() {
+            return;
+        }
+        let e = if read {
+            Event::OwRead {
+                t,
+                ow: pin,
+                read: bytes.to_vec(),
+            }
+        } else {
+            Event::OwWrite {
+                t,
+                ow: pin,
+                write: bytes.to_vec(),
+            }
+        };
+        note(&mut self.events, self.quiet, e);
+    }
+
+    /// The trace line of a ROM search on `pin` begun at `t`, and what it found.
+    pub fn ow_search(&mut self, pin: u8, found: Option<&[u8; 8]>, t: Micros) {
+        let e = Event::OwSearch {
+            t,
+            ow: pin,
+            search: found.map(crate::onewire::rom_hex),
+        };
+        note(&mut self.events, self.quiet, e);
     }
 
     /// A write slot of `bit` on `pin`'s bus at `t`.

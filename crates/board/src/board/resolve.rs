@@ -126,6 +126,18 @@ impl Board {
         for k in 0..self.nets[net].watchers.len() {
             let i = self.nets[net].watchers[k];
             let part = &mut self.parts[i];
+            if let Kind::Max7219(m) = &mut part.kind {
+                // A floating CS idles high, as the line's pull-up on modules holds it.
+                if let Some(latch) = m.cs(level != Some(false), t) {
+                    let e = Event::Max7219 {
+                        t,
+                        max7219: part.name.clone(),
+                        latch,
+                    };
+                    note(&mut self.events, self.quiet, e);
+                }
+                continue;
+            }
             let changed = match pwm {
                 Some(w) if matches!(part.kind, Kind::Led { .. }) => {
                     let pct =

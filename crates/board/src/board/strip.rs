@@ -1,4 +1,5 @@
-//! The board's LED strips: a frame sent on a pin reaches every strip on its net.
+//! The board's LED strips and displays: a frame sent on a pin reaches every strip on its net;
+//! a MAX7219 chain is found by name for the test module to read its rows.
 
 use super::Board;
 use super::resolve::note;
@@ -38,6 +39,16 @@ impl Board {
     pub fn strip(&self, name: &str) -> Option<&Strip> {
         self.parts.iter().find_map(|p| match &p.kind {
             Kind::Strip(s) if p.name == name => Some(&**s),
+            _ => None,
+        })
+    }
+}
+
+impl Board {
+    /// The MAX7219 chain named `name`.
+    pub fn max7219(&self, name: &str) -> Option<&crate::max7219::Max7219> {
+        self.parts.iter().find_map(|p| match &p.kind {
+            Kind::Max7219(m) if p.name == name => Some(&**m),
             _ => None,
         })
     }

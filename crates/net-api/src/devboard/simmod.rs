@@ -7,7 +7,7 @@
 //! `volts(v[, channel])`, where `sel` is a pin number or a part's name. Outputs: `level(pin)`,
 //! `history(pin)` (`{ {t = µs, level = n}, ... }`), `pwm(pin)` (`{clock = Hz, duty = n}` or nil),
 //! `mode(pin)`, `part(name)` (its state and value). Sensors and strips (`simwire.rs`):
-//! `temperature(name, °C)`, `humidity(name, %)`, `rom(name)`, `frames(name)`, `led(name, i)`.
+//! `temperature(name, °C)`, `humidity(name, %)`, `rom(name)`, `frames(name)`, `led(name, i)`, `matrix(name)`.
 //! The buses' side (`reading`, `i2c`) is in `simbus.rs`. Changes made here happen at the device time
 //! of the call, and scheduled ones (`press(3, 200)`) at theirs, exactly as the board file's.
 
@@ -51,6 +51,7 @@ fn module(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<mlua::Table> {
             ("rom", with(super::simwire::rom)?),
             ("frames", with(super::simwire::frames)?),
             ("led", with(super::simwire::led)?),
+            ("matrix", with(super::simwire::matrix)?),
             ("reading", with(super::simbus::reading)?),
             ("i2c", with(super::simbus::i2c)?),
         ],

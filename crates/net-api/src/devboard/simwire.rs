@@ -1,6 +1,7 @@
 //! The test module's side of the sensor and strip parts (`require "nodemcu-sim"`): set what a
 //! DS18B20 or DHT measures from now on, read a 1-Wire device's ROM code, and read a WS2812
-//! strip's frames (`frames(name)`) and an LED's colour (`led(name, i)`).
+//! strip's frames (`frames(name)`) and an LED's colour (`led(name, i)`), and what a MAX7219
+//! chain shows (`matrix(name)`).
 //!
 //! `temperature(name, °C)` and `humidity(name, %)` take effect at the device time of the call:
 //! a DS18B20 whose conversion ends later reports the new value, as the chip would.
@@ -96,4 +97,21 @@ pub(super) fn led(lua: &Lua, db: &DeviceBoard, a: &Args) -> FwResult<MultiValue>
             .map(|v| Value::Integer(i64::from(*v)))
             .collect())
     })
+}
+
+/// `matrix(name)`: what each chip of a MAX7219 chain shows now, from the chip on DIN: `{ {r1,
+/// ..., r8}, ... }`, each row (digit) the segments lit as a byte (shutdown dark, display test
+/// all lit, Code B decoded).
+pub(super) fn matrix(lua: &Lua, db: &DeviceBoard, a: &Args) -> FwResult<MultiValue> {
+    let name = a.check_str(lua, 1)?;
+    let b = db.board.borrow();
+    let Some(m) = b.max7219(&name) else {
+        return fw_err(format!("no max7219 named '{name}'"));
+    };
+    let out = lua.create_table()?;
+    for (i, c) in m.chips.iter().enumerate() {
+        let rows = lua.create_sequence_from(c.rows().map(i64::from))?;
+        out.raw_set(i + 1, rows)?;
+    }
+    Ok(MultiValue::from_iter([Value::Table(out)]))
 }

@@ -1,6 +1,9 @@
 //! `ow`: the firmware's 1-Wire master (`ow.c` over `driver/onewire.c`) on the virtual board's
 //! 1-Wire buses (`board::onewire`), where DS18B20 parts answer.
 //!
+//! Each reset, each call's bytes (`write_bytes`, `select` with its ROM, `read_bytes`) and each
+//! search is one `--trace` line (see `board/src/board/onewire.rs`).
+//!
 //! Every call is a sequence of the bus's time slots, and each slot takes its device time (a
 //! reset 960 µs, a bit about 70 µs, the driver's default timings), so a DS18B20's conversion
 //! ends after as many milliseconds as on the board. The ROM search keeps its state per pin
@@ -89,6 +92,25 @@ impl Ow {
             pin,
         }
     }
+
+    /// Writes `bytes` on `pin`'s bus as one trace line (the time of its first slot).
+    fn write_all(&self, pin: u8, bytes: &[u8]) {
+        let t = micros(&self.rt);
+        let mut w = self.wire(pin);
+        bytes.iter().for_each(|b| w.write_byte(*b));
+        self.db.board.borrow_mut().ow_bytes(pin, false, bytes, t);
+        self.db.flush();
+    }
+
+    /// Reads `n` bytes from `pin`'s bus as one trace line.
+    fn read_all(&self, pin: u8, n: u32) -> Vec<u8> {
+        let t = micros(&self.rt);
+        let mut w = self.wire(pin);
+        let bytes: Vec<u8> = (0..n).map(|_| w.read_byte()).collect();
+        self.db.board.borrow_mut().ow_bytes(pin, true, &bytes, t);
+        self.db.flush();
+        bytes
+    }
 }
 
 /// `MOD_CHECK_ID(ow, id)`: pins 1..12; the id is a C `unsigned` printed with `%d`.
@@ -167,12 +189,14 @@ fn setup(_: &Lua, _: &Ow, a: &Args) -> FwResult<MultiValue> {
 /// `ow.reset(pin)`: 1 when a device answered with a presence pulse.
 fn reset(_: &Lua, ow: &Ow, a: &Args) -> FwResult<MultiValue> {
     let pin = check_id(a, 1)?;
-    int(ow.wire(pin).reset())
+    let presence = ow.wire(pin).reset();
+    ow.db.flush();
+    int(presence)
 }
 
 fn skip(_: &Lua, ow: &Ow, a: &Args) -> FwResult<MultiValue> {
     let pin = check_id(a, 1)?;
-    ow.wire(pin).write_byte(0xCC);
+    ow.write_all(pin, &[0xCC]);
     none()
 }
 
@@ -210,9 +234,9 @@ fn select(lua: &Lua, ow: &Ow, a: &Args) -> FwResult<MultiValue> {
             rom.copy_from_slice(&s);
         }
     }
-    let mut w = ow.wire(pin);
-    w.write_byte(0x55);
-    rom.iter().for_each(|b| w.write_byte(*b));
+    let mut bytes = vec![0x55];
+    bytes.extend_from_slice(&rom);
+    ow.write_all(pin, &bytes);
     none()
 }
 
@@ -225,7 +249,7 @@ fn write(_: &Lua, ow: &Ow, a: &Args) -> FwResult<MultiValue> {
         return range_err();
     }
     let _power = opt_flag(a, 3);
-    ow.wire(pin).write_byte(v as u8);
+    ow.write_all(pin, &[v as u8]);
     none()
 }
 
@@ -233,17 +257,15 @@ fn write_bytes(lua: &Lua, ow: &Ow, a: &Args) -> FwResult<MultiValue> {
     let pin = check_id(a, 1)?;
     let s = a.check_bytes(lua, 2)?;
     let _power = opt_flag(a, 3);
-    let mut w = ow.wire(pin);
+    let s = s.as_bytes();
     // The firmware's length is 16 bits.
-    for b in s.as_bytes().iter().take(usize::from(u16::MAX)) {
-        w.write_byte(*b);
-    }
+    ow.write_all(pin, &s[..s.len().min(usize::from(u16::MAX))]);
     none()
 }
 
 fn read(_: &Lua, ow: &Ow, a: &Args) -> FwResult<MultiValue> {
     let pin = check_id(a, 1)?;
-    int(ow.wire(pin).read_byte())
+    int(ow.read_all(pin, 1)[0])
 }
 
 /// `ow.read_bytes(pin, size)`: nothing at all for 0, at most `LUAL_BUFFERSIZE`.
@@ -258,8 +280,7 @@ fn read_bytes(lua: &Lua, ow: &Ow, a: &Args) -> FwResult<MultiValue> {
         2,
         "Attempt to read too many characters",
     )?;
-    let mut w = ow.wire(pin);
-    let bytes: Vec<u8> = (0..size).map(|_| w.read_byte()).collect();
+    let bytes = ow.read_all(pin, size);
     Ok(MultiValue::from_iter([Value::String(
         lua.create_string(&bytes)?,
     )]))
@@ -291,8 +312,11 @@ fn search(lua: &Lua, ow: &Ow, a: &Args) -> FwResult<MultiValue> {
     let pin = check_id(a, 1)?;
     let alarm = opt_flag(a, 2);
     let mut state = ow.search.borrow()[usize::from(pin)].clone();
+    let t = micros(&ow.rt);
     let found = state.next(&mut ow.wire(pin), alarm);
     ow.search.borrow_mut()[usize::from(pin)] = state;
+    ow.db.board.borrow_mut().ow_search(pin, found.as_ref(), t);
+    ow.db.flush();
     Ok(MultiValue::from_iter([match found {
         Some(rom) => Value::String(lua.create_string(rom)?),
         None => Value::Nil,
