@@ -319,9 +319,10 @@ fn install_require(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
     Ok(())
 }
 
-/// Where the firmware's 5.3 `require` finds its built-in modules (its `ROM` table): the global
-/// tables at the end of boot, recorded by [`seal_rom`].
-const ROM: &str = "nodemcu-sim.rom";
+/// The names of the firmware's 5.3 `ROM` table, the modules it was built with: here the global
+/// tables at the end of boot, recorded by [`seal_rom`] on the Rust side (a Lua table would move
+/// the device heap's figures).
+struct Rom(std::collections::HashSet<Vec<u8>>);
 
 /// The firmware's `require` answers with a built-in module, so `require "bit"` is `bit`. Its Lua
 /// 5.1 takes any global table of the name (the modules are read-only tables among the globals
@@ -330,16 +331,12 @@ const ROM: &str = "nodemcu-sim.rom";
 /// and a project ships a Lua module (`bme280.lua`) only for a build without the C one.
 fn rom_loader(lua: &Lua) -> mlua::Result<Function> {
     lua.create_function(|lua, name: mlua::LuaString| {
-        let found: Value = if cfg!(feature = "lua53") {
-            match lua.named_registry_value::<Option<Table>>(ROM)? {
-                Some(rom) => rom.raw_get(name)?,
-                None => Value::Nil,
-            }
-        } else {
-            lua.globals().get(name)?
-        };
-        match found {
-            Value::Table(t) => Ok(Value::Function(
+        let built_in = !cfg!(feature = "lua53")
+            || lua
+                .app_data_ref::<Rom>()
+                .is_some_and(|rom| rom.0.contains(name.as_bytes().as_ref()));
+        match lua.globals().get::<Value>(name)? {
+            Value::Table(t) if built_in => Ok(Value::Function(
                 lua.create_function(move |_, ()| Ok(t.clone()))?,
             )),
             _ => Ok(Value::Nil),
@@ -349,14 +346,14 @@ fn rom_loader(lua: &Lua) -> mlua::Result<Function> {
 
 /// Records the modules booted (every global table now) as the firmware's `ROM`.
 pub(crate) fn seal_rom(lua: &Lua) -> mlua::Result<()> {
-    let rom = lua.create_table()?;
+    let mut names = std::collections::HashSet::new();
     for pair in lua.globals().pairs::<Value, Value>() {
-        let (k, v) = pair?;
-        if let (Value::String(_), Value::Table(_)) = (&k, &v) {
-            rom.raw_set(k, v)?;
+        if let (Value::String(k), Value::Table(_)) = pair? {
+            names.insert(k.as_bytes().to_vec());
         }
     }
-    lua.set_named_registry_value(ROM, rom)
+    lua.set_app_data(Rom(names));
+    Ok(())
 }
 
 /// `collectgarbage` whose `"count"` is the device heap's figure: the KB the script's data takes
