@@ -20,8 +20,9 @@ use tungstenite::{Message, WebSocket};
 
 use crate::support::{BIN, Flash};
 
-/// The whole walk stays well under the suite's budget; each wait below has its own bound.
-const LIMIT: Duration = Duration::from_secs(30);
+/// The walk takes about 18 s (10 of them the portal's shutdown delay); each wait has its own
+/// bound, so a stuck browser or device fails the test instead of hanging it.
+const SHUTDOWN: Duration = Duration::from_secs(15);
 
 const PROJECT: &str = r#"
 [wifi]
@@ -246,7 +247,6 @@ impl Cdp {
 
 #[test]
 fn headless_chromium_sets_up_wifi_through_the_portal() {
-    let begun = Instant::now();
     let (http, dns) = (free_port(), free_port());
     let flash = Flash::new(&[("init.lua", SCRIPT), ("nodemcu-sim.toml", PROJECT)]);
     let mut sim = Reaped(
@@ -361,7 +361,7 @@ fn headless_chromium_sets_up_wifi_through_the_portal() {
 
     // The device saw the same: its success callback ran with the station up.
     let printed = device
-        .recv_timeout(LIMIT.saturating_sub(begun.elapsed()))
+        .recv_timeout(Duration::from_secs(5))
         .unwrap_or_else(|_| {
             let err: Vec<String> = device_err.try_iter().collect();
             panic!("the device printed nothing; stderr: {err:?}")
@@ -377,10 +377,8 @@ fn headless_chromium_sets_up_wifi_through_the_portal() {
 
     // The portal shuts down 10 s after success, and the device's run ends, while the page still
     // polls and the browser holds its connections.
-    let left = LIMIT.saturating_sub(begun.elapsed());
-    assert_eq!(crate::support::wait(&mut sim.0, left), 0);
+    assert_eq!(crate::support::wait(&mut sim.0, SHUTDOWN), 0);
     assert!(TcpStream::connect(("127.0.0.1", http)).is_err());
     let _ = cdp.call("Browser.close", json!({}));
     drop(browser);
-    assert!(begun.elapsed() < LIMIT, "took {:?}", begun.elapsed());
 }
