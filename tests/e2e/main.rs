@@ -30,6 +30,7 @@ mod mqtt;
 mod node;
 mod ow;
 mod ping;
+mod portal_browser;
 mod project;
 mod readme;
 mod runtime;
