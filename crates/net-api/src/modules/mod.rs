@@ -37,6 +37,7 @@ pub mod lfs;
 pub mod mdns;
 pub mod node;
 pub mod ow;
+pub mod ow32;
 pub mod pipe;
 pub mod pixbuf;
 pub mod printf;
@@ -150,6 +151,7 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>, reset: Option<ResetCause>) ->
         ledc::install(lua, rt)?;
         dht::install32(lua, rt)?;
         i2c32::install(lua, rt)?;
+        ow32::install(lua, rt)?;
         http32::install(lua, rt)?;
     } else {
         gpio::install(lua, rt)?;
