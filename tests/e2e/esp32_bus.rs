@@ -92,3 +92,74 @@ print(ow.set_timings, ow.crc16("123456789"))
          nil\t47933\n"
     );
 }
+
+/// A 3-LED strip on GPIO 18 and a 2-LED RGBW strip on GPIO 19.
+const STRIPS: &str = r#"
+[[board.part]]
+kind = "ws2812"
+name = "main"
+pin = 18
+leds = 3
+
+[[board.part]]
+kind = "ws2812"
+name = "second"
+pin = 19
+leds = 2
+channels = 4
+"#;
+
+#[test]
+fn esp32_ws2812_writes_each_table_to_its_strip_in_one_go() {
+    let r = run32(
+        r#"
+local sim = require("nodemcu-sim")
+local b = ws2812.newBuffer(3, 3)
+b:fill(0, 255, 0)
+b:set(3, 10, 20, 30)
+ws2812.write({pin = 18, data = b}, nil, {pin = 19, data = string.char(1, 2, 3, 4, 5, 6, 7, 8)})
+-- The write takes the wire's time: here 9 bytes, 24 ones and 48 zeros: 24 x 1.4 us + 48 x 1.1 us
+-- + the 51.2 us reset (the next frame's delta; the first write's is its longer strip's).
+ws2812.write({pin = 18, data = string.char(255, 0, 0):rep(3)})
+ws2812.write({pin = 18, data = string.char(0, 0, 255), t0h = 2, t1l = 9, reset = 0})
+local fr = sim.frames("main")
+for i, e in ipairs(fr) do print(i > 1 and e.t - fr[i - 1].t or 0, ("%02x"):rep(#e.data):format(e.data:byte(1, -1))) end
+print(sim.led("main", 1)); print(sim.led("main", 3)); print(sim.led("second", 2))
+print(ws2812.FADE_IN, ws2812.FADE_OUT, ws2812.SHIFT_LOGICAL, ws2812.SHIFT_CIRCULAR, ws2812.init)
+print(pcall(ws2812.write, "ab"))
+print(pcall(ws2812.write, {data = "x"}))
+print(pcall(ws2812.write, nil, {pin = 18, data = "x", reset = "r"}))
+print(pcall(ws2812.write, {pin = 18, data = "x", reset = 65535}))
+print(pcall(ws2812.write, {pin = 18, data = "x", t0h = 0}))
+print(pcall(ws2812.write, {pin = 18, data = "x", t1l = 32768}))
+print(pcall(ws2812.write, {pin = 18, data = 5}))
+print(pcall(ws2812.write, {pin = 34, data = "x"}))
+local t = {}
+for i = 1, 9 do t[i] = {pin = 18, data = "x"} end
+print(pcall(ws2812.write, (unpack or table.unpack)(t)))
+print(pcall(ws2812.newBuffer, 0, 3))
+"#,
+        STRIPS,
+    );
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout,
+        "0\t00ff0000ff000a141e\n\
+         137\tff0000ff0000ff0000\n\
+         138\t0000ff\n\
+         0\t0\t255\n\
+         0\t255\t0\n\
+         6\t5\t7\t8\n\
+         0\t1\t0\t1\tnil\n\
+         false\tbad argument #1 to '?' (table expected, got string)\n\
+         false\tbad argument #1 to '?' (invalid pin)\n\
+         false\tbad argument #2 to '?' (invalid reset)\n\
+         false\tbad argument #1 to '?' (reset must be 0<=reset<=65534)\n\
+         false\tbad argument #1 to '?' (t0h must be 1<=t0h<=32767)\n\
+         false\tbad argument #1 to '?' (t1l must be 1<=t1l<=32767)\n\
+         false\tbad argument #1 to '?' (ws2812.buffer or string expected)\n\
+         false\tsending failed\n\
+         false\tbad argument #9 to '?' (can't set up chain)\n\
+         false\tbad argument #1 to '?' (should be a positive integer)\n"
+    );
+}

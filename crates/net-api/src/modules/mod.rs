@@ -54,6 +54,7 @@ pub mod tmr;
 pub mod uart;
 pub mod wifi;
 pub mod ws2812;
+pub mod ws2812_32;
 pub mod ws2812_effects;
 
 /// Implements `mlua::UserData` for a handle type whose methods live in the registry under `$name`.
@@ -152,6 +153,7 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>, reset: Option<ResetCause>) ->
         dht::install32(lua, rt)?;
         i2c32::install(lua, rt)?;
         ow32::install(lua, rt)?;
+        ws2812_32::install(lua, rt)?;
         http32::install(lua, rt)?;
     } else {
         gpio::install(lua, rt)?;
