@@ -163,3 +163,92 @@ print(pcall(ws2812.newBuffer, 0, 3))
          false\tbad argument #1 to '?' (should be a positive integer)\n"
     );
 }
+
+#[test]
+fn esp32_spi_device_transfers_through_a_loopback_wire_and_is_traced() {
+    let board = "[[board.part]]\nkind = \"wire\"\npins = [23, 19]\n";
+    let script = r#"
+print(spi.SPI, spi.HSPI, spi.VSPI, spi.SPI1, spi.SPI2, spi.SPI3)
+local bus = spi.master(spi.HSPI, {sclk = 18, mosi = 23, miso = 19})
+local dev = bus:device({cs = 5, mode = 0, freq = 1000000})
+print(dev:transfer("\161\178"):byte(1, -1))
+local t0 = tmr.now()
+print(dev:transfer({cmd = 0, txdata = "\1\2\3\4\5\6", rxlen = 6}):byte(1, -1))
+local us = tmr.now() - t0   -- 48 bits at 1 MHz
+print(us >= 48 and us < 52)
+local cmd = bus:device({cs = 4, mode = 3, freq = 8000000, command_bits = 8, address_bits = 16})
+print(cmd:transfer({cmd = 0x9F, addr = 0x1234, txdata = "\255", rxlen = 1}):byte(1, -1))
+local lsb = bus:device({cs = 2, mode = 0, freq = 1000000, tx_lsb_first = true})
+print(lsb:transfer("\1"):byte())
+print(#dev:transfer({txdata = "ab"}))
+print(pcall(dev.transfer, dev, {txdata = "a", rxlen = 2}))
+print(pcall(dev.transfer, dev, {txdata = "a", mode = "dio"}))
+print(pcall(dev.transfer, dev, {txdata = "a", mode = "oct"}))
+print(pcall(dev.transfer, dev, 5))
+print(pcall(bus.device, bus, {cs = 15, mode = 0, freq = 1000}))   -- a fourth device
+print(pcall(bus.device, bus, {cs = 15, freq = 1000}))
+print(pcall(bus.device, bus, {cs = 15, mode = 0, freq = 90000000}))
+print(pcall(bus.device, bus, {cs = 15, mode = "0", freq = 1}))
+print(pcall(spi.master, spi.HSPI, {sclk = 14}))
+print(pcall(spi.master, spi.VSPI, {sclk = 14}))
+print(pcall(spi.master, spi.SPI1, {}, 3))
+lsb:remove()
+print(pcall(lsb.transfer, lsb, "x"))
+cmd:remove() dev:remove()
+bus:close()
+print(pcall(bus.device, bus, {mode = 0, freq = 1}))
+local again = spi.master(spi.HSPI, {sclk = 18, mosi = 23, miso = 22})
+-- MISO now on a pin nothing drives: the bits read are zeros.
+local d = again:device({mode = 0, freq = 1000000, cs = 5})
+print(d:transfer("\1"):byte())
+"#;
+    let f = Flash::new(&[("init.lua", script), ("nodemcu-sim.toml", board)]);
+    let trace = f.file("trace.jsonl");
+    let r = f.run(
+        "init.lua",
+        &[
+            "--virtual-time",
+            "--target",
+            "esp32",
+            "--trace",
+            trace.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout,
+        "0\t1\t2\t0\t1\t2\n\
+         161\t178\n\
+         1\t2\t3\t4\t5\t6\n\
+         true\n\
+         255\n\
+         128\n\
+         0\n\
+         false\ttransfer failed\n\
+         false\ttransfer failed\n\
+         false\tbad argument #-1 to '?' (invalid option 'oct')\n\
+         false\tbad argument #2 to '?' (string or table expected)\n\
+         false\tfailed to add device\n\
+         false\tbad option mode to '?' (must be in range 0-3)\n\
+         false\tbad option freq to '?' (must be in range 0-80000000)\n\
+         false\tbad option mode to '?' (number expected, got string)\n\
+         false\tbus init failed\n\
+         false\tbad argument #1 to '?' (invalid host)\n\
+         false\tbad argument #3 to '?' (out of range)\n\
+         false\tbad argument #1 to '?' (no device)\n\
+         false\tbad argument #1 to '?' (no active bus host)\n\
+         0\n"
+    );
+    let lines: Vec<String> = std::fs::read_to_string(&trace)
+        .expect("trace")
+        .lines()
+        .filter(|l| l.contains("\"spi\""))
+        .map(|l| l.split_once(',').expect("t").1.to_string())
+        .collect();
+    assert_eq!(lines[0], r#""spi":5,"mosi":[161,178],"miso":[161,178]}"#);
+    // Command 0x9F and address 0x1234 go out before the data byte.
+    assert_eq!(
+        lines[2],
+        r#""spi":4,"mosi":[159,18,52,255],"miso":[159,18,52,255]}"#
+    );
+}

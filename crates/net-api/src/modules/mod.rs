@@ -48,6 +48,7 @@ pub mod rtctime;
 pub mod sjson;
 pub mod sntp;
 pub mod spi;
+pub mod spi32;
 pub mod r#struct;
 pub mod tcs34725;
 pub mod tmr;
@@ -154,6 +155,7 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>, reset: Option<ResetCause>) ->
         i2c32::install(lua, rt)?;
         ow32::install(lua, rt)?;
         ws2812_32::install(lua, rt)?;
+        spi32::install(lua, rt)?;
         http32::install(lua, rt)?;
     } else {
         gpio::install(lua, rt)?;
