@@ -183,6 +183,8 @@ print(lsb:transfer("\1"):byte())
 print(#dev:transfer({txdata = "ab"}))
 print(pcall(dev.transfer, dev, {txdata = "a", rxlen = 2}))
 print(pcall(dev.transfer, dev, {txdata = "a", mode = "dio"}))
+print(#dev:transfer(("x"):rep(4092)))
+print(pcall(dev.transfer, dev, ("x"):rep(4093)))
 print(pcall(dev.transfer, dev, {txdata = "a", mode = "oct"}))
 print(pcall(dev.transfer, dev, 5))
 print(pcall(bus.device, bus, {cs = 15, mode = 0, freq = 1000}))   -- a fourth device
@@ -225,6 +227,8 @@ print(d:transfer("\1"):byte())
          128\n\
          0\n\
          false\ttransfer failed\n\
+         false\ttransfer failed\n\
+         4092\n\
          false\ttransfer failed\n\
          false\tbad argument #-1 to '?' (invalid option 'oct')\n\
          false\tbad argument #2 to '?' (string or table expected)\n\

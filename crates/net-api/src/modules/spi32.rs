@@ -31,6 +31,9 @@ const SPI2: i64 = 1;
 const SPI3: i64 = 2;
 /// `SPI_MASTER_FREQ_80M`.
 const FREQ_MAX: i64 = 80_000_000;
+/// The IDF's largest transfer on a bus with DMA (its default `max_transfer_sz`) and without.
+const MAX_DMA_TRANSFER: usize = 4092;
+const MAX_TRANSFER: usize = 64;
 /// The IDF's chip selects per bus.
 const MAX_DEVICES: usize = 3;
 
@@ -324,11 +327,18 @@ fn transfer(
         _ => return arg_err(2, "string or table expected"),
     };
     let dma = hosts.0.borrow()[dev.host].map_or(0, |b| b.dma);
-    let refused = if dev.halfduplex {
-        dma != 0 && !tx.is_empty() && rx_len > 0
+    let max = if dma != 0 {
+        MAX_DMA_TRANSFER
     } else {
-        wide || rx_len > tx.len()
+        MAX_TRANSFER
     };
+    let refused = tx.len() > max
+        || rx_len > max
+        || if dev.halfduplex {
+            dma != 0 && !tx.is_empty() && rx_len > 0
+        } else {
+            wide || rx_len > tx.len()
+        };
     if refused {
         return fw_err("transfer failed");
     }
