@@ -15,6 +15,7 @@ mod dht;
 mod dns;
 mod enduser_setup;
 mod errors;
+mod esp32_bus;
 mod file;
 mod fuzz;
 mod generations;

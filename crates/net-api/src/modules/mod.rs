@@ -37,6 +37,7 @@ pub mod lfs;
 pub mod mdns;
 pub mod node;
 pub mod ow;
+pub mod ow32;
 pub mod pipe;
 pub mod pixbuf;
 pub mod printf;
@@ -47,12 +48,14 @@ pub mod rtctime;
 pub mod sjson;
 pub mod sntp;
 pub mod spi;
+pub mod spi32;
 pub mod r#struct;
 pub mod tcs34725;
 pub mod tmr;
 pub mod uart;
 pub mod wifi;
 pub mod ws2812;
+pub mod ws2812_32;
 pub mod ws2812_effects;
 
 /// Implements `mlua::UserData` for a handle type whose methods live in the registry under `$name`.
@@ -150,6 +153,9 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>, reset: Option<ResetCause>) ->
         ledc::install(lua, rt)?;
         dht::install32(lua, rt)?;
         i2c32::install(lua, rt)?;
+        ow32::install(lua, rt)?;
+        ws2812_32::install(lua, rt)?;
+        spi32::install(lua, rt)?;
         http32::install(lua, rt)?;
     } else {
         gpio::install(lua, rt)?;

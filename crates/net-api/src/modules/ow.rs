@@ -34,11 +34,11 @@ const WRITE0_US: u64 = 65 + 5;
 const READ_US: u64 = 5 + 8 + 52;
 
 /// The bus on one pin as the firmware's driver drives it: each slot at the device time now,
-/// then the slot's length passes.
-struct Wire<'a> {
-    rt: &'a Runtime,
-    db: &'a DeviceBoard,
-    pin: u8,
+/// then the slot's length passes. The ESP32 form (`ow32`) drives the same wire.
+pub(crate) struct Wire<'a> {
+    pub(crate) rt: &'a Runtime,
+    pub(crate) db: &'a DeviceBoard,
+    pub(crate) pin: u8,
 }
 
 impl Wire<'_> {
