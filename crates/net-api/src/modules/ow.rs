@@ -45,6 +45,48 @@ impl Wire<'_> {
     fn pass(&self, us: u64) {
         self.rt.pass_time_within_limit(Duration::from_micros(us));
     }
+
+    /// A reset, traced: true when a device answered with a presence pulse.
+    pub(crate) fn traced_reset(&mut self) -> bool {
+        let presence = self.reset();
+        self.db.flush();
+        presence
+    }
+
+    /// Writes `bytes` as one trace line (the time of its first slot).
+    pub(crate) fn write_all(&mut self, bytes: &[u8]) {
+        let t = micros(self.rt);
+        bytes.iter().for_each(|b| self.write_byte(*b));
+        self.db
+            .board
+            .borrow_mut()
+            .ow_bytes(self.pin, false, bytes, t);
+        self.db.flush();
+    }
+
+    /// Reads `n` bytes as one trace line.
+    pub(crate) fn read_all(&mut self, n: u32) -> Vec<u8> {
+        let t = micros(self.rt);
+        let bytes: Vec<u8> = (0..n).map(|_| self.read_byte()).collect();
+        self.db
+            .board
+            .borrow_mut()
+            .ow_bytes(self.pin, true, &bytes, t);
+        self.db.flush();
+        bytes
+    }
+
+    /// The search's next step, traced: the ROM found, or none.
+    pub(crate) fn traced_search(&mut self, state: &mut Search, alarm: bool) -> Option<[u8; 8]> {
+        let t = micros(self.rt);
+        let found = state.next(self, alarm);
+        self.db
+            .board
+            .borrow_mut()
+            .ow_search(self.pin, found.as_ref(), t);
+        self.db.flush();
+        found
+    }
 }
 
 impl OneWireBus for Wire<'_> {
@@ -91,25 +133,6 @@ impl Ow {
             db: &self.db,
             pin,
         }
-    }
-
-    /// Writes `bytes` on `pin`'s bus as one trace line (the time of its first slot).
-    fn write_all(&self, pin: u8, bytes: &[u8]) {
-        let t = micros(&self.rt);
-        let mut w = self.wire(pin);
-        bytes.iter().for_each(|b| w.write_byte(*b));
-        self.db.board.borrow_mut().ow_bytes(pin, false, bytes, t);
-        self.db.flush();
-    }
-
-    /// Reads `n` bytes from `pin`'s bus as one trace line.
-    fn read_all(&self, pin: u8, n: u32) -> Vec<u8> {
-        let t = micros(&self.rt);
-        let mut w = self.wire(pin);
-        let bytes: Vec<u8> = (0..n).map(|_| w.read_byte()).collect();
-        self.db.board.borrow_mut().ow_bytes(pin, true, &bytes, t);
-        self.db.flush();
-        bytes
     }
 }
 
@@ -189,14 +212,12 @@ fn setup(_: &Lua, _: &Ow, a: &Args) -> FwResult<MultiValue> {
 /// `ow.reset(pin)`: 1 when a device answered with a presence pulse.
 fn reset(_: &Lua, ow: &Ow, a: &Args) -> FwResult<MultiValue> {
     let pin = check_id(a, 1)?;
-    let presence = ow.wire(pin).reset();
-    ow.db.flush();
-    int(presence)
+    int(ow.wire(pin).traced_reset())
 }
 
 fn skip(_: &Lua, ow: &Ow, a: &Args) -> FwResult<MultiValue> {
     let pin = check_id(a, 1)?;
-    ow.write_all(pin, &[0xCC]);
+    ow.wire(pin).write_all(&[0xCC]);
     none()
 }
 
@@ -236,7 +257,7 @@ fn select(lua: &Lua, ow: &Ow, a: &Args) -> FwResult<MultiValue> {
     }
     let mut bytes = vec![0x55];
     bytes.extend_from_slice(&rom);
-    ow.write_all(pin, &bytes);
+    ow.wire(pin).write_all(&bytes);
     none()
 }
 
@@ -249,7 +270,7 @@ fn write(_: &Lua, ow: &Ow, a: &Args) -> FwResult<MultiValue> {
         return range_err();
     }
     let _power = opt_flag(a, 3);
-    ow.write_all(pin, &[v as u8]);
+    ow.wire(pin).write_all(&[v as u8]);
     none()
 }
 
@@ -259,13 +280,14 @@ fn write_bytes(lua: &Lua, ow: &Ow, a: &Args) -> FwResult<MultiValue> {
     let _power = opt_flag(a, 3);
     let s = s.as_bytes();
     // The firmware's length is 16 bits.
-    ow.write_all(pin, &s[..s.len().min(usize::from(u16::MAX))]);
+    ow.wire(pin)
+        .write_all(&s[..s.len().min(usize::from(u16::MAX))]);
     none()
 }
 
 fn read(_: &Lua, ow: &Ow, a: &Args) -> FwResult<MultiValue> {
     let pin = check_id(a, 1)?;
-    int(ow.read_all(pin, 1)[0])
+    int(ow.wire(pin).read_all(1)[0])
 }
 
 /// `ow.read_bytes(pin, size)`: nothing at all for 0, at most `LUAL_BUFFERSIZE`.
@@ -280,7 +302,7 @@ fn read_bytes(lua: &Lua, ow: &Ow, a: &Args) -> FwResult<MultiValue> {
         2,
         "Attempt to read too many characters",
     )?;
-    let bytes = ow.read_all(pin, size);
+    let bytes = ow.wire(pin).read_all(size);
     Ok(MultiValue::from_iter([Value::String(
         lua.create_string(&bytes)?,
     )]))
@@ -312,11 +334,8 @@ fn search(lua: &Lua, ow: &Ow, a: &Args) -> FwResult<MultiValue> {
     let pin = check_id(a, 1)?;
     let alarm = opt_flag(a, 2);
     let mut state = ow.search.borrow()[usize::from(pin)].clone();
-    let t = micros(&ow.rt);
-    let found = state.next(&mut ow.wire(pin), alarm);
+    let found = ow.wire(pin).traced_search(&mut state, alarm);
     ow.search.borrow_mut()[usize::from(pin)] = state;
-    ow.db.board.borrow_mut().ow_search(pin, found.as_ref(), t);
-    ow.db.flush();
     Ok(MultiValue::from_iter([match found {
         Some(rom) => Value::String(lua.create_string(rom)?),
         None => Value::Nil,

@@ -12,7 +12,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use board::onewire::{OneWireBus, Search, crc8, crc16};
+use board::onewire::{Search, crc8, crc16};
 use mlua::{Lua, MultiValue, Value};
 
 use crate::devboard::DeviceBoard;
@@ -123,12 +123,12 @@ fn setup(_: &Lua, ow: &Ow, a: &Args) -> FwResult<MultiValue> {
 
 fn reset(_: &Lua, ow: &Ow, a: &Args) -> FwResult<MultiValue> {
     let pin = check_pin(a, 1)?;
-    int(ow.wire_or(pin, "failed")?.reset())
+    int(ow.wire_or(pin, "failed")?.traced_reset())
 }
 
 fn skip(_: &Lua, ow: &Ow, a: &Args) -> FwResult<MultiValue> {
     let pin = check_pin(a, 1)?;
-    ow.wire_or(pin, "write failed")?.write_byte(0xCC);
+    ow.wire_or(pin, "write failed")?.write_all(&[0xCC]);
     none()
 }
 
@@ -162,9 +162,9 @@ fn select(lua: &Lua, ow: &Ow, a: &Args) -> FwResult<MultiValue> {
             rom.copy_from_slice(&s);
         }
     }
-    let mut w = ow.wire_or(pin, "write failed")?;
-    w.write_byte(0x55);
-    rom.iter().for_each(|b| w.write_byte(*b));
+    let mut command = [0x55; 9];
+    command[1..].copy_from_slice(&rom);
+    ow.wire_or(pin, "write failed")?.write_all(&command);
     none()
 }
 
@@ -175,7 +175,7 @@ fn write(_: &Lua, ow: &Ow, a: &Args) -> FwResult<MultiValue> {
     let v = a.check_integer(2)? as i32;
     arg_check((0..256).contains(&v), 2, "invalid data")?;
     a.opt_integer(3, 0)?;
-    ow.wire_or(pin, "failed")?.write_byte(v as u8);
+    ow.wire_or(pin, "failed")?.write_all(&[v as u8]);
     none()
 }
 
@@ -188,14 +188,14 @@ fn write_bytes(lua: &Lua, ow: &Ow, a: &Args) -> FwResult<MultiValue> {
         // The driver's count is 16 bits.
         let s = s.as_bytes();
         let n = s.len() & 0xFFFF;
-        s[..n].iter().for_each(|b| w.write_byte(*b));
+        w.write_all(&s[..n]);
     }
     none()
 }
 
 fn read(_: &Lua, ow: &Ow, a: &Args) -> FwResult<MultiValue> {
     let pin = check_pin(a, 1)?;
-    int(ow.wire_or(pin, "failed")?.read_byte())
+    int(ow.wire_or(pin, "failed")?.read_all(1)[0])
 }
 
 /// `ow.read_bytes(pin, size)`: nothing at all for 0, at most `LUAL_BUFFERSIZE`.
@@ -214,8 +214,7 @@ fn read_bytes(lua: &Lua, ow: &Ow, a: &Args) -> FwResult<MultiValue> {
     if size < 0 {
         return fw_err("failed");
     }
-    let mut w = ow.wire_or(pin, "failed")?;
-    let bytes: Vec<u8> = (0..size).map(|_| w.read_byte()).collect();
+    let bytes = ow.wire_or(pin, "failed")?.read_all(size as u32);
     Ok(MultiValue::from_iter([Value::String(
         lua.create_string(&bytes)?,
     )]))
@@ -252,7 +251,7 @@ fn search(lua: &Lua, ow: &Ow, a: &Args) -> FwResult<MultiValue> {
     };
     // A bus the driver cannot attach answers no presence: the search ends.
     let found = match ow.wire(pin) {
-        Some(mut w) => state.next(&mut w, false),
+        Some(mut w) => w.traced_search(&mut state, false),
         None => None,
     };
     let mut table = ow.search.borrow_mut();
