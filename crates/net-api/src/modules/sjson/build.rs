@@ -111,6 +111,7 @@ impl Builder {
     /// Only a list without `null`s: its holes would leave `#` to depend on the array's size.
     /// Objects are grown as the firmware grows them, so that `pairs` visits their keys in the
     /// firmware's order.
+    #[inline]
     pub fn push(&mut self, op: Op) {
         match op {
             Op::Open(_, shape) => {

@@ -324,6 +324,29 @@ impl Feed<'_> {
         }
     }
 
+    /// The common numbers (short integers, short decimals) straight from their bytes.
+    #[inline]
+    fn number_fast(&self, st: &State) -> Option<Scalar> {
+        let bytes = self.d.bytes_from(st.pos_begin);
+        let text = bytes.get(..st.pos_cur.checked_sub(st.pos_begin)?)?;
+        let (neg, digits) = match text {
+            [b'-', rest @ ..] => (true, rest),
+            _ => (false, text),
+        };
+        if !digits.is_empty() && digits.len() <= 15 && digits.iter().all(u8::is_ascii_digit) {
+            let v = digits
+                .iter()
+                .fold(0i64, |a, &c| a * 10 + i64::from(c - b'0'));
+            let v = if neg { -v } else { v };
+            if cfg!(feature = "lua53") {
+                return Some(Scalar::Integer(v));
+            }
+            // `-0` is a float zero with its sign: the slow way.
+            return (v != 0 || !neg).then_some(Scalar::Number(v as f64));
+        }
+        short_decimal(text).map(Scalar::Number)
+    }
+
     fn number(&self, st: &State) -> mlua::Result<Value> {
         let bytes = self.d.bytes_from(st.pos_begin);
         let text = &bytes[..(st.pos_cur - st.pos_begin).min(bytes.len())];
@@ -504,10 +527,13 @@ impl Handler for Feed<'_> {
                     } else if f & special::NULL != 0 {
                         Scalar::Null
                     } else {
-                        match self.number(st)? {
-                            Value::Integer(i) => Scalar::Integer(i),
-                            Value::Number(x) => Scalar::Number(x),
-                            _ => Scalar::Number(0.0),
+                        match self.number_fast(st) {
+                            Some(v) => v,
+                            None => match self.number(st)? {
+                                Value::Integer(i) => Scalar::Integer(i),
+                                Value::Number(x) => Scalar::Number(x),
+                                _ => Scalar::Number(0.0),
+                            },
                         }
                     };
                     self.d.step(st.level, |k| Op::Set(k, v));
