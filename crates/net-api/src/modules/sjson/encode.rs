@@ -485,7 +485,7 @@ mod tests {
             1e-5,
             2.0f64.powi(-14),
             12.34,
-            3.14159,
+            7.3219,
         ];
         for &x in cases {
             let mut out = Vec::new();
