@@ -530,3 +530,29 @@ fn sjson_streaming_decode_out_of_heap_is_catchable_and_ends_the_decoder() {
         "false\tnot enough memory\ttrue\nfalse\tJSON parse error: previous call\n2\n"
     );
 }
+
+#[test]
+fn sjson_fast_paths_print_and_read_what_the_general_ones_do() {
+    // Short decimals are printed from their digits and read with one division; lists are made to
+    // size only without nulls, so `#` of a list with holes is the same fed whole or a byte at a time.
+    let s = out(
+        r#"
+        local xs = {1.25, -0.5, 0.1, 7, 123456.0625, 2^53, 1/3, 0.0001, 1e-5, -2.75e3}
+        for _, x in ipairs(xs) do
+          local e = sjson.encode({x})
+          print(e == "[" .. string.format("%.19g", x) .. "]", sjson.decode(e)[1] == x)
+        end
+        local doc = '[[1,null,3,null,null,6],[null],[1,2,3,4,5],[2.5,-0.125,10.0625]]'
+        local one = sjson.decode(doc)
+        local d, got = sjson.decoder()
+        for i = 1, #doc do got = d:write(doc:sub(i, i)) or got end
+        for i = 1, 4 do print(#one[i] == #got[i], one[i][#one[i]] == got[i][#got[i]]) end
+        print(#one[3], one[4][1], one[4][2], one[4][3])
+        "#,
+        &["--target", "host"],
+    );
+    assert_eq!(
+        s,
+        "true\ttrue\n".repeat(10) + &"true\ttrue\n".repeat(4) + "5\t2.5\t-0.125\t10.0625\n"
+    );
+}

@@ -48,12 +48,20 @@ pub enum Scalar {
     Null,
 }
 
+/// What a new table is made as.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    Object,
+    /// A list, with room for this many elements (0: unknown, grown as they come).
+    List(u32),
+}
+
 /// One step of making the document. A value goes into the innermost open table, or becomes the
 /// document when none is open.
 #[derive(Clone, Copy)]
 pub enum Op {
     /// A new table, stored under the key and open from now on.
-    Open(Key),
+    Open(Key, Shape),
     /// The innermost open table is complete.
     Close,
     Set(Key, Scalar),
@@ -81,6 +89,9 @@ pub struct Builder {
     open: usize,
     /// Unescaped text, reused from string to string.
     scratch: Vec<u8>,
+    /// For each table open while the steps are written down: where its `Open` step is (`None`
+    /// once carried out), how many values it has had, and whether it may be made to size.
+    sizing: Vec<(Option<usize>, u32, bool)>,
 }
 
 impl Builder {
@@ -91,10 +102,41 @@ impl Builder {
             ops,
             open: 0,
             scratch: Vec::new(),
+            sizing: Vec::new(),
         }
     }
 
+    /// Writes down a step. A list whose `Open` and `Close` fall in the same piece is made with
+    /// room for all its elements (a table grown one element at a time is rehashed at 1, 2, 4...).
+    /// Only a list without `null`s: its holes would leave `#` to depend on the array's size.
+    /// Objects are grown as the firmware grows them, so that `pairs` visits their keys in the
+    /// firmware's order.
+    #[inline]
     pub fn push(&mut self, op: Op) {
+        match op {
+            Op::Open(_, shape) => {
+                if let Some(parent) = self.sizing.last_mut() {
+                    parent.1 = parent.1.saturating_add(1);
+                }
+                let list = matches!(shape, Shape::List(_));
+                self.sizing.push((Some(self.ops.len()), 0, list));
+            }
+            Op::Set(_, v) => {
+                if let Some(parent) = self.sizing.last_mut() {
+                    parent.1 = parent.1.saturating_add(1);
+                    if matches!(v, Scalar::Null) {
+                        parent.2 = false;
+                    }
+                }
+            }
+            Op::Close => {
+                if let Some((Some(at), n, true)) = self.sizing.pop()
+                    && let Some(Op::Open(_, shape)) = self.ops.get_mut(at)
+                {
+                    *shape = Shape::List(n);
+                }
+            }
+        }
         self.ops.push(op);
     }
 
@@ -151,6 +193,9 @@ impl Builder {
         });
         let open = ctx.open;
         self.ops.clear();
+        for s in &mut self.sizing {
+            s.0 = None;
+        }
         let (work, made) = r?;
         self.open = open;
         self.work = match work {
@@ -266,9 +311,13 @@ unsafe extern "C-unwind" fn build_c(state: *mut ffi::lua_State) -> c_int {
         let ops = ctx.ops;
         for &op in ops {
             match op {
-                Op::Open(key) => {
+                Op::Open(key, shape) => {
                     ffi::luaL_checkstack(state, 4, c"sjson".as_ptr());
-                    ffi::lua_createtable(state, 0, 0);
+                    let narr = match shape {
+                        Shape::List(n) => c_int::try_from(n).unwrap_or(0),
+                        Shape::Object => 0,
+                    };
+                    ffi::lua_createtable(state, narr, 0);
                     if open == 0 {
                         ffi::lua_pushvalue(state, -1);
                         ffi::lua_replace(state, 3);

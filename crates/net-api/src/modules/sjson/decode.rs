@@ -13,7 +13,7 @@ use std::rc::Rc;
 
 use mlua::{Function, Lua, Table, Value};
 
-use super::build::{Builder, Key, Op, Scalar, Text};
+use super::build::{Builder, Key, Op, Scalar, Shape, Text};
 use super::jsonsl::{Handler, JsonError, Kind, State, Tokenizer, special};
 use super::store::{Item, Storer};
 
@@ -261,7 +261,12 @@ struct Feed<'a> {
 
 impl Feed<'_> {
     fn new_table(&mut self, st: &State) -> mlua::Result<()> {
-        if self.d.step(st.level, Op::Open) {
+        let shape = if st.kind == Kind::List {
+            Shape::List(0)
+        } else {
+            Shape::Object
+        };
+        if self.d.step(st.level, |k| Op::Open(k, shape)) {
             self.d.used[st.level] = 0;
             return Ok(());
         }
@@ -319,6 +324,29 @@ impl Feed<'_> {
         }
     }
 
+    /// The common numbers (short integers, short decimals) straight from their bytes.
+    #[inline]
+    fn number_fast(&self, st: &State) -> Option<Scalar> {
+        let bytes = self.d.bytes_from(st.pos_begin);
+        let text = bytes.get(..st.pos_cur.checked_sub(st.pos_begin)?)?;
+        let (neg, digits) = match text {
+            [b'-', rest @ ..] => (true, rest),
+            _ => (false, text),
+        };
+        if !digits.is_empty() && digits.len() <= 15 && digits.iter().all(u8::is_ascii_digit) {
+            let v = digits
+                .iter()
+                .fold(0i64, |a, &c| a * 10 + i64::from(c - b'0'));
+            let v = if neg { -v } else { v };
+            if cfg!(feature = "lua53") {
+                return Some(Scalar::Integer(v));
+            }
+            // `-0` is a float zero with its sign: the slow way.
+            return (v != 0 || !neg).then_some(Scalar::Number(v as f64));
+        }
+        short_decimal(text).map(Scalar::Number)
+    }
+
     fn number(&self, st: &State) -> mlua::Result<Value> {
         let bytes = self.d.bytes_from(st.pos_begin);
         let text = &bytes[..(st.pos_cur - st.pos_begin).min(bytes.len())];
@@ -337,6 +365,9 @@ fn number(text: &str) -> Option<Value> {
         if i != 0 && i.unsigned_abs() < 1 << 53 {
             return Some(Value::Number(i as f64));
         }
+    }
+    if let Some(x) = short_decimal(text.as_bytes()) {
+        return Some(Value::Number(x));
     }
     match crate::lauxlib::parse_number(text) {
         Some(x) => Some(Value::Number(x)),
@@ -359,6 +390,33 @@ fn plain_integer(b: &[u8]) -> Option<i64> {
         .iter()
         .fold(0i64, |a, &c| a * 10 + i64::from(c - b'0'));
     Some(if neg { -v } else { v })
+}
+
+/// `-ddd.ddd` with at most 15 digits in all: the digits as an integer and one division by a power
+/// of ten, both exact, so the quotient is the correctly rounded value strtod gives.
+fn short_decimal(b: &[u8]) -> Option<f64> {
+    const POW10: [f64; 16] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+    ];
+    let (neg, body) = match b {
+        [b'-', rest @ ..] => (true, rest),
+        _ => (false, b),
+    };
+    let dot = body.iter().position(|&c| c == b'.')?;
+    let (int, frac) = (&body[..dot], &body[dot + 1..]);
+    if int.is_empty()
+        || frac.is_empty()
+        || int.len() + frac.len() > 15
+        || !int.iter().chain(frac).all(u8::is_ascii_digit)
+    {
+        return None;
+    }
+    let m = int
+        .iter()
+        .chain(frac)
+        .fold(0u64, |a, &c| a * 10 + u64::from(c - b'0'));
+    let x = m as f64 / POW10[frac.len()];
+    Some(if neg { -x } else { x })
 }
 
 /// Longer integers, the slow way.
@@ -469,10 +527,13 @@ impl Handler for Feed<'_> {
                     } else if f & special::NULL != 0 {
                         Scalar::Null
                     } else {
-                        match self.number(st)? {
-                            Value::Integer(i) => Scalar::Integer(i),
-                            Value::Number(x) => Scalar::Number(x),
-                            _ => Scalar::Number(0.0),
+                        match self.number_fast(st) {
+                            Some(v) => v,
+                            None => match self.number(st)? {
+                                Value::Integer(i) => Scalar::Integer(i),
+                                Value::Number(x) => Scalar::Number(x),
+                                _ => Scalar::Number(0.0),
+                            },
                         }
                     };
                     self.d.step(st.level, |k| Op::Set(k, v));
@@ -531,6 +592,40 @@ mod tests {
         assert_eq!(n("9223372036854775807"), 9223372036854775807.0);
         assert_eq!(n("123456789012345678901"), 123456789012345678901.0);
         assert!(n("-0").is_sign_negative() || cfg!(feature = "lua53"));
+    }
+
+    #[test]
+    fn short_decimals_read_as_strtod_reads_them() {
+        for text in [
+            "2.5",
+            "-0.5",
+            "0.1",
+            "1.25",
+            "123456789.012345",
+            "-99999.99999",
+            "0.000001",
+            "3.14159",
+            "-0.0",
+            "7.0",
+            "1234567890.12345",
+        ] {
+            assert_eq!(
+                super::short_decimal(text.as_bytes()).map(f64::to_bits),
+                Some(text.parse::<f64>().unwrap().to_bits()),
+                "{text}"
+            );
+        }
+        for text in [
+            "1.",
+            ".5",
+            "1e5",
+            "1.5e3",
+            "1234567890.123456",
+            "-",
+            "1.2.3",
+        ] {
+            assert_eq!(super::short_decimal(text.as_bytes()), None, "{text}");
+        }
     }
 
     #[test]

@@ -315,24 +315,23 @@ impl Gen<'_> {
                             b"false"
                         })
                 }
-                LUA_TNUMBER => {
-                    let text = match self.numbers {
-                        Numbers::LuaToString => self.lua_number(idx),
-                        Numbers::Float19 => {
-                            let int =
-                                cfg!(feature = "lua53") && lua_isinteger(self.state, idx) != 0;
-                            let x = lua_tonumber(self.state, idx);
-                            if int {
-                                (lua_tointeger(self.state, idx) as i64).to_string()
-                            } else if !x.is_finite() {
-                                "null".into()
-                            } else {
-                                fmt_g(x, 19)
-                            }
+                LUA_TNUMBER => match self.numbers {
+                    Numbers::LuaToString => {
+                        let text = self.lua_number(idx);
+                        self.out.extend_from_slice(text.as_bytes());
+                    }
+                    Numbers::Float19 => {
+                        let int = cfg!(feature = "lua53") && lua_isinteger(self.state, idx) != 0;
+                        let x = lua_tonumber(self.state, idx);
+                        if int {
+                            push_int(&mut self.out, lua_tointeger(self.state, idx) as i64);
+                        } else if !x.is_finite() {
+                            self.out.extend_from_slice(b"null");
+                        } else if !push_short_decimal(&mut self.out, x) {
+                            self.out.extend_from_slice(fmt_g(x, 19).as_bytes());
                         }
-                    };
-                    self.out.extend_from_slice(text.as_bytes());
-                }
+                    }
+                },
                 t => return Err(FwError::Msg(format!("Cannot encode type {t}"))),
             }
             Ok(())
@@ -340,27 +339,112 @@ impl Gen<'_> {
     }
 }
 
-/// A string as the firmware quotes it: control bytes and `"` escaped, nothing else.
+/// Whether a byte is written escaped: control bytes and `"`.
+fn needs_escape(c: u8) -> bool {
+    c < 0x20 || c == b'"'
+}
+
+/// A string as the firmware quotes it: control bytes and `"` escaped, nothing else. Runs of
+/// bytes that need nothing are copied whole.
 pub fn escape(out: &mut Vec<u8>, s: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(s.len() + 2);
     out.push(b'"');
-    for &c in s {
-        match c {
+    let mut rest = s;
+    while let Some(at) = rest.iter().position(|&c| needs_escape(c)) {
+        out.extend_from_slice(&rest[..at]);
+        match rest[at] {
             b'"' => out.extend_from_slice(b"\\\""),
             0x0c => out.extend_from_slice(b"\\f"),
             b'\n' => out.extend_from_slice(b"\\n"),
             b'\t' => out.extend_from_slice(b"\\t"),
             b'\r' => out.extend_from_slice(b"\\r"),
             0x08 => out.extend_from_slice(b"\\b"),
-            c if c < 0x20 => {
+            c => {
                 out.extend_from_slice(b"\\u00");
                 out.push(HEX[(c >> 4) as usize]);
                 out.push(HEX[(c & 0xf) as usize]);
             }
-            c => out.push(c),
+        }
+        rest = &rest[at + 1..];
+    }
+    out.extend_from_slice(rest);
+    out.push(b'"');
+}
+
+/// An integer in decimal, without an allocation.
+fn push_int(out: &mut Vec<u8>, i: i64) {
+    let mut digits = [0u8; 20];
+    let mut n = i.unsigned_abs();
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
         }
     }
-    out.push(b'"');
+    if i < 0 {
+        out.push(b'-');
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
+/// `%.19g` of a finite float whose exact value is a decimal with at most four places and fewer
+/// than 16 digits (integers, halves, quarters, cents...), written straight from its digits:
+/// `%.19g` prints such a value exactly, in the fixed form, with no trailing zeros. `false`
+/// (nothing written) for any other value, which goes to the general formatter.
+fn push_short_decimal(out: &mut Vec<u8>, x: f64) -> bool {
+    const EXACT: f64 = 9007199254740992.0; // 2^53
+    if x == 0.0 {
+        out.extend_from_slice(if x.is_sign_negative() { b"-0" } else { b"0" });
+        return true;
+    }
+    // x = m / 10^k exactly iff x * 2^k is an integer z (scaling by 2^k is exact) and then
+    // m = z * 5^k, computed exactly while it stays below 2^53.
+    let mut pow2 = 1.0;
+    let mut pow5 = 1.0;
+    for k in 0..=4u32 {
+        let z = x * pow2;
+        if z.fract() == 0.0 {
+            let m = z * pow5;
+            if m.abs() >= EXACT || z.abs() >= EXACT {
+                return false;
+            }
+            let m = m as i64;
+            if k == 0 {
+                push_int(out, m);
+                return true;
+            }
+            let scale = 10i64.pow(k);
+            let (int, mut frac) = (
+                m.unsigned_abs() / scale as u64,
+                m.unsigned_abs() % scale as u64,
+            );
+            if m < 0 {
+                out.push(b'-');
+            }
+            push_int(out, int as i64);
+            out.push(b'.');
+            // Leading zeros of the fraction are kept, trailing ones dropped.
+            let mut places = k;
+            while frac % 10 == 0 {
+                frac /= 10;
+                places -= 1;
+            }
+            let mut digits = [b'0'; 4];
+            for d in digits[..places as usize].iter_mut().rev() {
+                *d = b'0' + (frac % 10) as u8;
+                frac /= 10;
+            }
+            out.extend_from_slice(&digits[..places as usize]);
+            return true;
+        }
+        pow2 *= 2.0;
+        pow5 *= 5.0;
+    }
+    false
 }
 
 #[cfg(test)]
@@ -372,5 +456,55 @@ mod tests {
         let mut out = Vec::new();
         escape(&mut out, b"a\"b\\c/d\n\x01\x1f\x7f");
         assert_eq!(out, b"\"a\\\"b\\c/d\\n\\u0001\\u001f\x7f\"");
+    }
+
+    /// The short-decimal path prints what `%.19g` prints, and declines what it cannot.
+    #[test]
+    fn short_decimals_are_printed_as_g19() {
+        let cases: &[f64] = &[
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            1.25,
+            -2.5,
+            0.75,
+            1.0625,
+            0.0001,
+            0.0625,
+            123456.5,
+            -98765.4375,
+            1e15,
+            4503599627370495.5,
+            9007199254740991.0,
+            9007199254740992.0,
+            1e20,
+            0.1,
+            0.3,
+            1.0 / 3.0,
+            1e-5,
+            2.0f64.powi(-14),
+            12.34,
+            7.3219,
+        ];
+        for &x in cases {
+            let mut out = Vec::new();
+            if super::push_short_decimal(&mut out, x) {
+                assert_eq!(
+                    String::from_utf8(out).unwrap(),
+                    crate::modules::printf::fmt_g(x, 19),
+                    "{x}"
+                );
+            }
+        }
+        for i in -3000..3000 {
+            let x = i as f64 * 1.25;
+            let mut out = Vec::new();
+            assert!(super::push_short_decimal(&mut out, x));
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                crate::modules::printf::fmt_g(x, 19)
+            );
+        }
     }
 }
