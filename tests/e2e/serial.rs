@@ -125,6 +125,20 @@ fn cr_lf_and_crlf_each_end_one_line() {
 }
 
 #[test]
+fn a_line_runs_and_prompts_before_the_next_is_echoed() {
+    // On a board a line has run long before the serial port brings the next byte, so a tool
+    // that sends the next command as soon as it sees the echo finds that command's echo after
+    // the prompt (nodemcuload reads `> ` as part of the echo line). Lines that arrive together
+    // behave the same, a multi-line chunk too.
+    let mut p = booted(&[], &[]);
+    p.send(b"print(1)\r\nfor i = 2, 3 do\r\nprint(i) end\r\n=4\r\n");
+    assert_eq!(
+        String::from_utf8_lossy(&p.until(b"4\r\n> ")),
+        "print(1)\r\n1\r\n> for i = 2, 3 do\r\n>> print(i) end\r\n2\r\n3\r\n> =4\r\n4\r\n> "
+    );
+}
+
+#[test]
 fn backspace_takes_back_a_byte() {
     let mut p = booted(&[], &[]);
     assert_eq!(

@@ -200,15 +200,22 @@ mod pty {
         /// tool has the port open, reads fail (EIO) and the thread waits for one.
         pub fn read_into(&self, handle: &ConsoleHandle) {
             let mut buf = [0u8; 4096];
-            // A tool closing the port makes reads fail; the next bytes after that come from a
-            // tool that opened it afresh. A pseudo-terminal has no DTR/RTS lines to reset the
-            // device with, so the new tool is at least spared what the last one left unfinished.
+            // The first bytes from a tool that opened the port when nobody had it open: a
+            // pseudo-terminal has no DTR/RTS lines to reset the device with, so the new tool is
+            // at least spared what the last one left unfinished. The kernel's account of opens
+            // tells that without a race; where there is none, a failed read (nobody has it
+            // open) is the sign, which a tool that reopens at once can slip past.
+            let mut opens = Opens::watch(&self.name);
             let mut closed = false;
             loop {
                 match (&self.master).read(&mut buf) {
                     Ok(0) => std::thread::sleep(Duration::from_millis(20)),
                     Ok(n) => {
-                        if std::mem::take(&mut closed) && !handle.opened() {
+                        let fresh = match opens.as_mut() {
+                            Some(o) => o.fresh_tool(),
+                            None => std::mem::take(&mut closed),
+                        };
+                        if fresh && !handle.opened() {
                             return;
                         }
                         if !handle.send_bytes(buf[..n].to_vec()) {
@@ -259,6 +266,80 @@ mod pty {
         unsafe {
             let flags = libc::fcntl(fd, libc::F_GETFL);
             libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
+        }
+    }
+
+    /// Opens and closes of the terminal by the tools, as inotify reports them. The kernel queues
+    /// a tool's open before its first write returns, so the events read when bytes arrive say
+    /// whether those bytes come from a tool that found the port closed.
+    #[cfg(target_os = "linux")]
+    struct Opens {
+        events: File,
+        /// Descriptors the tools hold open on the terminal.
+        held: u32,
+    }
+
+    #[cfg(target_os = "linux")]
+    impl Opens {
+        fn watch(name: &Path) -> Option<Opens> {
+            use std::os::unix::ffi::OsStrExt;
+            let path = std::ffi::CString::new(name.as_os_str().as_bytes()).ok()?;
+            // SAFETY: inotify_init1 returns a new descriptor or -1; the watch takes a valid
+            // C string.
+            unsafe {
+                let fd = libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC);
+                if fd < 0 {
+                    return None;
+                }
+                let events = File::from_raw_fd(fd);
+                let mask = libc::IN_OPEN | libc::IN_CLOSE_WRITE | libc::IN_CLOSE_NOWRITE;
+                (libc::inotify_add_watch(fd, path.as_ptr(), mask) >= 0)
+                    .then_some(Opens { events, held: 0 })
+            }
+        }
+
+        /// Takes the events queued so far: true if among them a tool opened the terminal while
+        /// no other had it open.
+        fn fresh_tool(&mut self) -> bool {
+            const HEADER: usize = std::mem::size_of::<libc::inotify_event>();
+            let mut fresh = false;
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = (&self.events).read(&mut buf) {
+                let mut at = 0;
+                while at + HEADER <= n {
+                    let word = |i: usize| {
+                        let b = &buf[at + 4 * i..at + 4 * i + 4];
+                        u32::from_ne_bytes([b[0], b[1], b[2], b[3]])
+                    };
+                    let (mask, len) = (word(1), word(3) as usize);
+                    if mask & libc::IN_OPEN != 0 {
+                        fresh |= self.held == 0;
+                        self.held += 1;
+                    }
+                    if mask & (libc::IN_CLOSE_WRITE | libc::IN_CLOSE_NOWRITE) != 0 {
+                        self.held = self.held.saturating_sub(1);
+                    }
+                    at += HEADER + len;
+                }
+                if n == 0 {
+                    break;
+                }
+            }
+            fresh
+        }
+    }
+
+    /// Elsewhere a failed read is the only sign of a closed port.
+    #[cfg(not(target_os = "linux"))]
+    struct Opens;
+
+    #[cfg(not(target_os = "linux"))]
+    impl Opens {
+        fn watch(_: &Path) -> Option<Opens> {
+            None
+        }
+        fn fresh_tool(&mut self) -> bool {
+            false
         }
     }
 

@@ -91,14 +91,17 @@ enum Step {
 }
 
 /// Bytes received on UART0, in serial mode (or under `run`, where no `interpreter` takes the
-/// lines: a receiver still sees them).
+/// lines: a receiver still sees them). Returns how many were taken: the handler stops after a
+/// line it gave the interpreter, since on a board that line has run, and printed its prompt,
+/// long before the serial port delivers the next byte. The caller feeds the rest once the
+/// interpreter has taken the line, so output and prompt never trail the next line's echo.
 pub(crate) fn feed(
     lua: &Lua,
     rt: &Rc<Runtime>,
     bytes: &[u8],
     interpreter: bool,
-) -> mlua::Result<()> {
-    for &ch in bytes {
+) -> mlua::Result<usize> {
+    for (i, &ch) in bytes.iter().enumerate() {
         match with(lua, |s| step(s, ch, interpreter)) {
             Step::Nothing => {}
             Step::Echo(b) => rt.uart(b),
@@ -112,12 +115,15 @@ pub(crate) fn feed(
                 }
                 if interpreter {
                     repl::console_line(lua, rt, &line)?;
+                    if repl::stdin_has_line(lua) {
+                        return Ok(i + 1);
+                    }
                 }
             }
             Step::Piece(cb, piece) => deliver(lua, rt, &cb, &piece)?,
         }
     }
-    Ok(())
+    Ok(bytes.len())
 }
 
 /// One byte through the handler; without the `interpreter` (under `run`) nothing is echoed.

@@ -192,6 +192,9 @@ pub struct Console {
     pub(crate) boot: ConsoleBoot,
     open: bool,
     exit_now: bool,
+    /// Serial bytes received but not yet handled: those after a line the interpreter has not
+    /// run yet (see `input::feed`).
+    held: Vec<u8>,
 }
 
 /// A console for a run. `tty`: the terminal draws prompts itself.
@@ -212,6 +215,7 @@ pub fn channel(boot: ConsoleBoot, tty: bool) -> (Console, ConsoleHandle) {
         boot,
         open: true,
         exit_now: false,
+        held: Vec::new(),
     };
     (console, handle)
 }
@@ -236,12 +240,18 @@ impl Console {
 
     /// After `close(exit_now)`: the typed lines have all run, so the run ends.
     pub(crate) fn done(&self, lua: &Lua) -> bool {
-        self.exit_now && !repl::stdin_has_line(lua)
+        self.exit_now && self.held.is_empty() && !repl::stdin_has_line(lua)
     }
 
     /// Takes whatever the terminal sent since the last turn, without waiting.
+    /// While the interpreter has a line to run, what came after it waits, as on a board, where
+    /// the line runs before the next byte arrives.
     pub(crate) fn poll(&mut self, lua: &Lua, rt: &Rc<Runtime>) {
-        while self.open {
+        while self.open && !repl::stdin_has_line(lua) {
+            if !self.held.is_empty() {
+                self.feed_held(lua, rt);
+                continue;
+            }
             match self.rx.try_recv() {
                 Ok(input) => self.handle(lua, rt, Some(input)),
                 Err(mpsc::error::TryRecvError::Empty) => break,
@@ -275,14 +285,18 @@ impl Console {
                 }
             }
             Some(ConsoleInput::Bytes(bytes)) => {
-                let interpreter = self.boot != ConsoleBoot::UartOnly;
-                input::feed(lua, rt, &bytes, interpreter)
+                self.held.extend_from_slice(&bytes);
+                if !repl::stdin_has_line(lua) {
+                    self.feed_held(lua, rt);
+                }
+                Ok(())
             }
             Some(ConsoleInput::Cancel) => {
                 self.link.taken();
                 repl::cancel(lua, rt)
             }
             Some(ConsoleInput::Opened) => {
+                self.held.clear();
                 input::forget_line(lua);
                 repl::forget_chunk(lua);
                 Ok(())
@@ -303,6 +317,18 @@ impl Console {
         };
         if let Err(e) = result {
             rt.diag(&format!("console: {e}"));
+        }
+    }
+}
+
+impl Console {
+    /// The held bytes through the UART handler, up to the next line the interpreter takes.
+    fn feed_held(&mut self, lua: &Lua, rt: &Rc<Runtime>) {
+        let interpreter = self.boot != ConsoleBoot::UartOnly;
+        let bytes = std::mem::take(&mut self.held);
+        match input::feed(lua, rt, &bytes, interpreter) {
+            Ok(taken) => self.held = bytes[taken..].to_vec(),
+            Err(e) => rt.diag(&format!("console: {e}")),
         }
     }
 }
