@@ -52,6 +52,13 @@ print(pcall(ws2812.newBuffer, 3, -1))
 print(pcall(ws2812.newBuffer, "x", 3))
 print(pcall(ws2812.newBuffer, 3))
 print(pcall(ws2812.newBuffer, 100000, 100))
+-- A buffer's bytes are on the heap while it lives: a second 150 kB one does not fit.
+collectgarbage() collectgarbage()
+local h = node.heap()
+local big = ws2812.newBuffer(15000, 10)
+print(h - node.heap() > 140000, pcall(ws2812.newBuffer, 10000, 15))
+big = nil collectgarbage() collectgarbage()
+print(h - node.heap() < 1000, ws2812.newBuffer(10000, 15):size() == 10000)
 "##,
         "",
         "2000",
@@ -72,6 +79,8 @@ print(pcall(ws2812.newBuffer, 100000, 100))
             "false\tbad argument #1 to '?' (number expected, got string)",
             "false\tbad argument #2 to '?' (number expected, got no value)",
             "false\tnot enough memory",
+            "true\tfalse\tnot enough memory",
+            "true\ttrue",
         ])
         .replace(
             "\t#2\t",

@@ -70,14 +70,17 @@ pub fn bytes_of(ud: &AnyUserData) -> Option<Vec<u8>> {
         .map(|b| b.0.borrow().values.clone())
 }
 
-/// `allocate_buffer`: a zeroed buffer of `leds` LEDs of `colors` bytes, which must fit in the
-/// device heap (`not enough memory`, as `lua_newuserdata` fails, otherwise).
-fn allocate(lua: &Lua, leds: usize, colors: usize) -> FwResult<Buffer> {
+/// `allocate_buffer`: a zeroed buffer of `leds` LEDs of `colors` bytes, as a userdata. The
+/// bytes are a Rust vector; a Lua string as long (in device bytes) rides along as the userdata's
+/// user value, so the buffer takes its size off `node.heap()` while it lives, and one that does
+/// not fit is `not enough memory`, as `lua_newuserdata` fails on the chip.
+fn allocate(lua: &Lua, leds: usize, colors: usize) -> FwResult<(AnyUserData, Buffer)> {
     let bytes = leds.saturating_mul(colors);
+    let host = bytes.saturating_mul(HOST_BYTES_PER_DEVICE_BYTE);
     let fits = bytes <= MAX_BYTES
         && lua
             .app_data_ref::<Rc<Runtime>>()
-            .is_none_or(|rt| Room::new(lua, &rt.heap).fits(bytes * HOST_BYTES_PER_DEVICE_BYTE));
+            .is_none_or(|rt| Room::new(lua, &rt.heap).fits(host));
     if !fits {
         return fw_err("not enough memory");
     }
@@ -87,11 +90,10 @@ fn allocate(lua: &Lua, leds: usize, colors: usize) -> FwResult<Buffer> {
         colors,
         values: vec![0; leds * colors],
     };
-    Ok(Buffer(Rc::new(RefCell::new(data))))
-}
-
-fn userdata(lua: &Lua, b: Buffer) -> FwResult<MultiValue> {
-    one(Value::UserData(lua.create_userdata(b)?))
+    let b = Buffer(Rc::new(RefCell::new(data)));
+    let ud = lua.create_userdata(b.clone())?;
+    ud.set_user_value(lua.create_string(vec![0u8; host])?)?;
+    Ok((ud, b))
 }
 
 /// `ws2812.newBuffer(leds, colorsPerLed)`.
@@ -100,8 +102,9 @@ pub fn new_lua(lua: &Lua, a: &Args) -> FwResult<MultiValue> {
     let colors = a.check_integer(2)? as i32;
     arg_check(leds > 0, 1, "should be a positive integer")?;
     arg_check(colors > 0, 2, "should be a positive integer")?;
-    let b = allocate(lua, leds as usize, colors as usize)?;
-    userdata(lua, b)
+    one(Value::UserData(
+        allocate(lua, leds as usize, colors as usize)?.0,
+    ))
 }
 
 /// Registers the methods; call before the first `newBuffer`.
@@ -375,13 +378,13 @@ fn sub(lua: &Lua, a: &Args) -> FwResult<MultiValue> {
     } else {
         0
     };
-    let out = allocate(lua, leds, colors)?;
+    let (ud, out) = allocate(lua, leds, colors)?;
     if leds > 0 {
         let at = (start as usize - 1) * colors;
         let src = &b.0.borrow().values[at..at + leds * colors];
         out.0.borrow_mut().values.copy_from_slice(src);
     }
-    userdata(lua, out)
+    one(Value::UserData(ud))
 }
 
 /// `b1 .. b2`: a new buffer of both.
@@ -401,13 +404,13 @@ fn concat(lua: &Lua, a: &Args) -> FwResult<MultiValue> {
             l.size + r.size,
         )
     };
-    let out = allocate(lua, leds, colors)?;
+    let (ud, out) = allocate(lua, leds, colors)?;
     {
         let mut o = out.0.borrow_mut();
         o.values[..lv.len()].copy_from_slice(&lv);
         o.values[lv.len()..].copy_from_slice(&rv);
     }
-    userdata(lua, out)
+    one(Value::UserData(ud))
 }
 
 /// `tostring(b)`: `[(g,r,b),(g,r,b)]`, one parenthesised group per LED.
