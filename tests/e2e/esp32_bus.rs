@@ -150,7 +150,7 @@ print(pcall(ws2812.newBuffer, 0, 3))
          0\t0\t255\n\
          0\t255\t0\n\
          6\t5\t7\t8\n\
-         0\t1\t0\t1\tnil\n\
+         1\t0\t0\t1\tnil\n\
          false\tbad argument #1 to '?' (table expected, got string)\n\
          false\tbad argument #1 to '?' (invalid pin)\n\
          false\tbad argument #2 to '?' (invalid reset)\n\

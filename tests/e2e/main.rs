@@ -48,3 +48,4 @@ mod udp;
 mod websocket;
 mod wifi;
 mod ws2812;
+mod ws2812_32;

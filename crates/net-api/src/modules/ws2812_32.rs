@@ -5,8 +5,10 @@
 //! The bytes reach the `ws2812` strip parts on those GPIOs (`board::strip`), as the ESP8266
 //! form's do, each frame at the device time of the write; the write then takes the wire's time,
 //! every bit its high and low durations (multiples of 100 ns) and the reset after, the longest
-//! strip's. Buffers from `ws2812.newBuffer` are `pixbuf`'s (`pixbuf.rs`), shared with the
-//! ESP8266 forms.
+//! strip's. Buffers from `ws2812.newBuffer` are the firmware's own `ws2812.buffer`
+//! (`ws2812_32/buffer.rs`), not the ESP8266's `pixbuf`.
+
+mod buffer;
 
 use std::rc::Rc;
 use std::time::Duration;
@@ -14,8 +16,8 @@ use std::time::Duration;
 use mlua::{Lua, Table, Value};
 
 use crate::devboard::{DeviceBoard, micros};
-use crate::lauxlib::{Args, FwResult, arg_err, bind, fw_err, to_number, typename};
-use crate::modules::{module_table, pixbuf};
+use crate::lauxlib::{Args, FwResult, arg_err, bind, binding_name, fw_err, to_number, typename};
+use crate::modules::module_table;
 use crate::runtime::Runtime;
 
 /// The driver's defaults, in 100 ns: bit high/low times and the reset after the data.
@@ -37,19 +39,17 @@ struct Chain {
 
 pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
     let db = DeviceBoard::get(rt).map_err(mlua::Error::runtime)?;
-    pixbuf::install(lua, false)?;
+    buffer::install(lua)?;
     let r = rt.clone();
-    let write = bind(lua, move |_, a| write(&r, &db, &a))?;
+    let write = bind(lua, move |lua, a| write(lua, &r, &db, &a))?;
     let t = module_table(
         lua,
         vec![
-            ("newBuffer", bind(lua, |lua, a| pixbuf::new_lua(lua, &a))?),
+            ("newBuffer", bind(lua, |lua, a| buffer::new_lua(lua, &a))?),
             ("write", write),
         ],
     )?;
-    // The firmware's FADE_IN is 1 and FADE_OUT 0, the other way round from `pixbuf`'s; the
-    // buffers are pixbuf's, so the names carry its values and mean the same to `fade`.
-    pixbuf::set_constants(&t)?;
+    buffer::set_constants(&t)?;
     lua.globals().set("ws2812", t)
 }
 
@@ -70,7 +70,7 @@ fn timing(t: &Table, n: usize, key: &str, default: i64, lo: i64, hi: i64) -> FwR
 }
 
 /// One table argument as its chain, with the firmware's checks in its order.
-fn chain(n: usize, t: &Table) -> FwResult<Chain> {
+fn chain(lua: &Lua, n: usize, t: &Table) -> FwResult<Chain> {
     let pin: Value = t.get("pin")?;
     let Some(pin) = to_number(&pin) else {
         return arg_err(n, "invalid pin");
@@ -82,12 +82,14 @@ fn chain(n: usize, t: &Table) -> FwResult<Chain> {
     let t1l = timing(t, n, "t1l", T1L, 1, 0x7fff)?;
     let data = match t.get::<Value>("data")? {
         Value::String(s) => s.as_bytes().to_vec(),
-        Value::UserData(ud) => match ud.borrow::<pixbuf::Pixbuf>() {
-            Ok(b) => b.0.borrow().values.clone(),
-            Err(_) => {
+        // `luaL_checkudata` on the field, at stack index -1.
+        Value::UserData(ud) => match buffer::bytes_of(&ud) {
+            Some(bytes) => bytes,
+            None => {
                 return fw_err(format!(
-                    "bad argument #-1 to 'write' ({} expected, got userdata)",
-                    pixbuf::TYPE
+                    "bad argument #-1 to '{}' ({} expected, got userdata)",
+                    binding_name(lua),
+                    buffer::TYPE
                 ));
             }
         },
@@ -102,13 +104,13 @@ fn chain(n: usize, t: &Table) -> FwResult<Chain> {
 }
 
 /// `ws2812.write(t1, ...)`: nil arguments are skipped; all chains go out together.
-fn write(rt: &Rc<Runtime>, db: &DeviceBoard, a: &Args) -> FwResult<()> {
+fn write(lua: &Lua, rt: &Rc<Runtime>, db: &DeviceBoard, a: &Args) -> FwResult<()> {
     let mut chains = Vec::new();
     for n in 1..=a.len() {
         match a.arg(n) {
             Value::Nil => continue,
             Value::Table(t) => {
-                let c = chain(n, t)?;
+                let c = chain(lua, n, t)?;
                 if chains.len() == RMT_CHANNELS {
                     return arg_err(n, "can't set up chain");
                 }
