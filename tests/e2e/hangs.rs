@@ -51,6 +51,44 @@ fn the_watchdog_stops_a_runaway_pattern_match_inside_one_call() {
 }
 
 #[test]
+fn the_time_limit_counts_every_boot_of_a_device_that_keeps_restarting() {
+    // Each boot restarts a second in: five boots reach the 5 s limit (the limit was per boot,
+    // and such a run never ended). A device that restarts at once still costs each boot a
+    // board's boot time, so it stops too.
+    let restart_later = "print('boot', tmr.now() < 1000000)\n\
+         tmr.create():alarm(1000, tmr.ALARM_SINGLE, function() node.restart() end)\n";
+    let restart_now = "print('boot')\nnode.restart()\n";
+    for virtual_time in [true, false] {
+        let mut args = vec!["--on-reset", "restart", "--timeout", "5000"];
+        if virtual_time {
+            args.push("--virtual-time");
+        }
+        let r = run_bounded(restart_later, &args, Duration::from_secs(60));
+        assert_eq!(r.status, TIMEOUT_STATUS, "{r:?}");
+        assert_eq!(
+            r.stdout.matches("boot\ttrue\n").count(),
+            5,
+            "virtual {virtual_time}"
+        );
+        assert!(!r.stdout.contains("false"), "{}", r.stdout);
+        assert_eq!(r.stderr.matches("booting again").count(), 4, "{}", r.stderr);
+    }
+    let r = run_bounded(
+        restart_now,
+        &[
+            "--on-reset",
+            "restart",
+            "--virtual-time",
+            "--timeout",
+            "5000",
+        ],
+        Duration::from_secs(60),
+    );
+    assert_eq!(r.status, TIMEOUT_STATUS, "{r:?}");
+    assert_eq!(r.stdout.matches("boot\n").count(), 50, "{}", r.stdout);
+}
+
+#[test]
 fn a_task_that_reposts_itself_lets_virtual_time_reach_timers_and_the_limit() {
     let r = run_bounded(
         "local n = 0\n\

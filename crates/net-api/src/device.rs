@@ -4,6 +4,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
+use std::time::Duration;
 
 use host_backend::flash::Flash;
 use mlua::{Function, Lua, LuaOptions, Table};
@@ -163,16 +164,28 @@ impl Drop for Device {
 }
 
 /// One boot: power on, run the script, run the loop.
+/// One boot, from power-on to the end of its run: how it ended and the device time it ran.
 async fn boot_once(
     cfg: &Config,
     reset: Option<ResetCause>,
     persist: Rc<Persist>,
-    mut console: Option<&mut Console>,
-) -> Outcome {
+    console: Option<&mut Console>,
+) -> (Outcome, Duration) {
     let device = match Device::boot_with(cfg.clone(), reset, persist) {
         Ok(d) => d,
-        Err(e) => return Outcome::MainError(e),
+        Err(e) => return (Outcome::MainError(e), Duration::ZERO),
     };
+    let outcome = run_boot(cfg, reset, &device, console).await;
+    (outcome, device.rt.now())
+}
+
+/// The banner, the console, the script, then the loop, for a device just booted.
+async fn run_boot(
+    cfg: &Config,
+    reset: Option<ResetCause>,
+    device: &Device,
+    mut console: Option<&mut Console>,
+) -> Outcome {
     let mode = console.as_ref().map(|c| c.boot);
     if reset.is_some() || matches!(mode, Some(ConsoleBoot::Boot { .. })) {
         device.rt.uart(banner(cfg.firmware).as_bytes());
@@ -230,6 +243,11 @@ pub fn run_console(cfg: Config, console: Console) -> Outcome {
     run_with(cfg, Some(console))
 }
 
+/// The least device time a boot counts toward the run's time limit (`--timeout`): about what
+/// a board takes from reset to its first line of Lua. A device that resets at once, boot after
+/// boot, would otherwise never reach the limit.
+const REBOOT_TIME: Duration = Duration::from_millis(100);
+
 fn run_with(cfg: Config, mut console: Option<Console>) -> Outcome {
     let tokio_rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -240,23 +258,34 @@ fn run_with(cfg: Config, mut console: Option<Console>) -> Outcome {
     };
     let mut reset = None;
     let persist = Rc::new(Persist::default());
+    // The run's time limit counts the device time of every boot, so a device that keeps
+    // resetting still stops at it.
+    let mut spent = Duration::ZERO;
     loop {
         let local = tokio::task::LocalSet::new();
         // The device runs as a task of the LocalSet, like its sockets: an I/O task waking it
         // then only queues it on this thread, instead of signalling the runtime's driver. The
         // task owns the console for the boot and hands it back, so it survives resets.
-        let boot_cfg = cfg.clone();
+        let mut boot_cfg = cfg.clone();
+        if let Some(limit) = cfg.time_limit_ms {
+            let left = Duration::from_millis(limit).saturating_sub(spent);
+            if left.is_zero() && reset.is_some() {
+                return Outcome::TimedOut;
+            }
+            boot_cfg.time_limit_ms = Some(left.as_millis() as u64);
+        }
         let mut lent = console.take();
         let boot_persist = persist.clone();
         let device = local.spawn_local(async move {
             let outcome = boot_once(&boot_cfg, reset, boot_persist, lent.as_mut()).await;
             (outcome, lent)
         });
-        let (outcome, back) = local
+        let ((outcome, ran), back) = local
             .block_on(&tokio_rt, device)
             .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
         console = back;
         drop(local); // closes every socket of this boot
+        spent += ran.max(REBOOT_TIME);
         match outcome {
             Outcome::Reset(cause) if cfg.on_reset == OnReset::Restart => {
                 (cfg.sinks.diag)(&format!(
@@ -265,10 +294,12 @@ fn run_with(cfg: Config, mut console: Option<Console>) -> Outcome {
                 ));
                 reset = Some(cause);
                 // A deep sleep lasts its time on a real clock; a virtual one wakes at once.
-                if let Some(d) = persist.get(Retained::power_on).after_reset(cause)
-                    && !cfg.virtual_time
-                {
-                    std::thread::sleep(d);
+                // Either way it is device time toward the limit.
+                if let Some(d) = persist.get(Retained::power_on).after_reset(cause) {
+                    spent += d;
+                    if !cfg.virtual_time {
+                        std::thread::sleep(d);
+                    }
                 }
             }
             other => {
