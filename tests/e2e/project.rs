@@ -29,6 +29,31 @@ fn run_reads_the_project_file_in_the_flash_root() {
 }
 
 #[test]
+fn the_device_does_not_see_the_project_file_in_its_flash() {
+    // Projects that list their files (a web IDE, a shell's `ls`) showed it; `file.format()`
+    // would have erased it.
+    let script = "for k, v in pairs(file.list()) do print(k, v) end\n\
+         print(file.exists('nodemcu-sim.toml'), file.open('nodemcu-sim.toml'))\n\
+         print(file.open('nodemcu-sim.toml', 'w'), file.remove('nodemcu-sim.toml'))\n\
+         local _, used = file.fsinfo() print(used)\n\
+         file.format() print(next(file.list()))\n";
+    let f = Flash::new(&[
+        ("main.lua", script),
+        ("nodemcu-sim.toml", "target = \"esp8266\"\n"),
+    ]);
+    let root = f.path().to_str().unwrap().to_string();
+    let r = f.run("main.lua", &["--flash", &root]);
+    let size = script.len();
+    assert_eq!(
+        r.stdout,
+        format!("main.lua\t{size}\nfalse\tnil\nnil\n753\nformat done.\nnil\n"),
+        "{}",
+        r.stderr
+    );
+    assert!(f.file("nodemcu-sim.toml").exists());
+}
+
+#[test]
 fn flags_override_the_project_file() {
     let f = Flash::new(&[
         ("init.lua", WHICH_TARGET),

@@ -24,6 +24,9 @@ pub const MAX_NAME_LEN: usize = 31;
 
 /// The firmware's name for the internal flash volume: `/FLASH/x` is the same file as `x`.
 const VOLUME: &str = "/FLASH";
+/// The simulator's project file, which usually sits in the flash directory: it is not on the
+/// device, so no script lists, reads, replaces or formats it away.
+pub const PROJECT_FILE: &str = "nodemcu-sim.toml";
 
 #[derive(Debug, Clone)]
 pub struct Flash {
@@ -86,6 +89,9 @@ impl Flash {
             return None;
         }
         let host = host_name(name);
+        if host == PROJECT_FILE {
+            return None;
+        }
         let rel = Path::new(&host);
         // One plain component: `.` and `..` are the only names that could still mean a directory.
         if !matches!(
@@ -147,7 +153,11 @@ impl Flash {
         };
         dir.filter_map(|e| {
             let e = e.ok()?;
-            let name = flash_name(&e.file_name().into_string().ok()?)?;
+            let host = e.file_name().into_string().ok()?;
+            if host == PROJECT_FILE {
+                return None;
+            }
+            let name = flash_name(&host)?;
             if name.len() > MAX_NAME_LEN {
                 return None;
             }

@@ -39,4 +39,6 @@ pub use console::{Console, ConsoleBoot, ConsoleHandle, Prompt};
 pub use device::run_console;
 pub use device::{Device, banner, run};
 pub use event_loop::Outcome;
+/// The project file's name, which the device's flash does not show.
+pub use host_backend::flash::PROJECT_FILE;
 pub use runtime::{Removed, ResetCause};

@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-/// The file's name, in a project's flash root.
-pub const FILE_NAME: &str = "nodemcu-sim.toml";
+/// The file's name, in a project's flash root (where the device's flash does not show it).
+pub const FILE_NAME: &str = net_api::PROJECT_FILE;
 
 /// What a project file may say. Each key has the meaning of the flag of the same name.
 #[derive(Debug, Default, Deserialize)]
