@@ -354,6 +354,13 @@ fn before_3_0_a_timer_callback_error_is_a_panic() {
         "{}",
         r.stderr
     );
+    // The reset names no kind of callback it was not.
+    assert!(
+        r.stderr
+            .contains("device reset: PANIC: unprotected error in a callback\n"),
+        "{}",
+        r.stderr
+    );
     let r = run_lua(s, &["--firmware", "3.0"]);
     assert_eq!(r.status, 3, "{}", r.stderr);
     assert!(

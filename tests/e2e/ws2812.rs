@@ -168,6 +168,22 @@ print(pcall(ws2812_effects.set_delay, 5))
 }
 
 #[test]
+fn only_the_3_0_effects_module_prints_its_deprecation_note() {
+    // 2.2.1's ws2812_effects has no note; 3.0's prints it on the UART at every init.
+    let script = "ws2812.init() ws2812_effects.init(ws2812.newBuffer(3, 3)) print('ok')";
+    let r = crate::support::run_lua(script, &["--firmware", "2.2"]);
+    assert_eq!(r.stdout, "ok\n", "{}", r.stderr);
+    let r = crate::support::run_lua(script, &[]);
+    assert!(
+        r.stdout
+            .starts_with("Warning, deprecated API! ws2812_effects.")
+            && r.stdout.ends_with("\nok\n"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
 fn edge_cases_where_the_firmware_would_write_outside_a_buffer_are_errors_or_no_ops() {
     let r = crate::support::run_lua(
         r#"

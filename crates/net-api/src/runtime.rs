@@ -67,7 +67,7 @@ impl ResetCause {
     pub fn describe(self) -> &'static str {
         match self {
             ResetCause::Error => "unhandled error in a callback (default node.setonerror handler)",
-            ResetCause::Panic => "PANIC: unprotected error in a net callback",
+            ResetCause::Panic => "PANIC: unprotected error in a callback",
             ResetCause::Watchdog => {
                 "watchdog: Lua ran too long without returning to the event loop"
             }
@@ -536,6 +536,17 @@ impl Runtime {
             return false;
         }
         now.saturating_sub(since) > WATCHDOG
+    }
+
+    /// `platform_print_deprecation_note`: the firmware's note, written straight to the UART (a
+    /// C `printf`, so past `node.output`), where a script's output goes.
+    pub fn deprecation_note(&self, what: &str, when: &str) {
+        self.uart(
+            format!(
+                "Warning, deprecated API! {what}. It will be removed {when}. See documentation for details.\n"
+            )
+            .as_bytes(),
+        );
     }
 
     /// Writes console output to the device's UART (`print`, prompts, echo, the banner): in

@@ -3,7 +3,7 @@
 
 use super::lua_long_string;
 use super::peer::*;
-use crate::support::run_lua;
+use super::run_lua;
 
 fn get_script(ca_pem: &str, port: u16) -> String {
     format!(

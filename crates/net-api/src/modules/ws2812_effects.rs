@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use mlua::{Lua, MultiValue, Value};
 
+use crate::config::Firmware;
 use crate::devboard::DeviceBoard;
 use crate::lauxlib::{Args, FwResult, arg_check, arg_err, bind};
 use crate::modules::color_utils::{color_wheel, grb2hsv, hsv2grb};
@@ -153,10 +154,13 @@ fn with_state<R>(fx: &Effects, f: impl FnOnce(&mut State) -> FwResult<R>) -> FwR
 }
 
 fn init(fx: &Rc<Effects>, _: &Lua, a: &Args) -> FwResult<Option<i64>> {
-    fx.rt.uart(
-        b"Warning, deprecated API! ws2812_effects. It will be removed soon; please see \
-          https://github.com/nodemcu/nodemcu-firmware/issues/3122. See documentation for details.\n",
-    );
+    // The note came with 3.0; 2.2.1's module has none.
+    if fx.rt.cfg.firmware >= Firmware::V3_0 {
+        fx.rt.deprecation_note(
+            "ws2812_effects",
+            "soon; please see https://github.com/nodemcu/nodemcu-firmware/issues/3122",
+        );
+    }
     let buffer = pixbuf::check(a, 1)?;
     if let Some(old) = fx.state.borrow_mut().take()
         && let Some(k) = old.timer

@@ -336,10 +336,7 @@ fn secure_flag(rt: &Runtime, a: &Args, n: &mut usize) -> FwResult<bool> {
     let secure = match a.arg(*n) {
         Value::Boolean(b) => *b,
         _ if a.is_number(*n) => {
-            rt.diag(
-                "Warning, deprecated API! mqtt.connect secure parameter as integer. It will be \
-                 removed in the future. See documentation for details.",
-            );
+            rt.deprecation_note("mqtt.connect secure parameter as integer", "in the future");
             a.check_number(*n)? as i64 != 0
         }
         _ => return Ok(false),
@@ -360,10 +357,7 @@ fn legacy_flags(rt: &Runtime, a: &Args, n: &mut usize) -> FwResult<(bool, bool)>
     let secure = flag(n)? == 1;
     let auto = flag(n)?;
     if auto == 1 && rt.cfg.firmware >= Firmware::V2_2 {
-        rt.diag(
-            "Warning, deprecated API! autoreconnect == 1 is deprecated. It will be removed in \
-             the next version. See documentation for details.",
-        );
+        rt.deprecation_note("autoreconnect == 1 is deprecated", "in the next version");
     }
     Ok((secure, auto == 1))
 }

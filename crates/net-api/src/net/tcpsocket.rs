@@ -30,7 +30,7 @@ use tokio::net::TcpStream;
 
 use super::events::OnTable;
 use crate::callback::Callee;
-use crate::config::Target;
+use crate::config::{Firmware, Target};
 use crate::handle_type;
 use crate::lauxlib::{Args, FwResult, arg_check, bind, bind_fast, fw_err};
 use crate::modules::register_methods;
@@ -336,11 +336,12 @@ fn send_bytes(
         Target::Esp32 if len > ESP32_SND_BUF => return fw_err("buffer error"),
         _ => {}
     }
-    if rt.cfg.target == Target::Esp8266 && s.unsent > 0 {
+    // Only the 2016 firmware dropped such sends; from 2017 on the firmware queues them too.
+    if rt.cfg.target == Target::Esp8266 && rt.cfg.firmware == Firmware::V1_5 && s.unsent > 0 {
         rt.warn_once(
             &format!("tcp-consecutive-send-{id}"),
             "net.tcpsocket: send() called again before the previous send's \"sent\" event; \
-             firmware before 2017 silently dropped such sends (queued here, in order, as current \
+             firmware before 2017 silently dropped such sends (queued here, in order, as later \
              firmware does)",
         );
     }

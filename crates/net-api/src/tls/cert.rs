@@ -64,9 +64,7 @@ pub(crate) fn table(lua: &Lua, rt: &Rc<Runtime>, certs: &Certs) -> mlua::Result<
 }
 
 fn deprecated(rt: &Runtime, what: &str) {
-    rt.diag(&format!(
-        "Warning, deprecated API! {what}. It will be removed soon. See documentation for details."
-    ));
+    rt.deprecation_note(what, "soon");
 }
 
 /// `lua_tostring` of argument `n`: strings and numbers, else nothing.
