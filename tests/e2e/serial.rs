@@ -285,10 +285,15 @@ fn run_with_stdin(script: &str, input: &[u8]) -> (i32, String) {
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(input).unwrap();
     drop(stdin);
-    let output = collect(child.stdout.take().unwrap());
+    let mut stdout = child.stdout.take().unwrap();
+    // Read to the end of the output (the device's exit closes it), however slow the machine.
+    let reader = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let _ = stdout.read_to_end(&mut out);
+        out
+    });
     let status = crate::support::wait(&mut child, Duration::from_secs(20));
-    std::thread::sleep(Duration::from_millis(50));
-    let out = String::from_utf8_lossy(&output.lock().unwrap()).into_owned();
+    let out = String::from_utf8_lossy(&reader.join().unwrap()).into_owned();
     (status, out)
 }
 

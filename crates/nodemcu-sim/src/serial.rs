@@ -200,11 +200,11 @@ mod pty {
         /// tool has the port open, reads fail (EIO) and the thread waits for one.
         pub fn read_into(&self, handle: &ConsoleHandle) {
             let mut buf = [0u8; 4096];
-            // The first bytes from a tool that opened the port when nobody had it open: a
-            // pseudo-terminal has no DTR/RTS lines to reset the device with, so the new tool is
-            // at least spared what the last one left unfinished. The kernel's account of opens
-            // tells that without a race; where there is none, a failed read (nobody has it
-            // open) is the sign, which a tool that reopens at once can slip past.
+            // The first bytes from a tool that has just opened the port: a pseudo-terminal has
+            // no DTR/RTS lines to reset the device with, so the new tool is at least spared
+            // what the last one left unfinished. The kernel's account of opens tells that
+            // without a race; where there is none, a failed read (nobody has it open) is the
+            // sign, which a tool that reopens at once can slip past.
             let mut opens = Opens::watch(&self.name);
             let mut closed = false;
             loop {
@@ -269,14 +269,14 @@ mod pty {
         }
     }
 
-    /// Opens and closes of the terminal by the tools, as inotify reports them. The kernel queues
-    /// a tool's open before its first write returns, so the events read when bytes arrive say
-    /// whether those bytes come from a tool that found the port closed.
+    /// Opens of the terminal by the tools, as inotify reports them. The kernel queues a tool's
+    /// open before its first write returns, so the events read when bytes arrive say whether
+    /// those bytes come from a tool that has just opened the port. Every open counts as a new
+    /// tool: whether the last one had closed it by then cannot be told (a process that forks
+    /// holds its copy of the port until it execs), and a tool opens the port once.
     #[cfg(target_os = "linux")]
     struct Opens {
         events: File,
-        /// Descriptors the tools hold open on the terminal.
-        held: u32,
     }
 
     #[cfg(target_os = "linux")]
@@ -292,40 +292,23 @@ mod pty {
                     return None;
                 }
                 let events = File::from_raw_fd(fd);
-                let mask = libc::IN_OPEN | libc::IN_CLOSE_WRITE | libc::IN_CLOSE_NOWRITE;
-                (libc::inotify_add_watch(fd, path.as_ptr(), mask) >= 0)
-                    .then_some(Opens { events, held: 0 })
+                (libc::inotify_add_watch(fd, path.as_ptr(), libc::IN_OPEN) >= 0)
+                    .then_some(Opens { events })
             }
         }
 
-        /// Takes the events queued so far: true if among them a tool opened the terminal while
-        /// no other had it open.
+        /// Takes the events queued so far: true if a tool opened the terminal since the last call.
         fn fresh_tool(&mut self) -> bool {
-            const HEADER: usize = std::mem::size_of::<libc::inotify_event>();
-            let mut fresh = false;
+            let mut opened = false;
             let mut buf = [0u8; 4096];
             while let Ok(n) = (&self.events).read(&mut buf) {
-                let mut at = 0;
-                while at + HEADER <= n {
-                    let word = |i: usize| {
-                        let b = &buf[at + 4 * i..at + 4 * i + 4];
-                        u32::from_ne_bytes([b[0], b[1], b[2], b[3]])
-                    };
-                    let (mask, len) = (word(1), word(3) as usize);
-                    if mask & libc::IN_OPEN != 0 {
-                        fresh |= self.held == 0;
-                        self.held += 1;
-                    }
-                    if mask & (libc::IN_CLOSE_WRITE | libc::IN_CLOSE_NOWRITE) != 0 {
-                        self.held = self.held.saturating_sub(1);
-                    }
-                    at += HEADER + len;
-                }
                 if n == 0 {
                     break;
                 }
+                // Only opens are watched: any event is one.
+                opened = true;
             }
-            fresh
+            opened
         }
     }
 
