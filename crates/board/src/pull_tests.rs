@@ -175,3 +175,21 @@ fn the_esp32_devkitc_has_its_boot_button_and_each_kit_only_its_chip() {
         "the ready board \"esp32-devkitc\" is an ESP32 board, not an ESP8266 one"
     );
 }
+
+#[test]
+fn a_button_or_switch_takes_the_rail_spellings_a_resistor_does() {
+    let mut b = board(
+        Chip::Esp8266,
+        "[[board.part]]\nkind = \"resistor\"\npins = [5, \"gnd\"]\n\
+         [[board.part]]\nkind = \"button\"\npin = 5\nto = \"3v3\"\nname = \"up\"\n\
+         [[board.part]]\nkind = \"switch\"\npin = 6\nto = \"gnd\"\non = true\n",
+    )
+    .unwrap();
+    assert_eq!(b.read(5, 0), 0);
+    let up = b.part_named("up").unwrap();
+    b.set_part(up, Change::Close(true), 0);
+    assert_eq!(b.read(5, 0), 1);
+    b.set_mode(6, Mode::Input, Pull::Up, 0);
+    assert_eq!(b.read(6, 0), 0);
+    assert_eq!(conflicts(&mut b), 0);
+}
