@@ -11,6 +11,7 @@ mod cli;
 mod console;
 mod data;
 mod decisions;
+mod devkit;
 mod dht;
 mod dns;
 mod enduser_setup;

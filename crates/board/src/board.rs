@@ -2,8 +2,8 @@
 //!
 //! Every call takes the device time it happens at and may leave [`Event`]s for the caller to
 //! take ([`Board::take_events`]). A pin's level is resolved per net, the way a wire settles: a
-//! driven output beats a pull-up or a resistor; a resistor to a driven net beats the chip's weak
-//! pull-up; an undriven, unpulled net reads low, as an ESP8266 input left floating reads in
+//! driven output beats a pull-up or a resistor; a resistor to a driven net or to a rail (a dev
+//! kit's pull-up) beats the chip's weak pull-up, the smaller resistance winning; an undriven, unpulled net reads low, as an ESP8266 input left floating reads in
 //! practice. Two drivers pulling one net opposite ways are a conflict: reported once (per set of
 //! drivers), resolved low, never a failure.
 
@@ -11,6 +11,7 @@ use std::borrow::Cow;
 use std::collections::{HashSet, VecDeque};
 
 mod bus;
+mod devkit;
 mod harness;
 mod onewire;
 mod resolve;
@@ -144,6 +145,8 @@ struct Net {
     watchers: Vec<usize>,
     /// Resistors to other nets: (part, the other net).
     resistors: Vec<(usize, usize)>,
+    /// Resistors to a rail (a dev kit's pull-ups and pull-downs).
+    pulls: Vec<usize>,
     /// One pin, no part: nothing but the pin decides its level.
     lone: bool,
 }
@@ -167,6 +170,16 @@ pub struct Board {
     i2c_log: VecDeque<Transfer>,
 }
 
+/// A ready board's parts by its name, for this chip.
+fn ready(chip: Chip, name: &str) -> Result<Vec<PartSpec>, String> {
+    match name {
+        harness::NAME => Ok(harness::parts(chip)),
+        harness::DUT1 => Ok(harness::dut1_parts(chip)),
+        _ => devkit::parts(chip, name)
+            .unwrap_or_else(|| Err(format!("no ready board is named \"{name}\""))),
+    }
+}
+
 /// How two drivers on a net stand.
 #[derive(Default, Clone, Copy)]
 struct Drive {
@@ -178,12 +191,30 @@ impl Board {
     /// A board from the project's description.
     pub fn from_spec(chip: Chip, spec: &BoardSpec) -> Result<Board, String> {
         match spec {
-            BoardSpec::Parts(p) => Board::new(chip, &p.part),
-            BoardSpec::Named(n) if n == harness::NAME => Board::new(chip, &harness::parts(chip)),
-            BoardSpec::Named(n) if n == harness::DUT1 => {
-                Board::new(chip, &harness::dut1_parts(chip))
+            BoardSpec::Named(n) => Board::new(chip, &ready(chip, n)?),
+            BoardSpec::Parts(p) => {
+                let mut parts = match &p.ready {
+                    Some(n) => ready(chip, n)?,
+                    None => Vec::new(),
+                };
+                parts.extend(p.part.iter().cloned());
+                let mut board = Board::new(chip, &parts)?;
+                for (k, press) in p.press.iter().enumerate() {
+                    let i = board
+                        .part_named(&press.part)
+                        .filter(|&i| {
+                            matches!(board.parts[i].kind, Kind::Contact { button: true, .. })
+                        })
+                        .ok_or_else(|| {
+                            format!("board press {}: no button named \"{}\"", k + 1, press.part)
+                        })?;
+                    let at = press.at.saturating_mul(1000);
+                    board.schedule(i, at, Change::Close(true));
+                    let end = press.at.saturating_add(press.duration).saturating_mul(1000);
+                    board.schedule(i, end, Change::Close(false));
+                }
+                Ok(board)
             }
-            BoardSpec::Named(n) => Err(format!("no ready board is named \"{n}\"")),
         }
     }
 
@@ -291,7 +322,8 @@ impl Board {
                 }
                 // A MAX7219 latches on its CS pin's rising edge.
                 Kind::Max7219(ref m) => self.nets[self.pins[m.pin as usize].net].watchers.push(i),
-                Kind::Resistor { pins: [a, b] } => {
+                Kind::Pull { pin, .. } => self.nets[self.pins[pin as usize].net].pulls.push(i),
+                Kind::Resistor { pins: [a, b], .. } => {
                     let (na, nb) = (self.pins[a as usize].net, self.pins[b as usize].net);
                     if na != nb {
                         self.nets[na].resistors.push((i, nb));
@@ -310,7 +342,8 @@ impl Board {
             n.lone = n.pins.len() == 1
                 && n.drivers.is_empty()
                 && n.watchers.is_empty()
-                && n.resistors.is_empty();
+                && n.resistors.is_empty()
+                && n.pulls.is_empty();
         }
     }
 

@@ -5,14 +5,17 @@
 //! Map of the crate:
 //! - `spec.rs`: [`BoardSpec`], the `board` key of `nodemcu-sim.toml` (a ready board's name or
 //!   `[[board.part]]` tables), deserialized with serde; unknown kinds and keys are errors.
-//! - `parts.rs`: [`Part`]s (LED, button, switch, potentiometer, voltage, relay, resistor, wire,
-//!   signal generator) and their schedules of changes over device time.
+//! - `parts.rs`: [`Part`]s (LED, button, switch, potentiometer, voltage, relay, resistor (between
+//!   pins, or to a rail: a pull-up/down), wire, signal generator) and their schedules of changes
+//!   over device time.
 //! - `board.rs`: [`Board`], the pins with their modes, pulls and drivers, the nets wires make,
 //!   and how a net settles (driven beats pulled; opposite drivers are a conflict, reported once).
 //! - `i2c.rs`: the I2C bus as the master drives it, the [`I2cDevice`] trait chips implement,
 //!   and [`Transfer`]s (each a trace line). `board/bus.rs` puts the chips on the board: the
 //!   transfers, an expander's pins as board pins, ADC dividers; `board/harness.rs` is the
-//!   firmware's test rig as the ready board `test-harness`.
+//!   firmware's test rig as the ready board `test-harness`; `board/devkit.rs` the dev kits'
+//!   own pulls, buttons and LEDs as `nodemcu-devkit` and `esp32-devkitc`. `pull_tests.rs` tests
+//!   pulls as parts and those boards.
 //! - `spi.rs`: the SPI bus ([`SpiDevice`] parts by chip-select pin, full-duplex transactions,
 //!   MISO from the net when no part answers).
 //! - `chips/`: the I2C chips (MCP23017, BME280, BH1750, DS3231, TCS34725) with their register
@@ -44,7 +47,7 @@ pub use event::{Event, Pwm};
 pub use i2c::{I2cDevice, Transfer};
 pub use parts::{ADC_MAX, Change, Kind, Part, volts_to_raw};
 pub use spec::{
-    Active, AdcResistorSpec, BoardSpec, ButtonSpec, LedSpec, PartSpec, PartsSpec,
+    Active, AdcResistorSpec, BoardSpec, ButtonSpec, End, LedSpec, NamedPress, PartSpec, PartsSpec,
     PotentiometerSpec, Press, Rail, RelaySpec, ResistorSpec, SignalSpec, SwitchAt, SwitchSpec,
     ValueAt, VoltageSpec, WireSpec,
 };
@@ -53,5 +56,7 @@ pub use spi::{SpiDevice, SpiPins};
 /// Device time: microseconds since boot.
 pub type Micros = u64;
 
+#[cfg(test)]
+mod pull_tests;
 #[cfg(test)]
 mod tests;

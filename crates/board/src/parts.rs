@@ -8,7 +8,7 @@
 use std::collections::VecDeque;
 
 use crate::Micros;
-use crate::spec::{Active, PartSpec, Rail};
+use crate::spec::{Active, End, PartSpec, Rail};
 
 /// A scheduled change of a part.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,8 +46,16 @@ pub enum Kind {
         channel: u8,
         value: u16,
     },
+    /// A resistor between two pins' nets.
     Resistor {
         pins: [u8; 2],
+        ohms: u32,
+    },
+    /// A resistor from `pin` to a rail: a weak pull that any driver beats.
+    Pull {
+        pin: u8,
+        rail: Rail,
+        ohms: u32,
     },
     /// A resistor from `pin` into ADC channel `channel`'s divider.
     AdcResistor {
@@ -83,6 +91,9 @@ pub struct Part {
     pub kind: Kind,
     schedule: VecDeque<(Micros, Change)>,
 }
+
+/// The resistance a resistor without `ohms` counts as when weak pulls meet (a dev kit's 10k).
+pub const DEFAULT_OHMS: u32 = 10_000;
 
 /// The largest raw reading of the ESP8266's 10-bit ADC (it reads 1024 at full scale).
 pub const ADC_MAX: u16 = 1024;
@@ -147,7 +158,21 @@ impl Part {
                     value: volts_to_raw(s.volts),
                 }
             }
-            PartSpec::Resistor(s) => Kind::Resistor { pins: s.pins },
+            PartSpec::Resistor(s) => {
+                let ohms = s.ohms.unwrap_or(DEFAULT_OHMS);
+                if ohms == 0 {
+                    return Err("ohms 0 is a wire, not a resistor".into());
+                }
+                match s.pins {
+                    [End::Pin(a), End::Pin(b)] => Kind::Resistor { pins: [a, b], ohms },
+                    [End::Pin(pin), End::Rail(rail)] | [End::Rail(rail), End::Pin(pin)] => {
+                        Kind::Pull { pin, rail, ohms }
+                    }
+                    [End::Rail(_), End::Rail(_)] => {
+                        return Err("a resistor between two rails touches no pin".into());
+                    }
+                }
+            }
             PartSpec::AdcResistor(s) => Kind::AdcResistor {
                 pin: s.pin,
                 channel: s.channel,
@@ -202,8 +227,9 @@ impl Part {
             | Kind::Relay { pin, .. }
             | Kind::Contact { pin, .. }
             | Kind::Signal { pin, .. }
+            | Kind::Pull { pin, .. }
             | Kind::AdcResistor { pin, .. } => vec![pin],
-            Kind::Resistor { pins } | Kind::Wire { pins } => pins.to_vec(),
+            Kind::Resistor { pins, .. } | Kind::Wire { pins } => pins.to_vec(),
             Kind::Analog { .. } => vec![],
             Kind::Ds18b20(ref d) => vec![d.pin],
             Kind::Dht(ref d) => vec![d.pin],
@@ -284,7 +310,10 @@ impl Part {
             Kind::Contact { closed, .. } => (if closed { "on" } else { "off" }, None),
             Kind::Analog { value, .. } => ("value", Some(u32::from(value))),
             Kind::Signal { level, .. } => (if level { "high" } else { "low" }, None),
-            Kind::Resistor { .. } | Kind::Wire { .. } | Kind::AdcResistor { .. } => ("fixed", None),
+            Kind::Resistor { .. }
+            | Kind::Pull { .. }
+            | Kind::Wire { .. }
+            | Kind::AdcResistor { .. } => ("fixed", None),
             Kind::Ds18b20(_) | Kind::Dht(_) => ("sensor", None),
             Kind::Strip(_) => ("strip", None),
             Kind::Max7219(ref m) => m.state(),

@@ -22,9 +22,25 @@ pub enum BoardSpec {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PartsSpec {
+    /// `ready = "NAME"`: a ready board's parts come first, these tables' after.
+    pub ready: Option<String>,
     /// `[[board.part]]`, in the file's order.
     #[serde(default)]
     pub part: Vec<PartSpec>,
+    /// `[[board.press]]`: presses of a button by its name, for a ready board's buttons, which
+    /// the file cannot give a `presses` key.
+    #[serde(default)]
+    pub press: Vec<NamedPress>,
+}
+
+/// `[[board.press]]`: the button `part` pressed at `at` ms for `for` ms.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NamedPress {
+    pub part: String,
+    pub at: u64,
+    #[serde(rename = "for")]
+    pub duration: u64,
 }
 
 impl<'de> Deserialize<'de> for BoardSpec {
@@ -96,15 +112,65 @@ pub enum Active {
     Low,
 }
 
-/// What a closed contact connects its pin to.
+/// What a closed contact (or a resistor's other end) connects its pin to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Rail {
     /// Ground: with `gpio.PULLUP` the pin reads 1 until pressed.
     #[default]
+    #[serde(alias = "gnd")]
     Ground,
     /// 3.3 V.
+    #[serde(alias = "3v3", alias = "3.3v")]
     Vcc,
+}
+
+impl Rail {
+    /// The spellings a file may use for a rail, as a resistor's end takes them.
+    fn from_name(s: &str) -> Option<Rail> {
+        match s.to_ascii_lowercase().as_str() {
+            "vcc" | "3v3" | "3.3v" => Some(Rail::Vcc),
+            "gnd" | "ground" => Some(Rail::Ground),
+            _ => None,
+        }
+    }
+}
+
+/// One end of a resistor: a board pin, or a rail (`"vcc"`/`"3v3"`, `"gnd"`/`"ground"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    Pin(u8),
+    Rail(Rail),
+}
+
+impl<'de> Deserialize<'de> for End {
+    /// A number or a rail's name; anything else names the key, since the error of an
+    /// internally tagged part only carries its table's line.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = End;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("`pins`: a pin number, \"vcc\" (\"3v3\") or \"gnd\" (\"ground\")")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<End, E> {
+                u8::try_from(v)
+                    .map(End::Pin)
+                    .map_err(|_| E::custom(format!("`pins`: {v} is not a pin number")))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<End, E> {
+                self.visit_i64(i64::try_from(v).unwrap_or(-1))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<End, E> {
+                Rail::from_name(v).map(End::Rail).ok_or_else(|| {
+                    E::custom(format!(
+                        "`pins`: unknown end `{v}`, expected a pin number, \"vcc\" (\"3v3\") or \"gnd\" (\"ground\")"
+                    ))
+                })
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 /// An LED on a pin.
@@ -192,11 +258,12 @@ pub struct VoltageSpec {
 /// A relay whose coil a pin drives: the same keys as an LED.
 pub type RelaySpec = LedSpec;
 
-/// A resistor between two pins: a driven pin pulls the other one weakly its way.
+/// A resistor between two pins, or from a pin to a rail: a driven pin (or the rail) pulls the
+/// other end weakly its way.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResistorSpec {
-    pub pins: [u8; 2],
+    pub pins: [End; 2],
     pub name: Option<String>,
     pub ohms: Option<u32>,
 }

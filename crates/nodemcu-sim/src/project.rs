@@ -197,6 +197,13 @@ target = "esp8266"
 # Modules in the Lua Flash Store at boot: Lua sources, directories of them, or an image.
 # lfs = ["lfs/"]
 
+# A ready board (see the README): board = "nodemcu-devkit" has the dev kit's pull-ups, FLASH
+# button and LEDs; or [board] with ready = "nodemcu-devkit" and parts or presses added:
+# [[board.press]]
+# part = "flash"
+# at = 5000
+# for = 200
+
 # Parts on the virtual board, one table each (times in ms of device time; see the README).
 # [[board.part]]
 # kind = "button"

@@ -14,7 +14,7 @@ use crate::board::Chip;
 use crate::chips::{Mcp23017Spec, Tcs34725Spec};
 use crate::dht::DhtSpec;
 use crate::onewire::Ds18b20Spec;
-use crate::spec::{AdcResistorSpec, PartSpec, ResistorSpec};
+use crate::spec::{AdcResistorSpec, End, PartSpec, ResistorSpec};
 use crate::strip::StripSpec;
 
 pub(super) const NAME: &str = "test-harness";
@@ -26,7 +26,7 @@ const GPB: u8 = 108;
 pub(super) fn parts(_chip: Chip) -> Vec<PartSpec> {
     let resistor = |name: &str, pins: [u8; 2], ohms: u32| {
         PartSpec::Resistor(ResistorSpec {
-            pins,
+            pins: pins.map(End::Pin),
             name: Some(name.into()),
             ohms: Some(ohms),
         })

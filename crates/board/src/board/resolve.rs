@@ -1,5 +1,5 @@
 //! How a net settles: its strong drivers (outputs, open drains pulling low, closed contacts,
-//! signals), else its weak ones (a resistor to a driven net, then the chip's pulls), else it
+//! signals), else its weak ones (resistors to a driven net or a rail, then the chip's pulls), else it
 //! floats low; a conflict is reported once per set of drivers. Settling a net updates its pins'
 //! levels and histories, the parts watching it, and the nets its resistors pull.
 
@@ -9,6 +9,7 @@ use super::{Board, Drive, HISTORY, Mode, Pin};
 use crate::Micros;
 use crate::event::{Event, Pwm};
 use crate::parts::Kind;
+use crate::spec::Rail;
 
 impl Board {
     pub(super) fn pwm_drive(&self, pin: u8) -> Option<Pwm> {
@@ -105,20 +106,36 @@ impl Board {
         }
     }
 
-    /// An undriven net: a resistor to a driven net wins over the chip's pull-up; else it floats
-    /// (`None`).
+    /// An undriven net: the resistors on it (to a driven net, or to a rail) pull it their way,
+    /// the smallest resistance winning (the first of equals), and any of them beats the chip's
+    /// own pulls; else it floats (`None`). Weak against weak is never a conflict.
     fn weak(&self, net: usize, t: Micros) -> Option<bool> {
         let n = &self.nets[net];
-        for &(_, other) in &n.resistors {
+        let mut best: Option<(u32, bool)> = None;
+        let mut offer = |ohms: u32, level: bool| {
+            if best.is_none_or(|(o, _)| ohms < o) {
+                best = Some((ohms, level));
+            }
+        };
+        for &(i, other) in &n.resistors {
             let d = self.strong(other, t);
-            if d.low != d.high {
-                return Some(d.high);
+            if d.low != d.high
+                && let Kind::Resistor { ohms, .. } = self.parts[i].kind
+            {
+                offer(ohms, d.high);
             }
         }
-        n.pins
-            .iter()
-            .filter_map(|p| self.pins[*p as usize].pull.level())
-            .max()
+        for &i in &n.pulls {
+            if let Kind::Pull { rail, ohms, .. } = self.parts[i].kind {
+                offer(ohms, rail == Rail::Vcc);
+            }
+        }
+        best.map(|(_, level)| level).or_else(|| {
+            n.pins
+                .iter()
+                .filter_map(|p| self.pins[*p as usize].pull.level())
+                .max()
+        })
     }
 
     /// LEDs and relays on a net seeing `level` (`None`: the net floats).
