@@ -297,3 +297,50 @@ try(function() return time.epoch2cal(86400.5).day end)
         )
     );
 }
+
+/// A responder that answers its `n`th request (from 0) with stratum `stratum(n)`, time `T`.
+fn kod_then_answer(stratum: fn(usize) -> u8) -> (u16, Arc<AtomicUsize>) {
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let port = sock.local_addr().expect("addr").port();
+    let asked = Arc::new(AtomicUsize::new(0));
+    let n = asked.clone();
+    sock.set_read_timeout(Some(std::time::Duration::from_millis(50)))
+        .expect("timeout");
+    // The thread stops once the test lets go of its counter.
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        while Arc::strong_count(&n) > 1 {
+            let Ok((len, from)) = sock.recv_from(&mut buf) else {
+                continue;
+            };
+            if len < 48 || buf[0] & 7 != 3 {
+                continue;
+            }
+            let i = n.fetch_add(1, Ordering::SeqCst);
+            let mut p = [0u8; 48];
+            p[0] = (4 << 3) | 4;
+            p[1] = stratum(i);
+            p[40..48].copy_from_slice(&ntp(T).to_be_bytes());
+            let _ = sock.send_to(&p, from);
+        }
+    });
+    (port, asked)
+}
+
+#[test]
+fn a_kiss_of_death_means_a_retry_15_seconds_later() {
+    let (port, asked) = kod_then_answer(|n| if n == 0 { 0 } else { 2 });
+    let script = format!(
+        r#"time.initntp("127.0.0.1")
+tmr.create():alarm(10000, tmr.ALARM_SINGLE, function() print((time.get()) < 1000) end)
+tmr.create():alarm(20000, tmr.ALARM_SINGLE, function()
+  print((time.get()) - {T})
+  time.ntpstop()
+end)
+"#
+    );
+    let out = esp32(&script, &["--ntp-port", &port.to_string()]);
+    // Stratum 0 set nothing; the retry at 15 s did, 5 s before the second alarm.
+    assert_eq!(out, "true\n4\n");
+    assert_eq!(asked.load(Ordering::SeqCst), 2);
+}
