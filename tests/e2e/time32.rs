@@ -344,3 +344,33 @@ end)
     assert_eq!(out, "true\n4\n");
     assert_eq!(asked.load(Ordering::SeqCst), 2);
 }
+
+#[test]
+fn the_clock_survives_a_restart_but_not_the_zone() {
+    // The flag file stops a device that lost its time from restarting for ever.
+    let script = r#"local s = time.get()
+if s < 1000000 and not file.exists("restarted") then
+  file.putcontents("restarted", "1")
+  time.set(1700000000)
+  time.settimezone("EST+5")
+  print("boot", s, time.getlocal().hour)
+  node.restart()
+else
+  print("boot", s >= 1700000000 and s - 1700000000 < 5, time.getlocal().hour)
+end
+"#;
+    let r = run_lua(
+        script,
+        &[
+            "--target",
+            "esp32",
+            "--virtual-time",
+            "--on-reset",
+            "restart",
+        ],
+    );
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    // 1700000000 is 22:13:20 UTC; the first boot's zone is gone after the reset.
+    let boots: Vec<&str> = r.stdout.lines().filter(|l| l.starts_with("boot")).collect();
+    assert_eq!(boots, ["boot\t0\t17", "boot\ttrue\t22"]);
+}

@@ -5,11 +5,12 @@
 //! clock is `gettimeofday`: it counts from 0 at boot along the device's uptime (virtual under
 //! `--virtual-time`) until `time.set` or an NTP answer steps it. Calendars go through `tz.rs`
 //! (newlib's `gmtime`/`localtime_r`/`mktime`/`tzset`), NTP through `ntp.rs` (lwIP's client).
+//! The clock survives resets (not power-on), as the ESP32's RTC timer keeps it.
 //! Results have the firmware's types: `lua_pushinteger` everywhere but `cal2epoch`, which pushes
 //! a number (a float on a Lua 5.3 build).
 
 use std::cell::Cell;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
 use mlua::{Lua, Table, Value};
 
@@ -18,6 +19,7 @@ use crate::lauxlib::{
 };
 use crate::modules::module_table;
 use crate::modules::rtctime::uptime_us;
+use crate::retained::Retained;
 use crate::runtime::Runtime;
 
 mod ntp;
@@ -28,15 +30,33 @@ use tz::{Tm, Zone, days_from_civil, gmtime};
 const US: i64 = 1_000_000;
 
 /// The system clock and the zone `tzset` left.
-#[derive(Default)]
 struct SysTime {
-    /// Unix time minus uptime, in µs: 0 at boot, so the clock reads seconds since boot.
+    /// Unix time minus uptime, in µs: 0 at power-on, so the clock reads seconds since then.
     offset_us: Cell<i64>,
     zone: Cell<Zone>,
+    /// Where the clock is left when the boot ends, and the boot whose clock it reads then.
+    retained: Option<Retained>,
+    rt: Weak<Runtime>,
+}
+
+impl Drop for SysTime {
+    /// The boot is over (its state is dropped): the time it ended at is kept for the next boot.
+    fn drop(&mut self) {
+        if let (Some(ret), Some(rt)) = (&self.retained, self.rt.upgrade()) {
+            let end = rt.now().as_micros() as i64 + self.offset_us.get();
+            ret.borrow_mut().system_time_us = Some(end);
+        }
+    }
 }
 
 fn sys(rt: &Runtime) -> Rc<SysTime> {
-    rt.state(|_| SysTime::default())
+    // Made by `install`; this fallback is never used while the module is installed.
+    rt.state(|_| SysTime {
+        offset_us: Cell::new(0),
+        zone: Cell::new(Zone::UTC),
+        retained: None,
+        rt: Weak::new(),
+    })
 }
 
 /// `gettimeofday`, in µs.
@@ -51,6 +71,14 @@ pub(super) fn set_time(rt: &Runtime, sec: u32, usec: u32) {
 }
 
 pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
+    let retained = Retained::of(rt);
+    let left = retained.borrow().system_time_us;
+    rt.state(|_| SysTime {
+        offset_us: Cell::new(left.map_or(0, |t| t - uptime_us(rt) as i64)),
+        zone: Cell::new(Zone::UTC),
+        retained: Some(retained),
+        rt: Rc::downgrade(rt),
+    });
     let r = rt.clone();
     let set = bind(lua, move |_, a| -> FwResult<()> {
         // `uint32_t sec = luaL_checknumber(L, 1)`: the C conversion, taken as wrapping.
