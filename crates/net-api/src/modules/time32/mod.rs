@@ -1,8 +1,9 @@
 //! `time` (`--target esp32`): the ESP32 firmware's system clock, its calendar conversions, the
 //! time zone `getlocal` applies, and the SNTP client that keeps the clock set.
 //!
-//! The ESP32 has no `rtctime`, `sntp` or `cron`; this module stands for all three. The system
-//! clock is `gettimeofday`: it counts from 0 at boot along the device's uptime (virtual under
+//! The ESP32 has no `rtctime`, `sntp` or `cron`; this module stands for the first two (dev-esp32
+//! has no `cron.c`, so no other module reads this clock). The system clock is `gettimeofday`: it
+//! counts from 0 at power-on along the device's uptime (virtual under
 //! `--virtual-time`) until `time.set` or an NTP answer steps it. Calendars go through `tz.rs`
 //! (newlib's `gmtime`/`localtime_r`/`mktime`/`tzset`), NTP through `ntp.rs` (lwIP's client).
 //! The clock survives resets (not power-on), as the ESP32's RTC timer keeps it.
