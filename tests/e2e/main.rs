@@ -43,6 +43,7 @@ mod spi;
 mod tcp;
 mod testrunner;
 mod time;
+mod time32;
 mod tls;
 mod tools;
 mod udp;

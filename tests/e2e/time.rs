@@ -270,7 +270,7 @@ print(pcall(cron.schedule, "* * * * *"))
 // ---- sntp against a responder on loopback ----
 
 /// An NTP server on 127.0.0.1 that answers every request with `reply(request's transmit time)`.
-struct Responder {
+pub(crate) struct Responder {
     port: u16,
     requests: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
@@ -280,7 +280,7 @@ struct Responder {
 impl Responder {
     /// Answers with the time `at(client's transmit seconds)`, stratum 2, root delay 1/32 s,
     /// root dispersion 1/64 s.
-    fn start(at: impl Fn(u64) -> u64 + Send + 'static) -> Responder {
+    pub(crate) fn start(at: impl Fn(u64) -> u64 + Send + 'static) -> Responder {
         Responder::answering(0, *b"TEST", at)
     }
 
@@ -331,11 +331,11 @@ impl Responder {
         Responder::start(|_| ntp(T))
     }
 
-    fn port_arg(&self) -> String {
+    pub(crate) fn port_arg(&self) -> String {
         self.port.to_string()
     }
 
-    fn requests(&self) -> usize {
+    pub(crate) fn requests(&self) -> usize {
         self.requests.load(Ordering::SeqCst)
     }
 }
@@ -350,7 +350,7 @@ impl Drop for Responder {
 }
 
 /// Unix seconds as an NTP timestamp.
-fn ntp(unix: u32) -> u64 {
+pub(crate) fn ntp(unix: u32) -> u64 {
     u64::from(unix + 2_208_988_800) << 32
 }
 

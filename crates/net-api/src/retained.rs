@@ -28,6 +28,9 @@ pub struct RetainedState {
     pub clock: Option<SleepingClock>,
     /// How long the device sleeps before its next boot (`rtctime.dsleep`).
     pub sleep: Option<Duration>,
+    /// The ESP32's system time (`time`, µs) when the last boot ended: its RTC timer and boot-time
+    /// registers keep counting through every reset but power-on.
+    pub system_time_us: Option<i64>,
 }
 
 /// The run's RTC memory, shared by every boot of the run.
@@ -57,6 +60,7 @@ impl Retained {
             rtcmem: words,
             clock: None,
             sleep: None,
+            system_time_us: None,
         })))
     }
 

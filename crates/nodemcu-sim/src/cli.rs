@@ -149,7 +149,7 @@ pub struct DeviceArgs {
     /// Ask the DNS servers of --dns and net.dns.setdnsserver on this port instead of 53 (a test server).
     #[arg(long, value_name = "PORT")]
     pub dns_port: Option<u16>,
-    /// Ask sntp's servers on this port instead of 123 (a test server).
+    /// Ask sntp's (ESP32: time.initntp's) servers on this port instead of 123 (a test server).
     #[arg(long, value_name = "PORT")]
     pub ntp_port: Option<u16>,
     /// Resolve NAME to IP without asking any server (repeatable), like curl's --resolve.

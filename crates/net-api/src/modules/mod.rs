@@ -51,6 +51,7 @@ pub mod spi;
 pub mod spi32;
 pub mod r#struct;
 pub mod tcs34725;
+pub mod time32;
 pub mod tmr;
 pub mod uart;
 pub mod wifi;
@@ -157,6 +158,7 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>, reset: Option<ResetCause>) ->
         ws2812_32::install(lua, rt)?;
         spi32::install(lua, rt)?;
         http32::install(lua, rt)?;
+        time32::install(lua, rt)?;
     } else {
         gpio::install(lua, rt)?;
         adc::install(lua, rt)?;
