@@ -8,6 +8,7 @@
 
 mod errors;
 mod flow;
+mod gen15;
 mod host;
 
 use std::io::{BufRead, BufReader, Read, Write};

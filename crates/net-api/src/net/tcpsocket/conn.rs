@@ -123,6 +123,15 @@ fn on_event(
             }
             rt.call_net(lua, Callee::On(&on, "sent"), &ud)
         }
+        Event::Closed(_) if super::legacy(rt) => {
+            {
+                let mut s = st.borrow_mut();
+                s.pcb = Pcb::None;
+                s.epoch += 1;
+                s.unsent = 0;
+            }
+            super::legacy::disconnected(lua, rt, st, &ud)
+        }
         Event::Closed(c) => {
             {
                 let mut s = st.borrow_mut();
