@@ -194,3 +194,43 @@ print("send 1460", pcall(sk.send, sk, ("x"):rep(1460)))
          send 1460\tfalse\tnot connected\n"
     );
 }
+
+/// 1.5.4.1 connects to a dotted quad at once and resolves a name with the SDK's own lookup:
+/// "dns" never fires for `connect`, and a name that does not resolve ends the attempt silently.
+#[test]
+fn connect_fires_no_dns_and_a_name_that_does_not_resolve_is_silent_under_1_5() {
+    let dns = crate::dns::zone();
+    let script = r#"
+local a = net.createConnection(net.TCP, 0)
+a:on("dns", function(s, ip) print("dns", ip) end)
+a:on("connection", function(s) print("connection") end)
+a:connect({port}, "127.0.0.1")
+print("connect returned")
+"#;
+    let (port, h) = peer(|_| {});
+    let out = run(script, port, "1.5");
+    h.join().unwrap();
+    assert_eq!(out, "connect returned\nconnection\n");
+    let (port, h) = peer(|_| {});
+    let out = run(script, port, "3.0");
+    h.join().unwrap();
+    assert_eq!(out, "dns\t127.0.0.1\nconnect returned\nconnection\n");
+
+    let script = r#"
+net.dns.setdnsserver("127.0.0.1")
+local b = net.createConnection(net.TCP, 0)
+b:on("dns", function(s, ip) print("dns", ip) end)
+b:on("reconnection", function(s, e) print("reconnection", e) end)
+b:on("disconnection", function(s, e) print("disconnection", e) end)
+b:connect(80, "missing.test")
+print("connect returned")
+"#;
+    for (fw, want) in [
+        ("1.5", "connect returned\n"),
+        ("3.0", "connect returned\ndns\tnil\nreconnection\t-8\n"),
+    ] {
+        let r = run_lua(script, &["--firmware", fw, "--dns-port", &dns.port_arg()]);
+        assert_eq!(r.status, 0, "--firmware {fw}: {r:?}");
+        assert_eq!(r.stdout, want, "--firmware {fw}");
+    }
+}

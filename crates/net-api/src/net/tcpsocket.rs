@@ -275,7 +275,7 @@ fn connect(lua: &Lua, rt: &Rc<Runtime>, a: &Args) -> FwResult<()> {
         s.unsent = 0;
         rt.anchor(s.id, ud.clone());
     }
-    resolve(lua, rt, &sock.0, &host)
+    resolve(lua, rt, &sock.0, &host, true)
 }
 
 /// `sk:close()`: no callback fires; `not connected` when there is nothing to close.
@@ -469,7 +469,7 @@ fn dns(lua: &Lua, rt: &Rc<Runtime>, a: &Args) -> FwResult<()> {
         return fw_err("no callback specified");
     }
     rt.anchor(sock.0.borrow().id, ud.clone());
-    resolve(lua, rt, &sock.0, &domain)
+    resolve(lua, rt, &sock.0, &domain, false)
 }
 
 /// `sk:ttl([n])`: the IP TTL, read or set.

@@ -8,6 +8,8 @@
 //! - `close()` of a connection ends in "disconnection" too, from the SDK's close task;
 //! - once disconnected, the espconn is freed ([`SockState::released`]): `connect`, `send`,
 //!   `close` and `dns` then return without doing anything or raising;
+//! - `connect` fires no "dns" (its lookup is the SDK's own), and a name that does not resolve
+//!   ends the attempt without calling anything (see `conn.rs`);
 //! - `close()` and `send()` on a socket without a connection are silent, `send` takes at most
 //!   1460 bytes, `on` takes only a function and names no event outside the six,
 //! - `getpeer()` answers `ip, port`, and there is no `getaddr` or `ttl`.
