@@ -234,3 +234,37 @@ print("connect returned")
         assert_eq!(r.stdout, want, "--firmware {fw}");
     }
 }
+
+/// A server's socket under 1.5: the peer's close and a local `close()` both end in
+/// "disconnection" with the socket alone (`net_server_disconnected`).
+#[test]
+fn an_accepted_socket_gets_disconnection_without_a_code_for_either_close_under_1_5() {
+    let sim = super::Sim::start(
+        r#"
+        local n = 0
+        local sv = net.createServer(net.TCP, 30)
+        sv:listen(0, "127.0.0.1", function(c)
+          n = n + 1
+          local me = n
+          c:on("receive", function(s, d) print(me, "receive", d); s:close(); print(me, "closed") end)
+          c:on("disconnection", function(s, ...)
+            print(me, "disconnection", select('#', ...), s:getpeer())
+            if me == 2 then sv:close() end
+          end)
+        end)
+        print("port", (sv:getaddr()))
+        "#,
+        &["--firmware", "1.5"],
+    );
+    let port = sim.port();
+    let mut c = super::connect(port);
+    c.write_all(b"a").unwrap();
+    assert_eq!(sim.line(), "1\treceive\ta");
+    assert_eq!(sim.line(), "1\tclosed");
+    assert_eq!(sim.line(), "1\tdisconnection\t0\tnil\tnil");
+    assert_eq!(super::read_all(&mut c), b"");
+    let c2 = super::connect(port);
+    drop(c2);
+    assert_eq!(sim.line(), "2\tdisconnection\t0\tnil\tnil");
+    assert_eq!(sim.wait(), 0);
+}
