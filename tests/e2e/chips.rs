@@ -233,6 +233,65 @@ end)
     );
 }
 
+/// 1.5.4.1's `bme280`: `init(sda, scl, ...)` sets up bus 0 itself and writes the registers (the
+/// config register with its one-bit-low standby and filter fields), no `setup` or `read`.
+#[test]
+fn the_bme280_c_module_under_1_5_is_init_with_its_own_pins() {
+    let board = "[[board.part]]\nkind = \"bme280\"\naddress = 0x77\ntemperature = 23.45\nhumidity = 41.5\npressure = 1002.3\n";
+    let script = r#"
+print(type(bme280.init), type(bme280.setup), type(bme280.read), type(bme280.startreadout))
+print(pcall(bme280.init))
+print(pcall(bme280.init, 2, "x"))
+print(bme280.init(5, 6))
+print(bme280.init(2, 1))
+local function reg(r)
+  i2c.start(0) i2c.address(0, 0x77, i2c.TRANSMITTER) i2c.write(0, r) i2c.stop(0)
+  i2c.start(0) i2c.address(0, 0x77, i2c.RECEIVER) local v = i2c.read(0, 1) i2c.stop(0)
+  return string.format("%02x", v:byte())
+end
+print(reg(0xf5), reg(0xf4), reg(0xf2))
+tmr.alarm(0, 300, 0, function()
+  print(bme280.temp())
+  print(bme280.baro())
+  print(bme280.humi())
+  print(bme280.init(2, 1, 1, 2, 3, 1, 0, 0), reg(0xf5), reg(0xf4), reg(0xf2))
+  require("nodemcu-sim").reading("bme280", "temperature", 30)
+  bme280.startreadout(0, function() print("ready", bme280.temp()) end)
+end)
+"#;
+    let f = Flash::new(&[("init.lua", script), ("nodemcu-sim.toml", board)]);
+    let r = f.run("init.lua", &["--virtual-time", "--firmware", "1.5"]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    // No chip on GPIO 5/6; 0x78 is t_sb 7 << 4 | filter 4 << 1, 0xB7 16x/16x normal mode.
+    assert_eq!(
+        r.stdout,
+        "function\tnil\tnil\tfunction\nfalse\twrong arg range\nfalse\twrong arg range\n\n2\n\
+         78\tb7\t05\n2345\t120040\n1002300\t2345\n41504\t2345\n2\t00\t29\t03\n\
+         ready\t3000\t153586\n"
+    );
+    // 2.2.1: `setup` and `read`, no `init`, and no deprecation note (3.0 added it).
+    let script = r#"
+print(type(bme280.init), type(bme280.setup), type(bme280.read))
+i2c.setup(0, 2, 1, i2c.SLOW)
+print(bme280.setup())
+tmr.alarm(0, 200, 0, function() print(bme280.read()) end)
+"#;
+    let f = Flash::new(&[("init.lua", script), ("nodemcu-sim.toml", board)]);
+    let r = f.run("init.lua", &["--virtual-time", "--firmware", "2.2"]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout,
+        "nil\tfunction\tfunction\n2\n2345\t1002300\t41504\n"
+    );
+    let r = f.run("init.lua", &["--virtual-time", "--firmware", "3.0"]);
+    assert!(
+        r.stdout
+            .starts_with("nil\tfunction\tfunction\nWarning, deprecated API! bme280."),
+        "{}",
+        r.stdout
+    );
+}
+
 #[test]
 fn the_tcs34725_c_module_reads_the_colour_the_part_sees() {
     let board = "[[board.part]]\nkind = \"tcs34725\"\nred = 200\ngreen = 100\nblue = 10\n";

@@ -123,7 +123,7 @@ impl Drop for DnsServer {
     }
 }
 
-fn zone() -> DnsServer {
+pub(crate) fn zone() -> DnsServer {
     DnsServer::start(&[
         ("host.test.", Ipv4Addr::new(10, 1, 2, 3)),
         ("peer.test.", Ipv4Addr::LOCALHOST),

@@ -4,10 +4,11 @@
 //! tests of events, callback arguments and lifetimes. `tcp/errors.rs` covers misuse and bad
 //! arguments; `tcp/flow.rs` data (echo, chunk sizes, send limits, hold, inbound limit) and the
 //! fixtures; `tcp/host.rs` the host side (port options, descriptors and memory across many
-//! connections).
+//! connections); `tcp/gen15.rs` the sockets of `--firmware 1.5`.
 
 mod errors;
 mod flow;
+mod gen15;
 mod host;
 
 use std::io::{BufRead, BufReader, Read, Write};

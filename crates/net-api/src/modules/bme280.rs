@@ -8,6 +8,12 @@
 //! (°C × 100, hPa × 1000, %RH × 1000); `startreadout` starts a forced measurement and calls back
 //! after the delay on a timer; `qfe2qnh`, `altitude`, `dewpoint` are the module's arithmetic.
 //! The bus must have been set up with `i2c.setup(0, ...)`, as on the board.
+//!
+//! Generations: 2.2.1 has this API without the deprecation note. 1.5.4.1 has `init(sda, scl,
+//! ...)` instead of `setup`, which sets up bus 0 itself, and no `read`; its register reads are one
+//! byte per transfer, with a stop between the register's address and the read, and its `init`
+//! writes the config register with the standby and filter fields one bit low (its own shifts,
+//! corrected in 2017).
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -15,6 +21,7 @@ use std::time::Duration;
 
 use mlua::{Lua, MultiValue, Value};
 
+use crate::config::Firmware;
 use crate::lauxlib::{Args, FwResult, bind, fw_err};
 use crate::modules::i2c::{I2c, master};
 use crate::modules::module_table;
@@ -125,6 +132,8 @@ pub(crate) fn ln(x: f64) -> f64 {
 struct Bme {
     rt: Rc<Runtime>,
     bus: Rc<I2c>,
+    /// 1.5.4.1's module: `init`, byte-wise reads.
+    legacy: bool,
     addr: Cell<u8>,
     is_bme: Cell<bool>,
     mode: Cell<u8>,
@@ -137,6 +146,7 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
     let b = Rc::new(Bme {
         rt: rt.clone(),
         bus: master(rt)?,
+        legacy: rt.cfg.firmware == Firmware::V1_5,
         addr: Cell::new(0x76),
         is_bme: Cell::new(false),
         mode: Cell::new(0),
@@ -148,21 +158,25 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
         let b = b.clone();
         bind(lua, move |lua, a| f(&b, lua, &a))
     };
-    let t = module_table(
-        lua,
-        vec![
-            ("setup", with(setup)?),
-            ("temp", with(temp)?),
-            ("baro", with(baro)?),
-            ("humi", with(humi)?),
-            ("startreadout", with(startreadout)?),
-            ("qfe2qnh", with(qfe2qnh)?),
-            ("altitude", with(altitude)?),
-            ("dewpoint", with(dewpoint)?),
-            ("read", with(read)?),
-        ],
-    )?;
-    lua.globals().set("bme280", t)
+    let first = if b.legacy {
+        ("init", with(init)?)
+    } else {
+        ("setup", with(setup)?)
+    };
+    let mut functions = vec![
+        first,
+        ("temp", with(temp)?),
+        ("baro", with(baro)?),
+        ("humi", with(humi)?),
+        ("startreadout", with(startreadout)?),
+        ("qfe2qnh", with(qfe2qnh)?),
+        ("altitude", with(altitude)?),
+        ("dewpoint", with(dewpoint)?),
+    ];
+    if !b.legacy {
+        functions.push(("read", with(read)?));
+    }
+    lua.globals().set("bme280", module_table(lua, functions)?)
 }
 
 fn ints(v: &[i64]) -> MultiValue {
@@ -171,6 +185,11 @@ fn ints(v: &[i64]) -> MultiValue {
 
 impl Bme {
     fn read_n(&self, reg: u8, n: usize) -> Vec<u8> {
+        if self.legacy {
+            return (0..n)
+                .map(|i| self.r8u(reg.wrapping_add(i as u8)))
+                .collect();
+        }
         let (b, a) = (&self.bus, self.addr.get());
         b.start(0);
         b.address(0, a, false);
@@ -180,6 +199,20 @@ impl Bme {
         let out = (0..n).map(|i| b.recv(0, i + 1 < n)).collect();
         b.stop(0);
         out
+    }
+
+    /// 1.5.4.1's one-register read: the address written and the byte read in two transfers.
+    fn r8u(&self, reg: u8) -> u8 {
+        let (b, a) = (&self.bus, self.addr.get());
+        b.start(0);
+        b.address(0, a, false);
+        b.send(0, reg);
+        b.stop(0);
+        b.start(0);
+        b.address(0, a, true);
+        let v = b.recv(0, false);
+        b.stop(0);
+        v
     }
 
     fn write(&self, reg: u8, v: u8) {
@@ -230,9 +263,11 @@ fn opt3(a: &Args, n: usize, default: u8) -> FwResult<u8> {
 /// `bme280.setup([osrs_t, osrs_p, osrs_h, mode, t_sb, filter, full_init])`: 2 for a BME280, 1
 /// for a BMP280, nothing when no chip answers.
 fn setup(b: &Bme, _: &Lua, a: &Args) -> FwResult<MultiValue> {
-    b.rt.print(
-        b"Warning, deprecated API! bme280. It will be removed soon. Use bme280math and bme280 Lua module instead. See documentation for details.\n",
-    )?;
+    if b.rt.cfg.firmware >= Firmware::V3_0 {
+        b.rt.print(
+            b"Warning, deprecated API! bme280. It will be removed soon. Use bme280math and bme280 Lua module instead. See documentation for details.\n",
+        )?;
+    }
     let mode = if a.is_number(4) {
         (a.check_integer(4)? & 3) as u8
     } else {
@@ -243,11 +278,40 @@ fn setup(b: &Bme, _: &Lua, a: &Args) -> FwResult<MultiValue> {
     b.ossh.set(opt3(a, 3, 5)?);
     let config = opt3(a, 5, 7)? << 5 | opt3(a, 6, 4)? << 2;
     let full = !a.is_number(7) || a.check_integer(7)? != 0;
+    Ok(load(b, full.then_some(config)))
+}
+
+/// 1.5.4.1's `bme280.init(sda, scl[, osrs_t, osrs_p, osrs_h, mode, t_sb, filter])`: sets up
+/// bus 0 on `sda`/`scl`, then as `setup` with every register written; 2 for a BME280, 1 for a
+/// BMP280, nothing when no chip answers.
+fn init(b: &Bme, _: &Lua, a: &Args) -> FwResult<MultiValue> {
+    if !a.is_number(1) || !a.is_number(2) {
+        return fw_err("wrong arg range");
+    }
+    let (sda, scl) = (a.check_integer(1)? as u8, a.check_integer(2)? as u8);
+    let mode = if a.is_number(6) {
+        (a.check_integer(6)? & 3) as u8
+    } else {
+        3
+    } | opt3(a, 4, 5)? << 2
+        | opt3(a, 3, 5)? << 5;
+    b.mode.set(mode);
+    b.ossh.set(opt3(a, 5, 5)?);
+    // The 2016 shifts: t_sb at bit 4 and the filter at bit 1, not the datasheet's 5 and 2.
+    let config = opt3(a, 7, 7)? << 4 | opt3(a, 8, 4)? << 1;
+    b.bus.platform_setup(0, sda, scl);
+    Ok(load(b, Some(config)))
+}
+
+/// What `setup` and `init` share once the settings are known: find the chip, read its id and
+/// calibration, write `config` (if given), ctrl_hum and ctrl_meas (those two only with `config`).
+fn load(b: &Bme, config: Option<u8>) -> MultiValue {
+    let mode = b.mode.get();
     b.addr.set(0x76);
     if !b.probe(0x76) {
         b.addr.set(0x77);
         if !b.probe(0x77) {
-            return Ok(MultiValue::new());
+            return MultiValue::new();
         }
     }
     let id = b.read_n(0xd0, 1)[0];
@@ -262,7 +326,7 @@ fn setup(b: &Bme, _: &Lua, a: &Args) -> FwResult<MultiValue> {
     for i in 1..9 {
         c.p[i] = s16le(&p, 2 * i);
     }
-    if full {
+    if let Some(config) = config {
         b.write(0xf5, config);
     }
     let r = if b.is_bme.get() {
@@ -273,7 +337,7 @@ fn setup(b: &Bme, _: &Lua, a: &Args) -> FwResult<MultiValue> {
         c.h4 = i64::from(h[3]) << 4 | i64::from(h[4] & 0x0f);
         c.h5 = i64::from(h[5]) << 4 | i64::from(h[4] >> 4);
         c.h6 = i64::from(h[6] as i8);
-        if full {
+        if config.is_some() {
             b.write(0xf2, b.ossh.get());
         }
         2
@@ -281,10 +345,10 @@ fn setup(b: &Bme, _: &Lua, a: &Args) -> FwResult<MultiValue> {
         1
     };
     b.calib.set(c);
-    if full {
+    if config.is_some() {
         b.write(0xf4, mode);
     }
-    Ok(ints(&[r]))
+    ints(&[r])
 }
 
 /// `bme280.read([altitude])`: T, P, H (and QNH with an altitude).

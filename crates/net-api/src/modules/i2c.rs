@@ -118,6 +118,34 @@ impl I2c {
         self.db.now()
     }
 
+    /// The driver makes both pins open-drain outputs, released high, with the pull-ups on.
+    /// Whether either line stays low.
+    fn release_pins(&self, sda: u8, scl: u8) -> bool {
+        let t = self.now();
+        {
+            let mut b = self.db.board.borrow_mut();
+            for p in [sda, scl] {
+                b.set_mode(p, Mode::OpenDrain, Pull::Up, t);
+                b.write(p, true, t);
+            }
+        }
+        self.db.settle();
+        let b = self.db.board.borrow();
+        b.read(scl, t) == 0 || b.read(sda, t) == 0
+    }
+
+    /// The old driver's `platform_i2c_setup(id, sda, scl, SLOW)`, as a C module that takes its
+    /// own pins calls it (1.5's `bme280.init`): a pin beyond the GPIOs leaves the bus as it was.
+    pub(crate) fn platform_setup(&self, id: usize, sda: u8, scl: u8) {
+        if u32::from(sda) >= GPIO_PINS || u32::from(scl) >= GPIO_PINS {
+            return;
+        }
+        self.release_pins(sda, scl);
+        if let Some(bus) = self.buses.borrow_mut().get_mut(id) {
+            *bus = Some((sda, scl, SLOW));
+        }
+    }
+
     /// `platform_i2c_send_start`.
     pub(crate) fn start(&self, id: usize) {
         let (sda, scl, _) = self.bus(id);
@@ -202,20 +230,7 @@ fn setup(s: &I2c, _: &Lua, a: &Args) -> FwResult<Value> {
     } else {
         SLOW
     };
-    // The driver makes both pins open-drain outputs, released high, with the pull-ups on.
-    let t = s.now();
-    {
-        let mut b = s.db.board.borrow_mut();
-        for p in [sda, scl] {
-            b.set_mode(p, Mode::OpenDrain, Pull::Up, t);
-            b.write(p, true, t);
-        }
-    }
-    s.db.settle();
-    let stuck = {
-        let b = s.db.board.borrow();
-        b.read(scl, t) == 0 || b.read(sda, t) == 0
-    };
+    let stuck = s.release_pins(sda, scl);
     if s.new_driver && stuck {
         return fw_err(format!("failed to initialize i2c {id}"));
     }

@@ -17,6 +17,7 @@
 
 mod conn;
 mod fast;
+mod legacy;
 
 use std::cell::RefCell;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -25,6 +26,7 @@ use std::rc::Rc;
 use conn::{conn_sink, resolve, settle};
 use host_backend::stream::{Conn, IdleTimer, Options, Payload};
 use host_backend::tcp::Slot;
+use legacy::legacy;
 use mlua::{AnyUserData, Lua, Value};
 use tokio::net::TcpStream;
 
@@ -80,6 +82,8 @@ pub(crate) struct SockState {
     ttl: i64,
     /// Sends whose "sent" has not fired yet (for the consecutive-send warning).
     unsent: usize,
+    /// `--firmware 1.5`: the espconn was freed when the connection ended (see `legacy.rs`).
+    released: bool,
 }
 
 impl Drop for SockState {
@@ -105,6 +109,7 @@ impl TcpSocket {
             held: false,
             ttl: DEFAULT_TTL,
             unsent: 0,
+            released: false,
         })))
     }
 }
@@ -169,11 +174,16 @@ pub(crate) fn install(lua: &Lua, rt: &Rc<Runtime>) -> mlua::Result<()> {
     method_fast!("send", send, fast::send);
     method!("dns", dns);
     method!("getpeer", getpeer);
-    method!("getaddr", getaddr);
+    // 1.5.4.1 had neither `getaddr` nor `ttl`.
+    if !legacy(rt) {
+        method!("getaddr", getaddr);
+    }
     if rt.cfg.target != Target::Esp32 {
         method_fast!("hold", hold, fast::hold);
         method_fast!("unhold", unhold, fast::unhold);
-        method!("ttl", ttl);
+        if !legacy(rt) {
+            method!("ttl", ttl);
+        }
     }
     register_methods(lua, TYPE, methods)?;
     Ok(())
@@ -247,6 +257,9 @@ pub(crate) fn connected(
 /// `sk:connect(port[, ip|host][, fn])`.
 fn connect(lua: &Lua, rt: &Rc<Runtime>, a: &Args) -> FwResult<()> {
     let (ud, sock) = check_sock(a)?;
+    if sock.0.borrow().released {
+        return Ok(());
+    }
     if !matches!(sock.0.borrow().pcb, Pcb::None) {
         return fw_err("already connected");
     }
@@ -262,41 +275,57 @@ fn connect(lua: &Lua, rt: &Rc<Runtime>, a: &Args) -> FwResult<()> {
         s.unsent = 0;
         rt.anchor(s.id, ud.clone());
     }
-    resolve(lua, rt, &sock.0, &host)
+    resolve(lua, rt, &sock.0, &host, true)
 }
 
 /// `sk:close()`: no callback fires; `not connected` when there is nothing to close.
+/// Under `--firmware 1.5`, "disconnection" follows and nothing to close is no error.
 fn close(_: &Lua, rt: &Rc<Runtime>, a: &Args) -> FwResult<()> {
     let (_, sock) = check_sock(a)?;
     close_sock(rt, &sock)
 }
 
 /// `close`'s work: a failure changes nothing (see [`send_bytes`]).
-fn close_sock(rt: &Runtime, sock: &TcpSocket) -> FwResult<()> {
-    {
+fn close_sock(rt: &Rc<Runtime>, sock: &TcpSocket) -> FwResult<()> {
+    let closed_live = {
         let mut s = sock.0.borrow_mut();
-        match std::mem::replace(&mut s.pcb, Pcb::None) {
+        let live = match std::mem::replace(&mut s.pcb, Pcb::None) {
+            Pcb::None if legacy(rt) => return Ok(()),
             Pcb::None => return fw_err("not connected"),
-            Pcb::Resolving { .. } => {}
-            Pcb::Live(l) => l.conn.close(),
-        }
+            Pcb::Resolving { .. } => false,
+            Pcb::Live(l) => {
+                l.conn.close();
+                true
+            }
+        };
         s.epoch += 1;
         s.unsent = 0;
+        live
+    };
+    if closed_live && legacy(rt) {
+        legacy::close_task(rt, &sock.0);
+    } else {
+        settle(rt, &sock.0);
     }
-    settle(rt, &sock.0);
     Ok(())
 }
 
 /// `sk:on(event, fn|nil)`.
-fn on(lua: &Lua, _: &Rc<Runtime>, a: &Args) -> FwResult<()> {
+fn on(lua: &Lua, rt: &Rc<Runtime>, a: &Args) -> FwResult<()> {
     let (ud, _) = check_sock(a)?;
     let event = a.check_str(lua, 2)?;
+    if legacy(rt) {
+        legacy::check_on(&event, a)?;
+    }
     OnTable(lua, ud).set(EVENTS, &event, a.arg(3))
 }
 
 /// `sk:send(data[, fn])`: queued in order; "sent" fires once it is handed to the host socket.
 fn send(lua: &Lua, rt: &Rc<Runtime>, a: &Args) -> FwResult<()> {
     let (ud, sock) = check_sock(a)?;
+    if sock.0.borrow().released {
+        return Ok(());
+    }
     let converted;
     let string = match a.arg(2) {
         Value::String(s) => s,
@@ -306,6 +335,15 @@ fn send(lua: &Lua, rt: &Rc<Runtime>, a: &Args) -> FwResult<()> {
         }
     };
     let data = string.as_bytes();
+    if legacy(rt) {
+        // espconn_sent refuses, without a word, what it cannot send.
+        if data.len() > legacy::MAX_SEND {
+            return fw_err("need <1460 payload");
+        }
+        if data.is_empty() || !matches!(sock.0.borrow().pcb, Pcb::Live(_)) {
+            return Ok(());
+        }
+    }
     if data.is_empty() {
         return fw_err("no data to send");
     }
@@ -329,6 +367,9 @@ fn send_bytes(
         return fw_err("not connected");
     };
     let conn = l.conn.clone();
+    if legacy(rt) && len > legacy::MAX_SEND {
+        return fw_err("need <1460 payload");
+    }
     match rt.cfg.target {
         Target::Esp8266 if conn.queued() + len > ESP8266_SND_BUF => {
             return fw_err("out of memory");
@@ -417,6 +458,9 @@ fn set_hold(sock: &TcpSocket, held: bool) {
 /// `sk:dns(domain[, fn])`: the "dns" callback gets `(sk, ip|nil)`.
 fn dns(lua: &Lua, rt: &Rc<Runtime>, a: &Args) -> FwResult<()> {
     let (ud, sock) = check_sock(a)?;
+    if sock.0.borrow().released {
+        return Ok(());
+    }
     let domain = a.check_str(lua, 2)?;
     let on = OnTable(lua, ud);
     if let Value::Function(f) = a.get(3) {
@@ -426,7 +470,7 @@ fn dns(lua: &Lua, rt: &Rc<Runtime>, a: &Args) -> FwResult<()> {
         return fw_err("no callback specified");
     }
     rt.anchor(sock.0.borrow().id, ud.clone());
-    resolve(lua, rt, &sock.0, &domain)
+    resolve(lua, rt, &sock.0, &domain, false)
 }
 
 /// `sk:ttl([n])`: the IP TTL, read or set.
@@ -448,8 +492,8 @@ fn ttl(_: &Lua, _: &Rc<Runtime>, a: &Args) -> FwResult<i64> {
     Ok(n)
 }
 
-/// `sk:getpeer()`: `port, ip` of the remote end, or `nil, nil`.
-fn getpeer(lua: &Lua, _: &Rc<Runtime>, a: &Args) -> FwResult<(Value, Value)> {
+/// `sk:getpeer()`: `port, ip` of the remote end, or `nil, nil` (`ip, port` under 1.5).
+fn getpeer(lua: &Lua, rt: &Rc<Runtime>, a: &Args) -> FwResult<(Value, Value)> {
     let (_, sock) = check_sock(a)?;
     let s = sock.0.borrow();
     let (port, ip) = match &s.pcb {
@@ -457,10 +501,9 @@ fn getpeer(lua: &Lua, _: &Rc<Runtime>, a: &Args) -> FwResult<(Value, Value)> {
         Pcb::Resolving { port } => (*port, IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
         Pcb::Live(l) => (l.peer.port(), l.peer.ip()),
     };
-    Ok((
-        Value::Integer(port as i64),
-        Value::String(lua.create_string(ip.to_string())?),
-    ))
+    let port = Value::Integer(port as i64);
+    let ip = Value::String(lua.create_string(ip.to_string())?);
+    Ok(if legacy(rt) { (ip, port) } else { (port, ip) })
 }
 
 /// `sk:getaddr()`: `port, ip` of the local end once bound, or `nil, nil`.

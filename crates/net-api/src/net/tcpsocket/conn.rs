@@ -123,6 +123,15 @@ fn on_event(
             }
             rt.call_net(lua, Callee::On(&on, "sent"), &ud)
         }
+        Event::Closed(_) if super::legacy(rt) => {
+            {
+                let mut s = st.borrow_mut();
+                s.pcb = Pcb::None;
+                s.epoch += 1;
+                s.unsent = 0;
+            }
+            super::legacy::disconnected(lua, rt, st, &ud)
+        }
         Event::Closed(c) => {
             {
                 let mut s = st.borrow_mut();
@@ -169,21 +178,26 @@ fn start_connect(rt: &Rc<Runtime>, st: &Rc<RefCell<SockState>>, ip: Option<Ipv4A
 }
 
 /// A name lookup finished (inside the call for a dotted quad: `sync`). Fires "dns", then connects
-/// if a `connect()` is waiting, as `net_dns_cb` does.
+/// if a `connect()` is waiting, as `net_dns_cb` does. Under 1.5 a `connect`'s own lookup
+/// (`for_connect`) fires no "dns", and a name that does not resolve ends the connect silently:
+/// 1.5.4.1's `socket_dns_found` retries, then gives up without calling the script.
 fn dns_done(
     lua: &Lua,
     rt: &Rc<Runtime>,
     st: &Rc<RefCell<SockState>>,
     ip: Option<Ipv4Addr>,
     sync: bool,
+    for_connect: bool,
 ) -> FwResult<()> {
+    let legacy_connect = for_connect && super::legacy(rt);
     let id = {
         let mut s = st.borrow_mut();
         s.wait_dns = s.wait_dns.saturating_sub(1);
         s.id
     };
     let mut outcome = Ok(());
-    if let Some(ud) = rt.anchored(id)
+    if !legacy_connect
+        && let Some(ud) = rt.anchored(id)
         && let Some(f) = OnTable(lua, &ud).get("dns")
     {
         let ip = ip.map(|i| i.to_string());
@@ -199,6 +213,10 @@ fn dns_done(
         _ => None,
     };
     match (waiting, &outcome) {
+        (Some(_), Ok(())) if legacy_connect && ip.is_none() => {
+            st.borrow_mut().pcb = Pcb::None;
+            settle(rt, st);
+        }
         (Some(port), Ok(())) => start_connect(rt, st, ip, port),
         (Some(_), Err(_)) => {
             st.borrow_mut().pcb = Pcb::None;
@@ -209,24 +227,28 @@ fn dns_done(
     outcome
 }
 
-/// Starts a lookup for `connect` or `dns`; the socket is anchored (by the caller) meanwhile.
+/// Starts a lookup for `connect` (`for_connect`) or `dns`; the socket is anchored (by the
+/// caller) meanwhile.
 pub(super) fn resolve(
     lua: &Lua,
     rt: &Rc<Runtime>,
     st: &Rc<RefCell<SockState>>,
     name: &str,
+    for_connect: bool,
 ) -> FwResult<()> {
     st.borrow_mut().wait_dns += 1;
     let (r, s) = (Rc::downgrade(rt), Rc::downgrade(st));
     let started = lookup(rt, name, move |lua, ip| match (r.upgrade(), s.upgrade()) {
-        (Some(rt), Some(st)) => dns_done(lua, &rt, &st, ip, false).map_err(|e| match e {
-            FwError::Lua(e) => e,
-            other => mlua::Error::runtime(format!("{other:?}")),
-        }),
+        (Some(rt), Some(st)) => {
+            dns_done(lua, &rt, &st, ip, false, for_connect).map_err(|e| match e {
+                FwError::Lua(e) => e,
+                other => mlua::Error::runtime(format!("{other:?}")),
+            })
+        }
         _ => Ok(()),
     });
     match started {
-        Ok(Lookup::Now(ip)) => dns_done(lua, rt, st, Some(ip), true),
+        Ok(Lookup::Now(ip)) => dns_done(lua, rt, st, Some(ip), true, for_connect),
         Ok(Lookup::Pending) => Ok(()),
         Err(e) => {
             {

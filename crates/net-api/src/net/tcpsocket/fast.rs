@@ -14,7 +14,7 @@ use std::rc::Rc;
 
 use mlua::{FromLua, Lua, UserDataRef, ffi};
 
-use super::{HOLD_FROM, TcpSocket, close_sock, send_bytes, set_hold};
+use super::{HOLD_FROM, TcpSocket, close_sock, legacy, send_bytes, set_hold};
 use crate::lauxlib::method;
 use crate::net::events::store_raw;
 use crate::runtime::Runtime;
@@ -49,6 +49,12 @@ unsafe fn try_on(state: *mut ffi::lua_State) -> bool {
                 ffi::lua_type(state, 3),
                 ffi::LUA_TNONE | ffi::LUA_TNIL | ffi::LUA_TFUNCTION
             )
+        {
+            return false;
+        }
+        // 1.5.4.1 takes only a function: its error is the binding's.
+        if ffi::lua_type(state, 3) != ffi::LUA_TFUNCTION
+            && runtime(Lua::get_or_init_from_ptr(state)).is_none_or(|rt| legacy(&rt))
         {
             return false;
         }
