@@ -16,6 +16,7 @@ use mlua::{Lua, Table};
 use crate::config::Firmware;
 use crate::lauxlib::{Args, FwResult, arg_check, bind, fw_err};
 use crate::modules::module_table;
+use crate::modules::time32::tz::gmtime;
 use crate::retained::{Retained, SleepingClock};
 use crate::runtime::{ResetCause, Runtime};
 
@@ -202,46 +203,21 @@ pub struct Cal {
     pub wday: i32,
 }
 
-fn is_leap(y: i32) -> bool {
-    y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)
-}
-
-/// Days before each month of a common year.
-const DAYS_BEFORE: [i32; 12] = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334];
-
-/// `rtctime_gmtime` for a stamp from 0 to `u32::MAX` (year 2106; the firmware's own stops at 2038).
+/// `rtctime_gmtime` for a stamp from 0 to `u32::MAX` (year 2106; the firmware's own stops at
+/// 2038): the C library's calendar, which `time` (ESP32) uses too.
 pub fn epoch2cal(stamp: i64) -> Cal {
-    let stamp = stamp.clamp(0, i64::from(u32::MAX));
-    let secs = (stamp % 86_400) as i32;
-    let mut days = (stamp / 86_400) as i32;
-    let wday = (4 + days) % 7;
-    let mut year = 1970;
-    loop {
-        let len = if is_leap(year) { 366 } else { 365 };
-        if days < len {
-            break;
-        }
-        days -= len;
-        year += 1;
-    }
-    let yday = days;
-    let mut day = 1;
-    if is_leap(year) && days > 58 {
-        if days == 59 {
-            day = 2; // 29 February: counted from the 28th below
-        }
-        days -= 1;
-    }
-    let mon = (1..12).rev().find(|&m| DAYS_BEFORE[m] <= days).unwrap_or(0);
+    let t = gmtime(stamp.clamp(0, i64::from(u32::MAX)));
+    // Every field fits: the years end at 2106.
+    let field = |v: i64| v as i32;
     Cal {
-        year,
-        mon: mon as i32 + 1,
-        day: day + days - DAYS_BEFORE[mon],
-        hour: secs / 3600,
-        min: secs / 60 % 60,
-        sec: secs % 60,
-        yday: yday + 1,
-        wday: wday + 1,
+        year: field(t.year),
+        mon: field(t.mon),
+        day: field(t.day),
+        hour: field(t.hour),
+        min: field(t.min),
+        sec: field(t.sec),
+        yday: field(t.yday),
+        wday: field(t.wday),
     }
 }
 

@@ -24,7 +24,7 @@ use crate::retained::Retained;
 use crate::runtime::Runtime;
 
 mod ntp;
-mod tz;
+pub(crate) mod tz;
 
 use tz::{Tm, Zone, days_from_civil, gmtime};
 
