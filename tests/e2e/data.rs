@@ -321,6 +321,7 @@ fn struct_documentation_examples_and_errors() {
         print(select(2, pcall(struct.unpack, "c0", "x")))
         print(select(2, pcall(struct.size, "s")))
         print(struct.size("z"))
+        print(select(2, pcall(struct.unpack, "b", "x", -2^63)))
         "#,
         &[],
     );
@@ -333,7 +334,8 @@ fn struct_documentation_examples_and_errors() {
          bad argument #3 to '?' (string too short)\n\
          bad argument #2 to '?' (data string too short)\nunfinished string in data\n\
          format `c0' needs a previous size\n\
-         bad argument #1 to '?' (option 's' has no fixed size)\n0\n"
+         bad argument #1 to '?' (option 's' has no fixed size)\n0\n\
+         bad argument #2 to '?' (data string too short)\n"
     );
 }
 

@@ -214,3 +214,23 @@ print(tostring(e))
     );
     assert_eq!(out.last(), Some(&"[]"));
 }
+
+#[test]
+fn the_most_negative_index_or_shift_is_an_argument_error() {
+    // The fuzzer's finds: `- 1` and `* channels` on them overflowed.
+    let r = crate::support::run_lua(
+        "local b = pixbuf.newBuffer(3, 3)\n\
+         print(pcall(b.get, b, -2^63))\n\
+         print(pcall(b.shift, b, -2^63))\n\
+         print(pcall(b.shift, b, 2^62))\n",
+        &[],
+    );
+    assert_eq!(
+        r.stdout,
+        "false\tbad argument #2 to '?' (index out of range)\n\
+         false\tbad argument #2 to '?' (shifting more elements than buffer size)\n\
+         false\tbad argument #2 to '?' (shifting more elements than buffer size)\n",
+        "{}",
+        r.stderr
+    );
+}

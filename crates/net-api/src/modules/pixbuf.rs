@@ -270,7 +270,7 @@ fn fill(_: &Lua, a: &Args) -> FwResult<MultiValue> {
 
 /// The pixel index (0-based) at argument 2, checked.
 fn index(a: &Args, b: &Data) -> FwResult<usize> {
-    let led = a.check_integer(2)? - 1;
+    let led = a.check_integer(2)?.wrapping_sub(1);
     arg_check(led >= 0 && (led as usize) < b.npix, 2, "index out of range")?;
     Ok(led as usize)
 }
@@ -515,7 +515,7 @@ fn shift(_: &Lua, a: &Args) -> FwResult<MultiValue> {
         let d = b.0.borrow();
         (d.npix, d.nchan)
     };
-    let by = a.check_integer(2)? * n as i64;
+    let by = a.check_integer(2)?.saturating_mul(n as i64);
     let kind = a.opt_integer(3, SHIFT_LOGICAL)? as u32;
     let start = posrelat(a.opt_integer(4, 1)?, npix);
     let end = posrelat(a.opt_integer(5, -1)?, npix);

@@ -198,7 +198,8 @@ fn unpack(lua: &Lua, a: &Args) -> FwResult<MultiValue> {
     let fmt = a.check_bytes(lua, 1)?;
     let data = a.check_bytes(lua, 2)?;
     let data = data.as_bytes();
-    let start = a.opt_integer(3, 1)? - 1;
+    // The firmware's `pos - 1` wraps for the most negative integer; a start before 1 is too short.
+    let start = a.opt_integer(3, 1)?.wrapping_sub(1);
     let mut f = Fmt {
         s: &fmt.as_bytes(),
         i: 0,
