@@ -89,6 +89,32 @@ fn the_time_limit_counts_every_boot_of_a_device_that_keeps_restarting() {
 }
 
 #[test]
+fn a_deep_sleep_counts_toward_the_time_limit_and_ends_at_it() {
+    // Two seconds of sleep per boot: three boots fit in 5 s of device time.
+    let r = run_bounded(
+        "print('boot')\nnode.dsleep(2000000)\n",
+        &[
+            "--on-reset",
+            "restart",
+            "--virtual-time",
+            "--timeout",
+            "5000",
+        ],
+        Duration::from_secs(60),
+    );
+    assert_eq!(r.status, TIMEOUT_STATUS, "{r:?}");
+    assert_eq!(r.stdout.matches("boot\n").count(), 3, "{}", r.stdout);
+    // On a real clock a minute's sleep is cut short at the limit.
+    let r = run_bounded(
+        "print('boot')\nnode.dsleep(60000000)\n",
+        &["--on-reset", "restart", "--timeout", "1500"],
+        Duration::from_secs(30),
+    );
+    assert_eq!(r.status, TIMEOUT_STATUS, "{r:?}");
+    assert_eq!(r.stdout.matches("boot\n").count(), 1, "{}", r.stdout);
+}
+
+#[test]
 fn a_task_that_reposts_itself_lets_virtual_time_reach_timers_and_the_limit() {
     let r = run_bounded(
         "local n = 0\n\

@@ -70,14 +70,8 @@ const DEFAULT_HEADERS: &[(&str, &str)] = &[
 /// The firmware's hostname buffer.
 const HOSTNAME_MAX: usize = 256;
 
-/// Where a URL points.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
-    pub host: String,
-    pub port: u16,
-    pub secure: bool,
-    pub path: String,
-}
+/// Where a URL points: the HTTP client's kind.
+pub use crate::http::Target;
 
 /// Splits a URL as `ws_connect` does; `Err` is the status the "close" callback gets at once.
 pub fn parse_url(url: &str) -> Result<Target, i32> {

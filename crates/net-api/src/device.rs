@@ -294,8 +294,12 @@ fn run_with(cfg: Config, mut console: Option<Console>) -> Outcome {
                 ));
                 reset = Some(cause);
                 // A deep sleep lasts its time on a real clock; a virtual one wakes at once.
-                // Either way it is device time toward the limit.
+                // Either way it is device time toward the limit, and ends there.
                 if let Some(d) = persist.get(Retained::power_on).after_reset(cause) {
+                    let d = match cfg.time_limit_ms {
+                        Some(l) => d.min(Duration::from_millis(l).saturating_sub(spent)),
+                        None => d,
+                    };
                     spent += d;
                     if !cfg.virtual_time {
                         std::thread::sleep(d);

@@ -343,6 +343,11 @@ fn search(lua: &Lua, ow: &Ow, a: &Args) -> FwResult<MultiValue> {
 }
 
 fn crc8_(lua: &Lua, _: &Ow, a: &Args) -> FwResult<MultiValue> {
+    crc8_binding(lua, a)
+}
+
+/// `ow.crc8(buf)`, the same on both targets.
+pub(crate) fn crc8_binding(lua: &Lua, a: &Args) -> FwResult<MultiValue> {
     let s = a.check_bytes(lua, 1)?;
     let s = s.as_bytes();
     if s.len() > 255 {
@@ -351,9 +356,14 @@ fn crc8_(lua: &Lua, _: &Ow, a: &Args) -> FwResult<MultiValue> {
     int(crc8(&s))
 }
 
-/// `ow.check_crc16(buf, inverted_crc0, inverted_crc1[, crc])`: the firmware checks the data's
-/// length (not the CRC bytes) after each of them, so a long buffer fails only there.
 fn check_crc16(lua: &Lua, _: &Ow, a: &Args) -> FwResult<MultiValue> {
+    check_crc16_binding(lua, a)
+}
+
+/// `ow.check_crc16(buf, inverted_crc0, inverted_crc1[, crc])`, the same on both targets: the
+/// firmware checks the data's length (not the CRC bytes) after each of them, so a long buffer
+/// fails only there.
+pub(crate) fn check_crc16_binding(lua: &Lua, a: &Args) -> FwResult<MultiValue> {
     let s = a.check_bytes(lua, 1)?;
     let s = s.as_bytes();
     if s.len() > 65535 {

@@ -12,13 +12,13 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use board::onewire::{Search, crc8, crc16};
+use board::onewire::{Search, crc16};
 use mlua::{Lua, MultiValue, Value};
 
 use crate::devboard::DeviceBoard;
 use crate::lauxlib::{Args, FwResult, arg_check, bind, fw_err, to_integer, to_number};
 use crate::modules::module_table;
-use crate::modules::ow::Wire;
+use crate::modules::ow::{self, Wire};
 use crate::runtime::Runtime;
 
 /// `LUAL_BUFFERSIZE`: the most `ow.read_bytes` reads at once.
@@ -268,35 +268,11 @@ fn search(lua: &Lua, ow: &Ow, a: &Args) -> FwResult<MultiValue> {
 }
 
 fn crc8_(lua: &Lua, _: &Ow, a: &Args) -> FwResult<MultiValue> {
-    let s = a.check_bytes(lua, 1)?;
-    let s = s.as_bytes();
-    if s.len() > 255 {
-        return fw_err("wrong arg range");
-    }
-    int(crc8(&s))
+    ow::crc8_binding(lua, a)
 }
 
-/// `ow.check_crc16(buf, inverted_crc0, inverted_crc1[, crc])`: the data's length is checked
-/// again after each CRC byte, so a long buffer fails only there.
 fn check_crc16(lua: &Lua, _: &Ow, a: &Args) -> FwResult<MultiValue> {
-    let s = a.check_bytes(lua, 1)?;
-    let s = s.as_bytes();
-    if s.len() > 65535 {
-        return fw_err("wrong arg range");
-    }
-    let inv0 = a.check_integer(2)? as u8;
-    if s.len() > 255 {
-        return fw_err("wrong arg range");
-    }
-    let inv1 = a.check_integer(3)? as u8;
-    let crc = to_number(a.arg(4)).and_then(to_integer).unwrap_or(0) as i32;
-    if crc > 65535 {
-        return fw_err("wrong arg range");
-    }
-    let c = !crc16(&s, crc as u16);
-    Ok(MultiValue::from_iter([Value::Boolean(
-        c as u8 == inv0 && (c >> 8) as u8 == inv1,
-    )]))
+    ow::check_crc16_binding(lua, a)
 }
 
 /// `ow.crc16(buf[, crc])`: the ESP32 form checks its arguments with `luaL_argcheck`.

@@ -33,15 +33,29 @@ pub(super) fn dsleep(rt: &Runtime, a: &Args) -> FwResult<()> {
         }
     }
     if a.is_number(1) {
-        rt.request_reset(ResetCause::DeepSleep);
+        sleep_for(rt, a.check_number(1)?);
     }
     Ok(())
+}
+
+/// Goes to deep sleep for `us` µs (0: until an external reset, which here comes at once): the
+/// next boot follows after that long on a real clock, and it counts toward the run's limit.
+fn sleep_for(rt: &Runtime, us: f64) {
+    if us >= 1.0 {
+        let retained = crate::retained::Retained::of(rt);
+        retained.borrow_mut().sleep = Some(Duration::from_micros(us as u64));
+    }
+    rt.request_reset(ResetCause::DeepSleep);
 }
 
 /// The ESP32's `node.dsleep(us | {opts})`.
 pub(super) fn dsleep_esp32(rt: &Runtime, a: &Args) -> FwResult<()> {
     match a.get(1) {
-        Value::Integer(_) | Value::Number(_) | Value::Table(_) => {
+        Value::Integer(_) | Value::Number(_) => {
+            sleep_for(rt, a.check_number(1)?);
+            Ok(())
+        }
+        Value::Table(_) => {
             rt.request_reset(ResetCause::DeepSleep);
             Ok(())
         }
